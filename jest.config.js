@@ -1,0 +1,9 @@
+/** @type {import("jest").Config} */
+module.exports = {
+	testEnvironment: "node",
+	transform: { "^.+\\.ts$": ["ts-jest", { tsconfig: "tsconfig.json" }] },
+	testMatch: ["<rootDir>/test/**/*.spec.ts"],
+	testTimeout: 30000,
+	// Integration suites share one PostgreSQL server; each file gets its own database.
+	maxWorkers: 2
+};

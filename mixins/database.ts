@@ -1,0 +1,100 @@
+/**
+ * One database per service: a PostgreSQL schema named after the service, or on SQLite a
+ * file of its own next to the configured path (data/inventory.sqlite ->
+ * data/inventory.products.sqlite), so services never share tables or write locks.
+ */
+import { mkdirSync } from "node:fs";
+import { dirname, extname, join, basename } from "node:path";
+import { QueryTypes, Sequelize, Transaction } from "sequelize";
+import type { DatabaseConfig } from "../config/env";
+
+export type Dialect = DatabaseConfig["dialect"];
+
+export interface Database {
+	sequelize: Sequelize;
+	dialect: Dialect;
+	/** The PostgreSQL schema, or the SQLite file, that holds this service's tables. */
+	location: string;
+	/** Runs `work` in one transaction; on SQLite transactions of a process take turns. */
+	transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T>;
+	/** Runs a statement and returns its rows (also for INSERT/UPDATE ... RETURNING). */
+	rows<T>(sql: string, replacements?: Record<string, unknown>, tx?: Transaction): Promise<T[]>;
+	close(): Promise<void>;
+}
+
+export function sqliteFileFor(storage: string, schema: string): string {
+	if (storage === ":memory:") return storage;
+	const ext = extname(storage) || ".sqlite";
+	return join(dirname(storage), `${basename(storage, extname(storage))}.${schema}${ext}`);
+}
+
+const SCHEMA_NAME = /^[a-z][a-z0-9_]*$/;
+
+export function openDatabase(config: DatabaseConfig, schema: string): Database {
+	if (!SCHEMA_NAME.test(schema)) throw new Error(`invalid schema name "${schema}"`);
+	let sequelize: Sequelize;
+	let location: string;
+	if (config.dialect === "sqlite") {
+		location = sqliteFileFor(config.storage, schema);
+		if (location !== ":memory:") mkdirSync(dirname(location), { recursive: true });
+		sequelize = new Sequelize({
+			dialect: "sqlite",
+			storage: location,
+			logging: false,
+			// A writer takes the write lock when it begins, so two transactions never
+			// deadlock upgrading read locks; other connections wait instead of failing.
+			transactionType: Transaction.TYPES.IMMEDIATE,
+			hooks: {
+				afterConnect(connection: unknown) {
+					(connection as { configure(option: "busyTimeout", ms: number): void }).configure(
+						"busyTimeout",
+						10_000
+					);
+				}
+			}
+		});
+	} else {
+		location = schema;
+		sequelize = new Sequelize(config.url, {
+			dialect: "postgres",
+			logging: false,
+			pool: { max: 10, min: 0, idle: 10_000, acquire: 30_000 },
+			dialectOptions: { options: `-c search_path=${schema}` }
+		});
+	}
+
+	// SQLite allows one writer per file: transactions of this process queue here rather
+	// than spinning on SQLITE_BUSY. PostgreSQL runs them concurrently under row locks.
+	let turn: Promise<unknown> = Promise.resolve();
+	const transaction = <T>(work: (tx: Transaction) => Promise<T>): Promise<T> => {
+		if (config.dialect !== "sqlite") return sequelize.transaction(work);
+		const run = turn.then(() => sequelize.transaction(work));
+		turn = run.catch(() => undefined);
+		return run;
+	};
+
+	return {
+		sequelize,
+		dialect: config.dialect,
+		location,
+		transaction,
+		// Sequelize's SQLite driver runs a statement that starts with "INSERT INTO" without
+		// fetching rows, which would drop RETURNING; a leading comment makes it fetch them.
+		rows: <T>(sql: string, replacements?: Record<string, unknown>, tx?: Transaction) =>
+			sequelize.query(`/* rows */ ${sql}`, { type: QueryTypes.SELECT, replacements, transaction: tx }) as Promise<T[]>,
+		close: () => sequelize.close()
+	};
+}
+
+/** True when a statement failed on a unique key (sku taken, event already stored, ...). */
+export function isUniqueViolation(err: unknown): boolean {
+	const e = err as { name?: string; parent?: { code?: string } };
+	return e?.name === "SequelizeUniqueConstraintError" || e?.parent?.code === "23505";
+}
+
+/** SQL types that differ between the two dialects, for migrations. */
+export function columnTypes(dialect: Dialect) {
+	return dialect === "postgres"
+		? { uuid: "UUID", timestamp: "TIMESTAMPTZ", bool: "BOOLEAN", bigId: "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", json: "JSONB", text: "TEXT" }
+		: { uuid: "TEXT", timestamp: "TEXT", bool: "INTEGER", bigId: "INTEGER PRIMARY KEY AUTOINCREMENT", json: "TEXT", text: "TEXT" };
+}

@@ -1,0 +1,53 @@
+/**
+ * Makes a service a consumer group of domain events. The relay (or, later, a Kafka
+ * consumer) hands it each event through the `consumeEvent` action; the handler runs in
+ * one transaction with a `(consumer, event id)` row, so a redelivered event changes
+ * nothing. A handler that throws rolls back and the event is delivered again later.
+ */
+import type { Context, Service, ServiceSchema } from "moleculer";
+import type { Transaction } from "sequelize";
+import type { DbServiceThis } from "./db.mixin";
+import type { EventEnvelope, EventType } from "../services/shared/events";
+import { defineMixin } from "../services/shared/schema";
+
+export type EventHandler<T extends EventType = EventType> = (event: EventEnvelope<T>, tx: Transaction) => Promise<void>;
+
+/** Maps each event type the service reacts to onto the name of the method that handles it. */
+export type EventHandlers = Partial<Record<EventType, string>>;
+
+export type ConsumeOutcome = "processed" | "duplicate" | "ignored";
+
+export function createEventConsumerMixin(handlers: EventHandlers): Partial<ServiceSchema> {
+	return defineMixin<Service & DbServiceThis>({
+		actions: {
+			consumeEvent: {
+				visibility: "public",
+				params: {
+					id: "uuid",
+					type: "string",
+					aggregateId: "string",
+					payload: "object",
+					$$strict: false
+				},
+				async handler(this: Service & DbServiceThis, ctx: Context<EventEnvelope>): Promise<{ outcome: ConsumeOutcome }> {
+					const event = ctx.params;
+					const method = handlers[event.type];
+					if (!method) return { outcome: "ignored" };
+					const handle = (this as unknown as Record<string, EventHandler>)[method];
+					return this.db.transaction(async tx => {
+						const claimed = await this.db.rows(
+							`INSERT INTO processed_events (consumer, event_id, event_type, processed_at)
+							 VALUES (:consumer, :id, :type, :at) ON CONFLICT DO NOTHING RETURNING event_id`,
+							{ consumer: this.name, id: event.id, type: event.type, at: new Date().toISOString() },
+							tx
+						);
+						if (claimed.length === 0) return { outcome: "duplicate" as const };
+						await handle.call(this, event, tx);
+						this.logger.debug(`Handled ${event.type} ${event.id} (correlation ${event.correlationId}).`);
+						return { outcome: "processed" as const };
+					});
+				}
+			}
+		}
+	});
+}

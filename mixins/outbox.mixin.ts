@@ -1,0 +1,90 @@
+/**
+ * The only door out of a service: `appendEvents(tx, events)` writes events in the
+ * transaction of the change that caused them, and the relay publishes them after the
+ * commit. Without Kafka, publishing means delivering each event to every consumer group
+ * of its topic (an acknowledged call, retried until it is stored) and then broadcasting
+ * it in the cluster for listeners such as cache cleaners.
+ */
+import type { Service, ServiceSchema } from "moleculer";
+import type { Transaction } from "sequelize";
+import { OutboxRelay } from "./outbox-relay";
+import type { DbServiceThis } from "./db.mixin";
+import { TOPICS, consumerGroupsOf, type EventEnvelope } from "../services/shared/events";
+import { defineMixin } from "../services/shared/schema";
+
+/** Failures that say a consumer is not there right now, not that the event is bad. */
+const UNAVAILABLE = new Set([
+	"SERVICE_NOT_FOUND",
+	"SERVICE_NOT_AVAILABLE",
+	"REQUEST_TIMEOUT",
+	"REQUEST_REJECTED",
+	"REQUEST_SKIPPED",
+	"QUEUE_FULL",
+	"SERVICE_UNAVAILABLE"
+]);
+
+export interface OutboxThis {
+	outboxRelay: OutboxRelay;
+	appendEvents(tx: Transaction, events: EventEnvelope[]): Promise<void>;
+	publishInCluster(event: EventEnvelope): Promise<void>;
+}
+
+type This = Service & DbServiceThis & OutboxThis;
+
+export function createOutboxMixin(options: { pollMs?: number } = {}): Partial<ServiceSchema> {
+	return defineMixin<This>({
+		methods: {
+			async appendEvents(this: This, tx: Transaction, events: EventEnvelope[]): Promise<void> {
+				if (events.length === 0) return;
+				const createdAt = new Date().toISOString();
+				for (const event of events) {
+					await this.db.sequelize.query(
+						`INSERT INTO outbox (id, topic, type, aggregate_id, envelope, created_at)
+						 VALUES (:id, :topic, :type, :aggregateId, :envelope, :createdAt)`,
+						{
+							transaction: tx,
+							replacements: {
+								id: event.id,
+								topic: TOPICS[event.type],
+								type: event.type,
+								aggregateId: event.aggregateId,
+								envelope: JSON.stringify(event),
+								createdAt
+							}
+						}
+					);
+				}
+				tx.afterCommit(() => this.outboxRelay?.kick());
+			},
+
+			async publishInCluster(this: This, event: EventEnvelope): Promise<void> {
+				const callOptions = { requestID: event.correlationId, meta: { correlationId: event.correlationId } };
+				for (const group of consumerGroupsOf(TOPICS[event.type]))
+					await this.broker.call(`${group}.consumeEvent`, event, callOptions);
+				await this.broker.broadcast(event.type, event);
+			}
+		},
+
+		created(this: This) {
+			(this.beforeDatabaseClose ??= []).push(() => this.outboxRelay?.stop() ?? Promise.resolve());
+		},
+
+		started(this: This) {
+			// Not awaited: the database mixin may start after this one.
+			void this.databaseReady.then(() => {
+				this.outboxRelay = new OutboxRelay({
+					db: this.db,
+					pollMs: options.pollMs,
+					publish: event => this.publishInCluster(event),
+					countsTowardsParking: err => !UNAVAILABLE.has(String((err as { type?: string })?.type)),
+					onPublishError: (err, event, attempts, parked) => {
+						const log = parked ? this.logger.error : this.logger.warn;
+						log.call(this.logger, `Outbox event ${event.type} ${event.id} (aggregate ${event.aggregateId}) not published, attempt ${attempts}${parked ? ", parked" : ""}: ${(err as Error)?.message}`);
+					},
+					onPassError: err => this.logger.error("Outbox relay pass failed:", (err as Error)?.message ?? err)
+				});
+				this.outboxRelay.start();
+			});
+		}
+	});
+}

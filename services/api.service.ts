@@ -1,0 +1,192 @@
+/**
+ * api: the HTTP gateway (moleculer-web). Only actions that declare a `rest` route in the
+ * public services are reachable, all behind `X-API-Key`; every error leaves as
+ * problem+json; health, the OpenAPI document and Swagger UI need no key.
+ */
+import { randomUUID, timingSafeEqual } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { join } from "node:path";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import ApiGateway from "moleculer-web";
+import { Errors, type Context, type Service, type ServiceSchema } from "moleculer";
+import { getAbsoluteFSPath } from "swagger-ui-dist";
+import { appConfig } from "../config/broker-config";
+import { ALL_SERVICES, type ApiKey } from "../config/env";
+import { toProblem } from "./api/problem";
+import { buildOpenApi, type ServiceDescription } from "./api/openapi";
+import { defineService } from "./shared/schema";
+
+const PUBLIC_SERVICES = ["products", "inventory"];
+/** Services whose database readiness decides the gateway's readiness. */
+const DATABASE_SERVICES = ALL_SERVICES.filter(name => name !== "api");
+const SWAGGER_FILES = new Set(["swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js", "favicon-32x32.png"]);
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,100}$/;
+
+type Req = IncomingMessage & { $ctx?: Context; originalUrl?: string };
+
+function sameKey(given: string, expected: string): boolean {
+	const a = Buffer.from(given);
+	const b = Buffer.from(expected);
+	return a.length === b.length && timingSafeEqual(a, b);
+}
+
+function findKey(keys: ApiKey[], given: string): ApiKey | undefined {
+	// Compares against every key so the time taken does not tell which one matched.
+	let match: ApiKey | undefined;
+	for (const key of keys) if (sameKey(given, key.key)) match = key;
+	return match;
+}
+
+function requestIdOf(req: IncomingMessage): string {
+	const header = req.headers["x-request-id"];
+	return typeof header === "string" && REQUEST_ID.test(header) ? header : randomUUID();
+}
+
+const SWAGGER_PAGE = `<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>product-inventory API</title>
+<link rel="stylesheet" href="/api/docs/swagger-ui.css"><link rel="icon" href="/api/docs/favicon-32x32.png"></head>
+<body><div id="swagger-ui"></div>
+<script src="/api/docs/swagger-ui-bundle.js"></script>
+<script>window.ui = SwaggerUIBundle({ url: "/api/openapi.json", dom_id: "#swagger-ui" });</script>
+</body></html>`;
+
+const ApiService = defineService<Service>({
+	name: "api",
+	mixins: [ApiGateway as unknown as Partial<ServiceSchema>],
+
+	settings: {
+		port: 3000,
+		ip: "0.0.0.0",
+		// Client errors are answered, not logged as failures; no request body or key is logged.
+		log4XXResponses: false,
+		logRequest: "debug",
+		logResponse: "debug",
+		logRequestParams: null,
+		logResponseData: null,
+		rootCallOptions(options: { requestID?: string }, req: IncomingMessage) {
+			options.requestID = requestIdOf(req);
+		},
+		routes: [
+			{
+				path: "/api/v1",
+				whitelist: PUBLIC_SERVICES.map(name => `${name}.*`),
+				autoAliases: true,
+				mappingPolicy: "restrict",
+				authentication: true,
+				bodyParsers: { json: { strict: true, limit: "1mb" }, urlencoded: false }
+			},
+			{
+				path: "/api",
+				aliases: {
+					"GET openapi.json": "api.openapi",
+					"GET docs": "api.docs",
+					"GET docs/:file": "api.docsAsset"
+				},
+				mappingPolicy: "restrict",
+				bodyParsers: false
+			},
+			{
+				path: "/health",
+				aliases: { "GET live": "api.live", "GET ready": "api.ready" },
+				mappingPolicy: "restrict",
+				bodyParsers: false
+			}
+		],
+		onError(this: Service, req: Req, res: ServerResponse, err: unknown) {
+			const { problem, internal } = toProblem(err);
+			if (internal) this.logger.error(`${req.method} ${req.originalUrl ?? req.url} failed:`, err);
+			if (problem.code === "NOT_FOUND") problem.detail = `No route matches ${req.method} ${(req.originalUrl ?? req.url ?? "").split("?")[0]}.`;
+			problem.instance = (req.originalUrl ?? req.url ?? "").split("?")[0];
+			problem.requestId = req.$ctx?.requestID ?? requestIdOf(req);
+			if (res.headersSent) return void res.end();
+			res.setHeader("Content-Type", "application/problem+json; charset=utf-8");
+			res.setHeader("X-Request-ID", problem.requestId);
+			res.writeHead(problem.status);
+			res.end(JSON.stringify(problem));
+		}
+	},
+
+	actions: {
+		/** Liveness: the process answers. */
+		live: {
+			handler: () => ({ status: "ok" })
+		},
+
+		/** Readiness: every service's database answers; 503 names the ones that do not. */
+		ready: {
+			async handler(this: Service, ctx: Context<unknown, { $statusCode?: number }>) {
+				const checks: Record<string, string> = {};
+				await Promise.all(
+					DATABASE_SERVICES.map(async name => {
+						try {
+							const result = (await ctx.call(`${name}.checkDatabase`, {}, { timeout: 2000 })) as { status: string };
+							checks[`${name}.database`] = result.status;
+						} catch (err) {
+							checks[`${name}.database`] = `down: ${(err as Error).message}`;
+						}
+					})
+				);
+				const ready = Object.values(checks).every(status => status === "up");
+				if (!ready) ctx.meta.$statusCode = 503;
+				return { status: ready ? "ready" : "unavailable", checks };
+			}
+		},
+
+		/** The OpenAPI 3.1 document, built from the same action schemas the validator enforces. */
+		openapi: {
+			handler(this: Service) {
+				const services = this.broker.registry.getServiceList({ withActions: true, onlyAvailable: false }) as ServiceDescription[];
+				return buildOpenApi(
+					services.filter(s => PUBLIC_SERVICES.includes(s.name)),
+					{ title: "product-inventory", version: "1.0.0", basePath: "/api/v1" }
+				);
+			}
+		},
+
+		/** Swagger UI over the OpenAPI document, served from the swagger-ui-dist package. */
+		docs: {
+			handler(ctx: Context<unknown, { $responseType?: string }>) {
+				ctx.meta.$responseType = "text/html; charset=utf-8";
+				return SWAGGER_PAGE;
+			}
+		},
+
+		docsAsset: {
+			params: { file: "string" },
+			handler(ctx: Context<{ file: string }, { $responseType?: string }>) {
+				const { file } = ctx.params;
+				if (!SWAGGER_FILES.has(file)) throw new Errors.MoleculerClientError("Not found", 404, "NOT_FOUND");
+				ctx.meta.$responseType = file.endsWith(".css")
+					? "text/css; charset=utf-8"
+					: file.endsWith(".png")
+						? "image/png"
+						: "application/javascript; charset=utf-8";
+				return createReadStream(join(getAbsoluteFSPath(), file));
+			}
+		}
+	},
+
+	methods: {
+		/** Resolves the API key to its actor name; the key itself goes nowhere else. */
+		authenticate(this: Service, _ctx: Context, _route: unknown, req: IncomingMessage) {
+			const given = req.headers["x-api-key"];
+			if (typeof given !== "string" || given === "")
+				throw new Errors.MoleculerClientError("Send your API key in the X-API-Key header.", 401, "MISSING_API_KEY");
+			const key = findKey(appConfig(this.broker).apiKeys, given);
+			if (!key) throw new Errors.MoleculerClientError("The API key is not valid.", 401, "INVALID_API_KEY");
+			return { name: key.name };
+		}
+	},
+
+	created(this: Service) {
+		const config = appConfig(this.broker);
+		(this.settings as { port: number }).port = config.port;
+		if (config.devApiKey)
+			this.logger.warn(
+				"API_KEYS is not set: the development key from the README is accepted. Set API_KEYS before exposing this gateway."
+			);
+	}
+});
+
+export default ApiService;

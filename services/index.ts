@@ -1,0 +1,8 @@
+/** Every service of the product by name; `SERVICES` picks which of them a node runs. */
+import type { ServiceSchema } from "moleculer";
+import type { ServiceName } from "../config/env";
+import api from "./api.service";
+import products from "./products.service";
+import inventory from "./inventory.service";
+
+export const SERVICE_SCHEMAS: Record<ServiceName, ServiceSchema> = { api, products, inventory };

@@ -1,0 +1,99 @@
+/**
+ * Pure rules of stock: the invariants `0 <= reserved <= onHand`, what each movement
+ * does, and when a change crosses the low-stock threshold or runs out.
+ */
+import { StockBelowReservedError } from "./inventory.errors";
+
+export const MOVEMENT_REASONS = ["INITIAL", "RESTOCK", "ADJUSTMENT", "RESERVE", "RELEASE", "SALE", "RETURN"] as const;
+export type MovementReason = (typeof MOVEMENT_REASONS)[number];
+
+/** Reasons a client may give to an adjustment; the others belong to the system. */
+export const MANUAL_REASONS = ["RESTOCK", "ADJUSTMENT", "RETURN"] as const satisfies readonly MovementReason[];
+export type ManualReason = (typeof MANUAL_REASONS)[number];
+
+/** Reasons whose delta changes on-hand stock; the ledger's sum over them equals onHand. */
+export const ON_HAND_REASONS: readonly MovementReason[] = ["INITIAL", "RESTOCK", "ADJUSTMENT", "SALE", "RETURN"];
+
+export interface StockLevels {
+	onHand: number;
+	reserved: number;
+	lowStockThreshold: number;
+}
+
+export interface StockRecord extends StockLevels {
+	productId: string;
+	lowStock: boolean;
+	version: number;
+	createdAt: string;
+	updatedAt: string;
+}
+
+export interface Stock {
+	productId: string;
+	onHand: number;
+	reserved: number;
+	available: number;
+	lowStockThreshold: number;
+	lowStock: boolean;
+	version: number;
+	updatedAt: string;
+}
+
+export function available(levels: StockLevels): number {
+	return levels.onHand - levels.reserved;
+}
+
+/** Low stock: what can still be sold is at or below the threshold. */
+export function isLowStock(levels: StockLevels): boolean {
+	return available(levels) <= levels.lowStockThreshold;
+}
+
+export function toStock(record: StockRecord): Stock {
+	return {
+		productId: record.productId,
+		onHand: record.onHand,
+		reserved: record.reserved,
+		available: available(record),
+		lowStockThreshold: record.lowStockThreshold,
+		lowStock: record.lowStock,
+		version: record.version,
+		updatedAt: record.updatedAt
+	};
+}
+
+/** The sign each manual reason allows: a restock or a return only adds stock. */
+export function checkManualDelta(reason: ManualReason, delta: number): string | undefined {
+	if (delta === 0) return "The 'delta' field must not be 0.";
+	if ((reason === "RESTOCK" || reason === "RETURN") && delta < 0)
+		return `A ${reason} adds stock: 'delta' must be positive.`;
+	return undefined;
+}
+
+/** New levels after adding `delta` to on-hand stock; refuses to go below what is reserved. */
+export function changeOnHand(current: StockRecord, delta: number): StockLevels {
+	const onHand = current.onHand + delta;
+	if (onHand < current.reserved || onHand < 0)
+		throw new StockBelowReservedError(current.productId, {
+			onHand: current.onHand,
+			reserved: current.reserved,
+			requested: onHand
+		});
+	return { onHand, reserved: current.reserved, lowStockThreshold: current.lowStockThreshold };
+}
+
+export interface Crossings {
+	/** The change took available stock to or below the threshold from above it (or opened it there). */
+	becameLow: boolean;
+	/** The change took available stock to zero from above it (or opened it at zero). */
+	ranOut: boolean;
+}
+
+/** Compares levels before (null for a new stock record) and after a change. */
+export function crossings(before: StockLevels | null, after: StockLevels): Crossings {
+	const wasLow = before !== null && isLowStock(before);
+	const wasOut = before !== null && available(before) === 0;
+	return {
+		becameLow: !wasLow && isLowStock(after),
+		ranOut: !wasOut && available(after) === 0
+	};
+}

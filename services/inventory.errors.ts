@@ -1,0 +1,17 @@
+import { ConflictError, NotFoundError } from "./shared/errors";
+
+export class StockNotFoundError extends NotFoundError {
+	constructor(productId: string) {
+		super(`No stock record for product ${productId}.`, "STOCK_NOT_FOUND", { productId });
+	}
+}
+
+export class StockBelowReservedError extends ConflictError {
+	constructor(productId: string, levels: { onHand: number; reserved: number; requested: number }) {
+		super(
+			`On-hand stock of product ${productId} cannot become ${levels.requested}: ${levels.reserved} units are reserved.`,
+			"STOCK_BELOW_RESERVED",
+			{ productId, ...levels }
+		);
+	}
+}

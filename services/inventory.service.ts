@@ -1,0 +1,351 @@
+/**
+ * inventory: stock per product and its movement ledger. Every change is one transaction
+ * that locks the stock row, checks the invariants, updates it conditionally on its
+ * version, appends the ledger entry and writes its events to the outbox.
+ */
+import { DataTypes, type Model, type Sequelize, type Transaction } from "sequelize";
+import type { Context, Service } from "moleculer";
+import { createDbMixin, type DbServiceThis } from "../mixins/db.mixin";
+import { createOutboxMixin, type OutboxThis } from "../mixins/outbox.mixin";
+import { createEventConsumerMixin } from "../mixins/event-consumer.mixin";
+import { inventoryMigrations } from "../config/migrations/inventory";
+import { buildEvent, originOf, type EventEnvelope, type EventOrigin } from "./shared/events";
+import { defineService } from "./shared/schema";
+import { pageParams, uuid, offsetOf, pageOf, type Page, type PageQuery } from "./shared/params";
+import { UnprocessableError } from "./shared/errors";
+import {
+	MANUAL_REASONS,
+	available,
+	changeOnHand,
+	checkManualDelta,
+	crossings,
+	isLowStock,
+	toStock,
+	type ManualReason,
+	type MovementReason,
+	type Stock,
+	type StockLevels,
+	type StockRecord
+} from "./inventory.domain";
+import { StockNotFoundError } from "./inventory.errors";
+
+function defineModels(sequelize: Sequelize) {
+	const entity = sequelize.define(
+		"stock",
+		{
+			productId: { type: DataTypes.UUID, primaryKey: true },
+			onHand: DataTypes.INTEGER,
+			reserved: DataTypes.INTEGER,
+			lowStockThreshold: DataTypes.INTEGER,
+			lowStock: DataTypes.BOOLEAN,
+			version: DataTypes.INTEGER,
+			createdAt: DataTypes.DATE,
+			updatedAt: DataTypes.DATE
+		},
+		{ tableName: "stocks", timestamps: false, underscored: true }
+	);
+	const movement = sequelize.define(
+		"movement",
+		{
+			id: { type: DataTypes.BIGINT, primaryKey: true },
+			productId: DataTypes.UUID,
+			delta: DataTypes.INTEGER,
+			reason: DataTypes.STRING(20),
+			reference: DataTypes.STRING(100),
+			onHandAfter: DataTypes.INTEGER,
+			reservedAfter: DataTypes.INTEGER,
+			at: DataTypes.DATE
+		},
+		{ tableName: "stock_movements", timestamps: false, underscored: true }
+	);
+	return { entity, movement };
+}
+
+const iso = (value: unknown) => new Date(value as string).toISOString();
+
+function toRecord(model: Model): StockRecord {
+	const row = model.get({ plain: true }) as StockRecord;
+	return { ...row, lowStock: Boolean(row.lowStock), createdAt: iso(row.createdAt), updatedAt: iso(row.updatedAt) };
+}
+
+export interface Movement {
+	id: number;
+	productId: string;
+	delta: number;
+	reason: MovementReason;
+	reference: string | null;
+	onHandAfter: number;
+	reservedAfter: number;
+	at: string;
+}
+
+function toMovement(model: Model): Movement {
+	const row = model.get({ plain: true }) as Movement;
+	return { ...row, id: Number(row.id), at: iso(row.at) };
+}
+
+interface StockChange {
+	delta: number;
+	reason: MovementReason;
+	reference: string | null;
+	levels: StockLevels;
+}
+
+interface InventoryThis extends DbServiceThis, OutboxThis {
+	changeStock(
+		productId: string,
+		origin: EventOrigin,
+		decide: (current: StockRecord) => StockChange | null
+	): Promise<Stock>;
+	recordMovement(tx: Transaction, productId: string, change: StockChange, at: string): Promise<void>;
+	stockEvents(before: StockLevels | null, after: StockRecord, change: StockChange, origin: EventOrigin): EventEnvelope[];
+}
+type This = Service & InventoryThis;
+
+const quantity = { type: "number", integer: true, min: 0, max: 1_000_000_000, convert: false } as const;
+
+const InventoryService = defineService<This>({
+	name: "inventory",
+	mixins: [
+		createDbMixin({ migrations: inventoryMigrations, models: defineModels }),
+		createOutboxMixin(),
+		createEventConsumerMixin({
+			"product.created": "createStockWhenProductCreated",
+			"product.deleted": "removeStockWhenProductDeleted"
+		})
+	],
+	settings: { rest: "/inventory" },
+
+	actions: {
+		/** A page of stock records, most recently changed first; `lowStock=true` keeps the low ones. */
+		list: {
+			rest: "GET /",
+			params: { ...pageParams, lowStock: { type: "boolean", convert: true, optional: true } },
+			async handler(this: This, ctx: Context<PageQuery & { lowStock?: boolean }>): Promise<Page<Stock>> {
+				const { lowStock } = ctx.params;
+				const { rows, count } = await this.models.entity.findAndCountAll({
+					where: lowStock === undefined ? {} : { lowStock },
+					order: [
+						["updatedAt", "DESC"],
+						["productId", "ASC"]
+					],
+					limit: ctx.params.pageSize,
+					offset: offsetOf(ctx.params)
+				});
+				return pageOf(ctx.params, rows.map(row => toStock(toRecord(row))), count);
+			}
+		},
+
+		/** The stock of one product. */
+		get: {
+			rest: "GET /:productId",
+			cache: { keys: ["productId"], ttl: 1800 },
+			params: { productId: uuid },
+			async handler(this: This, ctx: Context<{ productId: string }>): Promise<Stock> {
+				const model = await this.models.entity.findByPk(ctx.params.productId);
+				if (!model) throw new StockNotFoundError(ctx.params.productId);
+				return toStock(toRecord(model));
+			}
+		},
+
+		/** Sets on-hand stock to an absolute count (a counted inventory); the difference goes to the ledger as ADJUSTMENT. */
+		setStock: {
+			rest: "PUT /:productId/stock",
+			params: {
+				productId: uuid,
+				onHand: quantity,
+				lowStockThreshold: { ...quantity, optional: true },
+				reference: { type: "string", trim: true, max: 100, optional: true },
+				$$strict: true
+			},
+			handler(
+				this: This,
+				ctx: Context<{ productId: string; onHand: number; lowStockThreshold?: number; reference?: string }>
+			): Promise<Stock> {
+				const { productId, onHand, lowStockThreshold, reference } = ctx.params;
+				return this.changeStock(productId, originOf(ctx), current => {
+					const delta = onHand - current.onHand;
+					const levels = { ...changeOnHand(current, delta), lowStockThreshold: lowStockThreshold ?? current.lowStockThreshold };
+					if (delta === 0 && levels.lowStockThreshold === current.lowStockThreshold) return null;
+					return { delta, reason: "ADJUSTMENT", reference: reference ?? null, levels };
+				});
+			}
+		},
+
+		/** Adds (or with ADJUSTMENT removes) stock relative to what is there. */
+		adjust: {
+			rest: "POST /:productId/adjustments",
+			params: {
+				productId: uuid,
+				delta: { type: "number", integer: true, min: -1_000_000_000, max: 1_000_000_000, convert: false },
+				reason: { type: "enum", values: [...MANUAL_REASONS] },
+				reference: { type: "string", trim: true, max: 100, optional: true },
+				$$strict: true
+			},
+			handler(
+				this: This,
+				ctx: Context<{ productId: string; delta: number; reason: ManualReason; reference?: string }>
+			): Promise<Stock> {
+				const { productId, delta, reason, reference } = ctx.params;
+				const problem = checkManualDelta(reason, delta);
+				if (problem) throw new UnprocessableError("Parameters validation error!", [{ field: "delta", message: problem }]);
+				return this.changeStock(productId, originOf(ctx), current => ({
+					delta,
+					reason,
+					reference: reference ?? null,
+					levels: changeOnHand(current, delta)
+				}));
+			}
+		},
+
+		/** The ledger of one product, newest first. */
+		movements: {
+			rest: "GET /:productId/movements",
+			params: { productId: uuid, ...pageParams },
+			async handler(this: This, ctx: Context<PageQuery & { productId: string }>): Promise<Page<Movement>> {
+				const { productId } = ctx.params;
+				const { rows, count } = await this.models.movement.findAndCountAll({
+					where: { productId },
+					order: [["id", "DESC"]],
+					limit: ctx.params.pageSize,
+					offset: offsetOf(ctx.params)
+				});
+				if (count === 0 && !(await this.models.entity.findByPk(productId))) throw new StockNotFoundError(productId);
+				return pageOf(ctx.params, rows.map(toMovement), count);
+			}
+		}
+	},
+
+	methods: {
+		/** Opens the stock record of a new product with its initial quantity. */
+		async createStockWhenProductCreated(this: This, event: EventEnvelope<"product.created">, tx: Transaction) {
+			const { initialStock, lowStockThreshold } = event.payload;
+			const productId = event.aggregateId;
+			const at = new Date().toISOString();
+			const levels = { onHand: initialStock, reserved: 0, lowStockThreshold };
+			const [created] = await this.db.rows<{ product_id: string }>(
+				`INSERT INTO stocks (product_id, on_hand, reserved, low_stock_threshold, low_stock, version, created_at, updated_at)
+				 VALUES (:productId, :onHand, 0, :lowStockThreshold, :lowStock, 1, :at, :at)
+				 ON CONFLICT (product_id) DO NOTHING RETURNING product_id`,
+				{ productId, ...levels, lowStock: isLowStock(levels), at },
+				tx
+			);
+			if (!created) return;
+			const change: StockChange = { delta: initialStock, reason: "INITIAL", reference: null, levels };
+			await this.recordMovement(tx, productId, change, at);
+			const record: StockRecord = { productId, ...levels, lowStock: isLowStock(levels), version: 1, createdAt: at, updatedAt: at };
+			await this.appendEvents(tx, this.stockEvents(null, record, change, event));
+			tx.afterCommit(() => this.clearCache());
+		},
+
+		/** Drops the stock record of a deleted product; its ledger stays for the record. */
+		async removeStockWhenProductDeleted(this: This, event: EventEnvelope<"product.deleted">, tx: Transaction) {
+			await this.db.rows("DELETE FROM stocks WHERE product_id = :productId RETURNING product_id", { productId: event.aggregateId }, tx);
+			tx.afterCommit(() => this.clearCache());
+		},
+
+		async changeStock(
+			this: This,
+			productId: string,
+			origin: EventOrigin,
+			decide: (current: StockRecord) => StockChange | null
+		): Promise<Stock> {
+			const record = await this.db.transaction(async tx => {
+				const model = await this.models.entity.findByPk(productId, {
+					transaction: tx,
+					lock: this.db.dialect === "postgres" ? tx.LOCK.UPDATE : undefined
+				});
+				if (!model) throw new StockNotFoundError(productId);
+				const current = toRecord(model);
+				const change = decide(current);
+				if (!change) return current;
+				const at = new Date().toISOString();
+				const next: StockRecord = {
+					...current,
+					...change.levels,
+					lowStock: isLowStock(change.levels),
+					version: current.version + 1,
+					updatedAt: at
+				};
+				const [updated] = await this.db.rows(
+					`UPDATE stocks SET on_hand = :onHand, reserved = :reserved, low_stock_threshold = :lowStockThreshold,
+					 low_stock = :lowStock, version = :version, updated_at = :updatedAt
+					 WHERE product_id = :productId AND version = :previous RETURNING product_id`,
+					{ ...next, previous: current.version },
+					tx
+				);
+				if (!updated) throw new Error(`stock of ${productId} changed under a row lock`);
+				if (change.delta !== 0) await this.recordMovement(tx, productId, change, at);
+				await this.appendEvents(tx, this.stockEvents(current, next, change, origin));
+				tx.afterCommit(() => this.clearCache());
+				return next;
+			});
+			return toStock(record);
+		},
+
+		async recordMovement(this: This, tx: Transaction, productId: string, change: StockChange, at: string) {
+			await this.db.sequelize.query(
+				`INSERT INTO stock_movements (product_id, delta, reason, reference, on_hand_after, reserved_after, at)
+				 VALUES (:productId, :delta, :reason, :reference, :onHand, :reserved, :at)`,
+				{
+					transaction: tx,
+					replacements: {
+						productId,
+						delta: change.delta,
+						reason: change.reason,
+						reference: change.reference,
+						onHand: change.levels.onHand,
+						reserved: change.levels.reserved,
+						at
+					}
+				}
+			);
+		},
+
+		/** `stock-updated` for every change, plus `low-stock` / `out-of-stock` once per crossing. */
+		stockEvents(
+			this: This,
+			before: StockLevels | null,
+			after: StockRecord,
+			change: StockChange,
+			origin: EventOrigin
+		): EventEnvelope[] {
+			const id = after.productId;
+			const events: EventEnvelope[] = [
+				buildEvent(
+					"inventory.stock-updated",
+					this.name,
+					id,
+					{
+						productId: id,
+						onHand: after.onHand,
+						reserved: after.reserved,
+						available: available(after),
+						delta: change.delta,
+						reason: change.reason,
+						reference: change.reference
+					},
+					origin
+				)
+			];
+			const crossed = crossings(before, after);
+			if (crossed.becameLow)
+				events.push(
+					buildEvent(
+						"inventory.low-stock",
+						this.name,
+						id,
+						{ productId: id, available: available(after), lowStockThreshold: after.lowStockThreshold },
+						origin
+					)
+				);
+			if (crossed.ranOut)
+				events.push(
+					buildEvent("inventory.out-of-stock", this.name, id, { productId: id, onHand: after.onHand, reserved: after.reserved }, origin)
+				);
+			return events;
+		}
+	}
+});
+
+export default InventoryService;

@@ -1,0 +1,326 @@
+/**
+ * products: the catalog. Every change writes its `product.*` event to the outbox in the
+ * same transaction; inventory learns about new and deleted products from those events.
+ */
+import { randomUUID } from "node:crypto";
+import { DataTypes, Op, type Model, type ModelStatic, type Sequelize, type WhereOptions } from "sequelize";
+import type { Context, Service } from "moleculer";
+import { createDbMixin, type DbServiceThis } from "../mixins/db.mixin";
+import { createOutboxMixin, type OutboxThis } from "../mixins/outbox.mixin";
+import { isUniqueViolation } from "../mixins/database";
+import { productsMigrations } from "../config/migrations/products";
+import { buildEvent, originOf } from "./shared/events";
+import { defineService } from "./shared/schema";
+import { money, pageParams, uuid, offsetOf, pageOf, type Page, type PageQuery } from "./shared/params";
+import { toCents } from "./shared/money";
+import {
+	applyChanges,
+	DEFAULT_CURRENCY,
+	DEFAULT_LOW_STOCK_THRESHOLD,
+	generateSku,
+	parseSort,
+	toProduct,
+	toSnapshot,
+	type Product,
+	type ProductChanges,
+	type ProductRecord
+} from "./products.domain";
+import { DuplicateSkuError, ProductNotFoundError, ProductVersionConflictError } from "./products.errors";
+
+function defineProductModel(sequelize: Sequelize): ModelStatic<Model> {
+	return sequelize.define(
+		"product",
+		{
+			id: { type: DataTypes.UUID, primaryKey: true },
+			sku: DataTypes.STRING(64),
+			name: DataTypes.STRING(200),
+			description: DataTypes.TEXT,
+			category: DataTypes.STRING(100),
+			priceCents: DataTypes.BIGINT,
+			currency: DataTypes.STRING(3),
+			active: DataTypes.BOOLEAN,
+			version: DataTypes.INTEGER,
+			createdAt: DataTypes.DATE,
+			updatedAt: DataTypes.DATE
+		},
+		{ tableName: "products", timestamps: false, underscored: true }
+	);
+}
+
+function toRecord(model: Model): ProductRecord {
+	const row = model.get({ plain: true }) as Record<string, unknown>;
+	return {
+		...(row as unknown as ProductRecord),
+		priceCents: Number(row.priceCents),
+		active: Boolean(row.active),
+		createdAt: new Date(row.createdAt as string).toISOString(),
+		updatedAt: new Date(row.updatedAt as string).toISOString()
+	};
+}
+
+const SKU = { type: "string", trim: true, pattern: /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/ } as const;
+
+const editableFields = {
+	name: { type: "string", trim: true, min: 1, max: 200 },
+	price: money,
+	sku: { ...SKU, optional: true },
+	description: { type: "string", max: 2000, optional: true, nullable: true },
+	category: { type: "string", trim: true, min: 1, max: 100, optional: true, nullable: true },
+	currency: { type: "string", pattern: /^[A-Z]{3}$/, optional: true },
+	active: { type: "boolean", optional: true }
+} as const;
+
+const optional = <T extends object>(rule: T) => ({ ...rule, optional: true });
+const count = { type: "number", integer: true, min: 0, max: 1_000_000_000 } as const;
+
+interface CreateParams {
+	name: string;
+	price: number;
+	sku?: string;
+	description?: string | null;
+	category?: string | null;
+	currency?: string;
+	active?: boolean;
+	stock?: number;
+	lowStockThreshold?: number;
+}
+
+type UpdateParams = Partial<Omit<CreateParams, "stock" | "lowStockThreshold">> & { id: string; version?: number };
+
+interface ListParams extends PageQuery {
+	q?: string;
+	category?: string;
+	active?: boolean;
+	sort?: string;
+}
+
+interface ProductsThis extends DbServiceThis, OutboxThis {
+	findRecord(id: string): Promise<ProductRecord>;
+	updateProduct(ctx: Context<UpdateParams>, mode: "replace" | "merge"): Promise<Product>;
+}
+type This = Service & ProductsThis;
+
+function changesFrom(params: UpdateParams): ProductChanges {
+	return {
+		sku: params.sku,
+		name: params.name,
+		description: params.description,
+		category: params.category,
+		priceCents: params.price === undefined ? undefined : toCents(params.price),
+		currency: params.currency,
+		active: params.active
+	};
+}
+
+const ProductsService = defineService<This>({
+	name: "products",
+	mixins: [
+		createDbMixin({ migrations: productsMigrations, models: sequelize => ({ entity: defineProductModel(sequelize) }) }),
+		createOutboxMixin()
+	],
+	settings: { rest: "/products" },
+
+	actions: {
+		/** A page of products, filtered by text, category and active flag, sorted by `sort`. */
+		list: {
+			rest: "GET /",
+			cache: { keys: ["page", "pageSize", "q", "category", "active", "sort"], ttl: 3600 },
+			params: {
+				...pageParams,
+				q: { type: "string", trim: true, min: 1, max: 100, optional: true },
+				category: { type: "string", trim: true, min: 1, max: 100, optional: true },
+				active: { type: "boolean", convert: true, optional: true },
+				sort: { type: "string", max: 100, optional: true }
+			},
+			async handler(this: This, ctx: Context<ListParams>): Promise<Page<Product>> {
+				const { q, category, active, sort } = ctx.params;
+				const { sequelize, dialect } = this.db;
+				const conditions: WhereOptions[] = [];
+				if (q) {
+					const contains = dialect === "postgres" ? "strpos" : "instr";
+					conditions.push({
+						[Op.or]: ["name", "sku", "description"].map(column =>
+							sequelize.where(
+								sequelize.fn(contains, sequelize.fn("lower", sequelize.col(column)), q.toLowerCase()),
+								Op.gt,
+								0
+							)
+						)
+					});
+				}
+				if (category) conditions.push({ category });
+				if (active !== undefined) conditions.push({ active });
+				const { rows, count } = await this.models.entity.findAndCountAll({
+					where: { [Op.and]: conditions },
+					order: parseSort(sort),
+					limit: ctx.params.pageSize,
+					offset: offsetOf(ctx.params)
+				});
+				return pageOf(ctx.params, rows.map(row => toProduct(toRecord(row))), count);
+			}
+		},
+
+		/** One product by id. */
+		get: {
+			rest: "GET /:id",
+			cache: { keys: ["id"], ttl: 3600 },
+			params: { id: uuid },
+			async handler(this: This, ctx: Context<{ id: string }>): Promise<Product> {
+				return toProduct(await this.findRecord(ctx.params.id));
+			}
+		},
+
+		/** Creates a product; its `stock` and `lowStockThreshold` open its stock record through `product.created`. */
+		create: {
+			rest: "POST /",
+			params: {
+				...editableFields,
+				stock: optional(count),
+				lowStockThreshold: optional(count),
+				$$strict: true
+			},
+			async handler(this: This, ctx: Context<CreateParams, { $statusCode?: number; $location?: string }>): Promise<Product> {
+				const p = ctx.params;
+				const now = new Date().toISOString();
+				const record: ProductRecord = {
+					id: randomUUID(),
+					sku: p.sku ?? generateSku(p.name),
+					name: p.name,
+					description: p.description ?? null,
+					category: p.category ?? null,
+					priceCents: toCents(p.price)!,
+					currency: p.currency ?? DEFAULT_CURRENCY,
+					active: p.active ?? true,
+					version: 1,
+					createdAt: now,
+					updatedAt: now
+				};
+				const event = buildEvent(
+					"product.created",
+					this.name,
+					record.id,
+					{
+						product: toSnapshot(record),
+						initialStock: p.stock ?? 0,
+						lowStockThreshold: p.lowStockThreshold ?? DEFAULT_LOW_STOCK_THRESHOLD
+					},
+					originOf(ctx)
+				);
+				try {
+					await this.db.transaction(async tx => {
+						await this.db.sequelize.query(
+							`INSERT INTO products (id, sku, name, description, category, price_cents, currency, active, version, created_at, updated_at)
+							 VALUES (:id, :sku, :name, :description, :category, :priceCents, :currency, :active, :version, :createdAt, :updatedAt)`,
+							{ transaction: tx, replacements: { ...record } }
+						);
+						await this.appendEvents(tx, [event]);
+					});
+				} catch (err) {
+					if (isUniqueViolation(err)) throw new DuplicateSkuError(record.sku);
+					throw err;
+				}
+				await this.clearCache();
+				ctx.meta.$statusCode = 201;
+				ctx.meta.$location = `/api/v1/products/${record.id}`;
+				return toProduct(record);
+			}
+		},
+
+		/** Replaces a product's editable fields; those left out return to their defaults (the sku is kept). */
+		replace: {
+			rest: "PUT /:id",
+			params: { id: uuid, ...editableFields, version: optional(count), $$strict: true },
+			handler(this: This, ctx: Context<UpdateParams>): Promise<Product> {
+				return this.updateProduct(ctx, "replace");
+			}
+		},
+
+		/** Changes only the given fields of a product. */
+		update: {
+			rest: "PATCH /:id",
+			params: {
+				id: uuid,
+				...Object.fromEntries(Object.entries(editableFields).map(([k, rule]) => [k, optional(rule)])),
+				version: optional(count),
+				$$strict: true
+			},
+			handler(this: This, ctx: Context<UpdateParams>): Promise<Product> {
+				return this.updateProduct(ctx, "merge");
+			}
+		},
+
+		/** Deletes a product; inventory drops its stock record on `product.deleted`. */
+		remove: {
+			rest: "DELETE /:id",
+			params: { id: uuid },
+			async handler(this: This, ctx: Context<{ id: string }, { $statusCode?: number }>): Promise<null> {
+				const { id } = ctx.params;
+				await this.db.transaction(async tx => {
+					const [deleted] = await this.db.rows<{ sku: string }>(
+						"DELETE FROM products WHERE id = :id RETURNING sku",
+						{ id },
+						tx
+					);
+					if (!deleted) throw new ProductNotFoundError(id);
+					await this.appendEvents(tx, [
+						buildEvent("product.deleted", this.name, id, { productId: id, sku: deleted.sku }, originOf(ctx))
+					]);
+				});
+				await this.clearCache();
+				ctx.meta.$statusCode = 204;
+				return null;
+			}
+		}
+	},
+
+	methods: {
+		async findRecord(this: This, id: string): Promise<ProductRecord> {
+			const model = await this.models.entity.findByPk(id);
+			if (!model) throw new ProductNotFoundError(id);
+			return toRecord(model);
+		},
+
+		async updateProduct(this: This, ctx: Context<UpdateParams>, mode: "replace" | "merge"): Promise<Product> {
+			const { id, version } = ctx.params;
+			let result: ProductRecord | undefined;
+			try {
+				await this.db.transaction(async tx => {
+					const model = await this.models.entity.findByPk(id, {
+						transaction: tx,
+						lock: this.db.dialect === "postgres" ? tx.LOCK.UPDATE : undefined
+					});
+					if (!model) throw new ProductNotFoundError(id);
+					const current = toRecord(model);
+					if (version !== undefined && version !== current.version)
+						throw new ProductVersionConflictError(id, version, current.version);
+					const { next, changed } = applyChanges(current, changesFrom(ctx.params), mode);
+					if (changed.length === 0) {
+						result = current;
+						return;
+					}
+					next.version = current.version + 1;
+					next.updatedAt = new Date().toISOString();
+					const [updated] = await this.db.rows(
+						`UPDATE products SET sku = :sku, name = :name, description = :description, category = :category,
+						 price_cents = :priceCents, currency = :currency, active = :active, version = :version, updated_at = :updatedAt
+						 WHERE id = :id AND version = :previousVersion RETURNING id`,
+						{ ...next, previousVersion: current.version },
+						tx
+					);
+					if (!updated) throw new ProductVersionConflictError(id, current.version, current.version + 1);
+					await this.appendEvents(tx, [
+						buildEvent("product.updated", this.name, id, { product: toSnapshot(next), changed }, originOf(ctx))
+					]);
+					result = next;
+				});
+			} catch (err) {
+				if (isUniqueViolation(err)) throw new DuplicateSkuError(String(ctx.params.sku));
+				throw err;
+			}
+			await this.clearCache();
+			return toProduct(result!);
+		}
+	}
+});
+
+export default ProductsService;

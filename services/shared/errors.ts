@@ -1,0 +1,37 @@
+/**
+ * Base classes of the domain's errors. Each carries an HTTP status as `code` and a stable
+ * string `type`; callers match on `type`, never on the class, because classes do not
+ * survive the transporter. The gateway renders them as problem details.
+ */
+import { Errors } from "moleculer";
+
+export class NotFoundError extends Errors.MoleculerClientError {
+	constructor(message: string, type: string, data?: Record<string, unknown>) {
+		super(message, 404, type, data);
+	}
+}
+
+export class ConflictError extends Errors.MoleculerClientError {
+	constructor(message: string, type: string, data?: Record<string, unknown>) {
+		super(message, 409, type, data);
+	}
+}
+
+export interface FieldError {
+	field: string;
+	message: string;
+	type?: string;
+}
+
+/** A 422 in the same shape as the validator's, for rules a schema cannot express. */
+export class UnprocessableError extends Errors.ValidationError {
+	constructor(message: string, errors: FieldError[]) {
+		super(message, "VALIDATION_ERROR", errors);
+	}
+}
+
+/** True for the errors a client caused (4xx), which are not logged as failures. */
+export function isClientError(err: unknown): boolean {
+	const code = (err as { code?: unknown })?.code;
+	return typeof code === "number" && code >= 400 && code < 500;
+}

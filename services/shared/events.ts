@@ -1,0 +1,136 @@
+/**
+ * The one registry of domain events: wire name -> topic -> payload type, the consumer
+ * groups that read each topic, and the one builder of every envelope.
+ */
+import { randomUUID } from "node:crypto";
+
+export interface ProductSnapshot {
+	id: string;
+	sku: string;
+	name: string;
+	description: string | null;
+	category: string | null;
+	price: number;
+	currency: string;
+	active: boolean;
+	version: number;
+}
+
+export interface ProductCreatedEvent {
+	product: ProductSnapshot;
+	/** Opening stock for the inventory service; 0 when the request gave none. */
+	initialStock: number;
+	lowStockThreshold: number;
+}
+export interface ProductUpdatedEvent {
+	product: ProductSnapshot;
+	changed: string[];
+}
+export interface ProductDeletedEvent {
+	productId: string;
+	sku: string;
+}
+
+export interface StockUpdatedEvent {
+	productId: string;
+	onHand: number;
+	reserved: number;
+	available: number;
+	delta: number;
+	reason: string;
+	reference: string | null;
+}
+export interface LowStockEvent {
+	productId: string;
+	available: number;
+	lowStockThreshold: number;
+}
+export interface OutOfStockEvent {
+	productId: string;
+	onHand: number;
+	reserved: number;
+}
+
+export interface EventPayloads {
+	"product.created": ProductCreatedEvent;
+	"product.updated": ProductUpdatedEvent;
+	"product.deleted": ProductDeletedEvent;
+	"inventory.stock-updated": StockUpdatedEvent;
+	"inventory.low-stock": LowStockEvent;
+	"inventory.out-of-stock": OutOfStockEvent;
+}
+export type EventType = keyof EventPayloads;
+
+export const TOPICS = {
+	"product.created": "product-events",
+	"product.updated": "product-events",
+	"product.deleted": "product-events",
+	"inventory.stock-updated": "inventory-events",
+	"inventory.low-stock": "inventory-events",
+	"inventory.out-of-stock": "inventory-events"
+} as const satisfies Record<EventType, string>;
+export type Topic = (typeof TOPICS)[EventType];
+
+/**
+ * Which consumer group (a service name) reads which topics. In-cluster, the relay
+ * delivers each event to every group of its topic and retries until each has stored
+ * it; with Kafka these become the consumer groups.
+ */
+export const CONSUMER_GROUPS: Record<string, readonly Topic[]> = {
+	inventory: ["product-events"]
+};
+
+export function consumerGroupsOf(topic: string): string[] {
+	return Object.entries(CONSUMER_GROUPS)
+		.filter(([, topics]) => (topics as readonly string[]).includes(topic))
+		.map(([group]) => group);
+}
+
+export interface EventEnvelope<T extends EventType = EventType> {
+	id: string;
+	type: T;
+	version: 1;
+	occurredAt: string;
+	source: string;
+	aggregateId: string;
+	correlationId: string;
+	actor?: string;
+	payload: EventPayloads[T];
+}
+
+/** Who caused a change: travels from the request into every event it leads to. */
+export interface EventOrigin {
+	correlationId: string;
+	actor?: string;
+}
+
+export function buildEvent<T extends EventType>(
+	type: T,
+	source: string,
+	aggregateId: string,
+	payload: EventPayloads[T],
+	origin: EventOrigin
+): EventEnvelope<T> {
+	return {
+		id: randomUUID(),
+		type,
+		version: 1,
+		occurredAt: new Date().toISOString(),
+		source,
+		aggregateId,
+		correlationId: origin.correlationId,
+		...(origin.actor ? { actor: origin.actor } : {}),
+		payload
+	};
+}
+
+interface RequestContextLike {
+	requestID?: string | null;
+	id: string;
+	meta: { user?: { name?: string } } & Record<string, unknown>;
+}
+
+/** The origin of the events a request causes: its correlation id and the API key's name. */
+export function originOf(ctx: RequestContextLike): EventOrigin {
+	return { correlationId: ctx.requestID ?? ctx.id, actor: ctx.meta.user?.name };
+}

@@ -1,0 +1,47 @@
+/** Validation rules shared by the actions (fastest-validator), and the paging contract. */
+import { toCents, MAX_PRICE } from "./money";
+
+/** Messages of the custom rules below, registered with the broker's validator. */
+export const VALIDATION_MESSAGES = {
+	money: "The '{field}' field must be a number with at most two decimals."
+};
+
+export const uuid = { type: "uuid" } as const;
+
+/** A non-negative price with at most two decimals; `multipleOf` documents it in OpenAPI. */
+export const money = {
+	type: "number",
+	min: 0,
+	max: MAX_PRICE,
+	multipleOf: 0.01,
+	custom(value: unknown, errors: { type: string; actual: unknown }[]) {
+		if (typeof value === "number" && toCents(value) === undefined)
+			errors.push({ type: "money", actual: value });
+		return value;
+	}
+} as const;
+
+export const pageParams = {
+	page: { type: "number", integer: true, min: 1, max: 1_000_000, default: 1, convert: true },
+	pageSize: { type: "number", integer: true, min: 1, max: 100, default: 20, convert: true }
+} as const;
+
+export interface PageQuery {
+	page: number;
+	pageSize: number;
+}
+
+export interface Page<T> {
+	items: T[];
+	page: number;
+	pageSize: number;
+	total: number;
+}
+
+export function pageOf<T>(query: PageQuery, items: T[], total: number): Page<T> {
+	return { items, page: query.page, pageSize: query.pageSize, total };
+}
+
+export function offsetOf(query: PageQuery): number {
+	return (query.page - 1) * query.pageSize;
+}

@@ -1,0 +1,322 @@
+import { buildOpenApi, ruleToSchema, type ServiceDescription } from "../../services/api/openapi";
+
+const options = { title: "Product inventory", version: "1.0.0", basePath: "/api/v1" };
+
+const products: ServiceDescription = {
+	name: "products",
+	settings: { rest: "/products" },
+	actions: {
+		"products.list": {
+			name: "products.list",
+			rest: "GET /",
+			description: "A page of products.",
+			params: {
+				page: { type: "number", integer: true, min: 1, default: 1, convert: true },
+				q: { type: "string", optional: true },
+				category: "string"
+			}
+		},
+		"products.get": { name: "products.get", rest: "GET /:id", params: { id: { type: "uuid" } } },
+		"products.create": {
+			name: "products.create",
+			rest: "POST /",
+			params: {
+				name: { type: "string", min: 1, max: 200 },
+				sku: { type: "string", optional: true },
+				active: { type: "boolean", default: true },
+				$$strict: true
+			}
+		},
+		"products.update": {
+			name: "products.update",
+			rest: { method: "PATCH", path: "/:id" },
+			params: { id: "uuid", name: "string|optional" }
+		},
+		"products.remove": { name: "products.remove", rest: "DELETE /:id", params: { id: "uuid" } },
+		"products.reindex": { name: "products.reindex", params: {} },
+		"products.audit": { name: "products.audit", rest: "GET /audit", visibility: "public" }
+	}
+};
+
+const node: ServiceDescription = {
+	name: "$node",
+	actions: { "$node.list": { name: "$node.list", rest: "GET /list" } }
+};
+
+const build = (services: ServiceDescription[] = [products, node]) => buildOpenApi(services, options);
+
+describe("buildOpenApi", () => {
+	it("produces an OpenAPI 3.1.0 document with the given title and version", () => {
+		const doc = build();
+		expect(doc.openapi).toBe("3.1.0");
+		expect(doc.info).toEqual({ title: "Product inventory", version: "1.0.0" });
+	});
+
+	it("requires the X-API-Key header on every operation", () => {
+		const doc = build();
+		expect(doc.components.securitySchemes).toEqual({ ApiKey: { type: "apiKey", in: "header", name: "X-API-Key" } });
+		expect(doc.security).toEqual([{ ApiKey: [] }]);
+	});
+
+	it("maps a root action path to the service path and :param segments to {param}", () => {
+		expect(Object.keys(build().paths).sort()).toEqual(["/api/v1/products", "/api/v1/products/{id}"]);
+	});
+
+	it("groups the methods of one path under it", () => {
+		const paths = build().paths;
+		expect(Object.keys(paths["/api/v1/products"]).sort()).toEqual(["get", "post"]);
+		expect(Object.keys(paths["/api/v1/products/{id}"]).sort()).toEqual(["delete", "get", "patch"]);
+	});
+
+	it("falls back to the service name when the service has no rest setting", () => {
+		const doc = build([{ name: "audit", actions: { "audit.list": { name: "audit.list", rest: "GET /" } } }]);
+		expect(Object.keys(doc.paths)).toEqual(["/api/v1/audit"]);
+	});
+
+	it("leaves out $-services, actions without rest, rest without a method and unpublished actions", () => {
+		const doc = build([
+			products,
+			node,
+			{ name: "misc", settings: { rest: "/misc" }, actions: { "misc.any": { name: "misc.any", rest: "/any" } } }
+		]);
+		const operationIds = Object.values(doc.paths).flatMap(item => Object.values(item).map(op => op.operationId));
+		expect(operationIds.sort()).toEqual([
+			"products_create",
+			"products_get",
+			"products_list",
+			"products_remove",
+			"products_update"
+		]);
+	});
+
+	it("keeps the first copy when a service is listed once per node", () => {
+		const doc = build([products, { ...products, actions: { "products.get": { name: "products.get", rest: "GET /:id" } } }]);
+		expect(doc.paths["/api/v1/products/{id}"].get.parameters?.[0].schema).toEqual({ type: "string", format: "uuid" });
+	});
+
+	it("names the operation after the action, tags it with the service and summarises it by its description", () => {
+		const op = build().paths["/api/v1/products"].get;
+		expect(op).toMatchObject({ operationId: "products_list", tags: ["products"], summary: "A page of products." });
+		expect(build().paths["/api/v1/products/{id}"].get.summary).toBeUndefined();
+	});
+
+	it("turns path params into required path parameters with the schema of their rule", () => {
+		expect(build().paths["/api/v1/products/{id}"].get.parameters).toEqual([
+			{ name: "id", in: "path", required: true, schema: { type: "string", format: "uuid" } }
+		]);
+	});
+
+	it("types a path param without a rule as a string", () => {
+		const doc = build([{ name: "x", settings: { rest: "/x" }, actions: { "x.get": { name: "x.get", rest: "GET /:key" } } }]);
+		expect(doc.paths["/api/v1/x/{key}"].get.parameters).toEqual([{ name: "key", in: "path", required: true, schema: { type: "string" } }]);
+	});
+
+	it("turns the other params of a GET into query parameters, required unless optional or defaulted", () => {
+		expect(build().paths["/api/v1/products"].get.parameters).toEqual([
+			{ name: "page", in: "query", required: false, schema: { type: "integer", minimum: 1, default: 1 } },
+			{ name: "q", in: "query", required: false, schema: { type: "string" } },
+			{ name: "category", in: "query", required: true, schema: { type: "string" } }
+		]);
+	});
+
+	it("turns the params of a POST into a required JSON body, closed when $$strict is true", () => {
+		const op = build().paths["/api/v1/products"].post;
+		expect(op.parameters).toBeUndefined();
+		expect(op.requestBody).toEqual({
+			required: true,
+			content: {
+				"application/json": {
+					schema: {
+						type: "object",
+						properties: {
+							name: { type: "string", minLength: 1, maxLength: 200 },
+							sku: { type: "string" },
+							active: { type: "boolean", default: true }
+						},
+						required: ["name"],
+						additionalProperties: false
+					}
+				}
+			}
+		});
+	});
+
+	it("keeps path params out of the body and leaves the body open without $$strict", () => {
+		const op = build().paths["/api/v1/products/{id}"].patch;
+		expect(op.parameters?.map(p => [p.name, p.in])).toEqual([["id", "path"]]);
+		expect(op.requestBody?.content["application/json"].schema).toEqual({ type: "object", properties: { name: { type: "string" } } });
+	});
+
+	it("gives a DELETE no query of its path params and no body", () => {
+		const op = build().paths["/api/v1/products/{id}"].delete;
+		expect(op.parameters).toHaveLength(1);
+		expect(op.requestBody).toBeUndefined();
+	});
+
+	it("answers 200 to a GET, 201 to a POST and 204 without content to a DELETE", () => {
+		const paths = build().paths;
+		expect(paths["/api/v1/products"].get.responses["200"]).toEqual({ description: "OK", content: { "application/json": { schema: {} } } });
+		expect(paths["/api/v1/products"].post.responses["201"]).toMatchObject({ content: { "application/json": { schema: {} } } });
+		expect(paths["/api/v1/products/{id}"].delete.responses["204"]).toEqual({ description: "No Content" });
+		expect(paths["/api/v1/products/{id}"].delete.responses["200"]).toBeUndefined();
+	});
+
+	it("refers every error status to a shared problem+json response", () => {
+		const doc = build();
+		const responses = doc.paths["/api/v1/products"].post.responses;
+		for (const status of ["400", "401", "404", "409", "413", "422", "500"]) {
+			const ref = (responses[status] as { $ref: string }).$ref;
+			const name = ref.replace("#/components/responses/", "");
+			expect(doc.components.responses[name]).toEqual({
+				description: expect.any(String),
+				content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } }
+			});
+		}
+		expect(Object.keys((doc.components.schemas.Problem as { properties: object }).properties)).toEqual([
+			"type",
+			"title",
+			"status",
+			"detail",
+			"instance",
+			"code",
+			"errors"
+		]);
+	});
+});
+
+describe("ruleToSchema", () => {
+	it("turns a string rule's min and max into minLength and maxLength, ignoring trim", () => {
+		expect(ruleToSchema({ type: "string", min: 1, max: 100, trim: true })).toEqual({ type: "string", minLength: 1, maxLength: 100 });
+	});
+
+	it("turns a RegExp pattern into its source", () => {
+		expect(ruleToSchema({ type: "string", pattern: /^[A-Z]{3}$/ })).toEqual({ type: "string", pattern: "^[A-Z]{3}$" });
+		expect(ruleToSchema({ type: "string", pattern: "^a+$" })).toEqual({ type: "string", pattern: "^a+$" });
+	});
+
+	it("omits a pattern that crossed a transporter as an empty object", () => {
+		expect(ruleToSchema({ type: "string", pattern: {} })).toEqual({ type: "string" });
+	});
+
+	it("omits a case-insensitive pattern, which JSON Schema cannot express", () => {
+		expect(ruleToSchema({ type: "string", pattern: /^abc$/i })).toEqual({ type: "string" });
+	});
+
+	it("keeps a string rule's enum", () => {
+		expect(ruleToSchema({ type: "string", enum: ["a", "b"] })).toEqual({ type: "string", enum: ["a", "b"] });
+	});
+
+	it("turns a uuid rule into a string with format uuid", () => {
+		expect(ruleToSchema({ type: "uuid" })).toEqual({ type: "string", format: "uuid" });
+		expect(ruleToSchema("uuid")).toEqual({ type: "string", format: "uuid" });
+	});
+
+	it("turns email and date rules into formatted strings and any into an empty schema", () => {
+		expect(ruleToSchema("email")).toEqual({ type: "string", format: "email" });
+		expect(ruleToSchema({ type: "date", convert: true })).toEqual({ type: "string", format: "date-time" });
+		expect(ruleToSchema("any")).toEqual({});
+	});
+
+	it("turns an integer number rule into an integer with minimum and maximum", () => {
+		expect(ruleToSchema({ type: "number", integer: true, min: 0, max: 10 })).toEqual({ type: "integer", minimum: 0, maximum: 10 });
+	});
+
+	it("keeps multipleOf and makes positive an exclusive minimum of 0", () => {
+		expect(ruleToSchema({ type: "number", multipleOf: 0.01, positive: true })).toEqual({
+			type: "number",
+			multipleOf: 0.01,
+			exclusiveMinimum: 0
+		});
+	});
+
+	it("ignores custom functions", () => {
+		expect(ruleToSchema({ type: "number", min: 0, custom: (v: unknown) => v })).toEqual({ type: "number", minimum: 0 });
+	});
+
+	it("turns a boolean rule into a boolean", () => {
+		expect(ruleToSchema({ type: "boolean", convert: true })).toEqual({ type: "boolean" });
+	});
+
+	it("turns an enum rule into an enum, typed string only when all values are strings", () => {
+		expect(ruleToSchema({ type: "enum", values: ["asc", "desc"] })).toEqual({ type: "string", enum: ["asc", "desc"] });
+		expect(ruleToSchema({ type: "enum", values: [1, "two"] })).toEqual({ enum: [1, "two"] });
+	});
+
+	it("turns an array rule into an array of its converted items with minItems and maxItems", () => {
+		expect(ruleToSchema({ type: "array", items: "uuid", min: 1, max: 50 })).toEqual({
+			type: "array",
+			items: { type: "string", format: "uuid" },
+			minItems: 1,
+			maxItems: 50
+		});
+	});
+
+	it("turns an object rule's props into properties with required, closed when strict", () => {
+		expect(ruleToSchema({ type: "object", strict: true, props: { a: "string", b: { type: "number", optional: true } } })).toEqual({
+			type: "object",
+			properties: { a: { type: "string" }, b: { type: "number" } },
+			required: ["a"],
+			additionalProperties: false
+		});
+	});
+
+	it("reads an object rule's properties too and leaves it open unless strict is true", () => {
+		expect(ruleToSchema({ type: "object", strict: "remove", properties: { a: "string|optional" } })).toEqual({
+			type: "object",
+			properties: { a: { type: "string" } }
+		});
+		expect(ruleToSchema("object")).toEqual({ type: "object" });
+	});
+
+	it("reads the $$type shorthand of a nested object", () => {
+		expect(ruleToSchema({ $$type: "object|optional", city: "string" })).toEqual({
+			type: "object",
+			properties: { city: { type: "string" } },
+			required: ["city"]
+		});
+	});
+
+	it("reads shorthand flags and values", () => {
+		expect(ruleToSchema("string|min:3|max:10|optional")).toEqual({ type: "string", minLength: 3, maxLength: 10 });
+		expect(ruleToSchema("string[]")).toEqual({ type: "array", items: { type: "string" } });
+	});
+
+	it("adds null to the type and enum of a nullable rule", () => {
+		expect(ruleToSchema({ type: "string", max: 10, nullable: true })).toEqual({ type: ["string", "null"], maxLength: 10 });
+		expect(ruleToSchema({ type: "enum", values: ["a"], nullable: true })).toEqual({ type: ["string", "null"], enum: ["a", null] });
+	});
+
+	it("passes a default through", () => {
+		expect(ruleToSchema({ type: "number", default: 20 })).toEqual({ type: "number", default: 20 });
+	});
+
+	it("turns an array of rules into oneOf", () => {
+		expect(ruleToSchema(["string", { type: "number", integer: true }])).toEqual({
+			oneOf: [{ type: "string" }, { type: "integer" }]
+		});
+	});
+
+	it("makes alternatives optional only when every one of them is", () => {
+		const doc = buildOpenApi(
+			[
+				{
+					name: "s",
+					settings: { rest: "/s" },
+					actions: {
+						"s.find": { name: "s.find", rest: "GET /", params: { a: ["string|optional", "number"], b: ["string|optional", "number|optional"] } }
+					}
+				}
+			],
+			options
+		);
+		expect(doc.paths["/api/v1/s"].get.parameters?.map(p => [p.name, p.required])).toEqual([
+			["a", true],
+			["b", false]
+		]);
+	});
+
+	it("turns an unknown type into an empty schema", () => {
+		expect(ruleToSchema({ type: "luhn" })).toEqual({});
+		expect(ruleToSchema(undefined)).toEqual({});
+	});
+});
