@@ -12,7 +12,7 @@ export type Publish = (event: EventEnvelope) => Promise<void>;
 export interface RelayOptions {
 	db: Database;
 	publish: Publish;
-	/** False for failures that say nothing about the event (a consumer not running): never park for those. */
+	/** False for failures that say nothing about the event (a consumer not running): those never park and do not back off. */
 	countsTowardsParking(err: unknown): boolean;
 	onPublishError(err: unknown, event: EventEnvelope, attempts: number, parked: boolean): void;
 	onPassError(err: unknown): void;
@@ -156,13 +156,17 @@ export class OutboxRelay {
 			} catch (err) {
 				waiting.add(row.aggregate_id);
 				const attempts = row.attempts + 1;
-				const parked = this.options.countsTowardsParking(err) && attempts >= this.maxAttempts;
+				const counts = this.options.countsTowardsParking(err);
+				const parked = counts && attempts >= this.maxAttempts;
+				// A consumer that is not running is asked again at the next poll, so it gets its
+				// backlog as soon as it is back; a consumer that fails backs off.
+				const delay = counts ? backoffMs(attempts) : (this.options.pollMs ?? 1000) / 2;
 				await db.rows(
 					`UPDATE outbox SET attempts = :attempts, next_attempt_at = :next, last_error = :error,
 					 parked_at = :parked WHERE seq = :seq RETURNING seq`,
 					{
 						attempts,
-						next: new Date(Date.now() + backoffMs(attempts)).toISOString(),
+						next: new Date(Date.now() + delay).toISOString(),
 						error: String((err as Error)?.message ?? err).slice(0, 2000),
 						parked: parked ? new Date().toISOString() : null,
 						seq: row.seq

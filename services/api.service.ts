@@ -136,7 +136,7 @@ const ApiService = defineService<Service>({
 		/** The OpenAPI 3.1 document, built from the same action schemas the validator enforces. */
 		openapi: {
 			handler(this: Service) {
-				const services = this.broker.registry.getServiceList({ withActions: true, onlyAvailable: false }) as ServiceDescription[];
+				const services = this.broker.registry.getServiceList({ withActions: true, onlyAvailable: false, grouping: true }) as ServiceDescription[];
 				return buildOpenApi(
 					services.filter(s => PUBLIC_SERVICES.includes(s.name)),
 					{ title: "product-inventory", version: "1.0.0", basePath: "/api/v1" }

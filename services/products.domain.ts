@@ -107,16 +107,9 @@ export function applyChanges(
 	changes: ProductChanges,
 	mode: "replace" | "merge"
 ): { next: ProductRecord; changed: string[] } {
+	const given = Object.fromEntries(Object.entries(changes).filter(([, value]) => value !== undefined));
 	const desired: ProductChanges =
-		mode === "replace"
-			? {
-					description: null,
-					category: null,
-					currency: current.currency,
-					active: true,
-					...changes
-				}
-			: changes;
+		mode === "replace" ? { description: null, category: null, active: true, ...given } : given;
 	const next = { ...current };
 	const changed: string[] = [];
 	for (const [key, value] of Object.entries(desired) as [keyof ProductChanges, never][]) {

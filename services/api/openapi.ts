@@ -166,18 +166,19 @@ function operationOf(tag: string, action: ActionDescription, route: { method: st
 		for (const name of others)
 			parameters.push({ name, in: "query", required: isRequired(params[name]), schema: ruleToSchema(params[name]) });
 
-	const operation: Operation = {
+	const body = hasBody && others.length ? objectSchema(pick(params, others), params.$$strict === true) : undefined;
+	return {
 		operationId: action.name.replace(/[^A-Za-z0-9_]/g, "_"),
 		tags: [tag],
 		...(action.description ? { summary: action.description } : {}),
 		...(parameters.length ? { parameters } : {}),
+		...(body ? { requestBody: { required: true, content: { "application/json": { schema: body } } } } : {}),
 		responses: { ...successResponse(route.method), ...problemResponses() }
 	};
-	if (hasBody && others.length) {
-		const schema = objectSchema(Object.fromEntries(others.map(key => [key, params[key]])), params.$$strict === true);
-		operation.requestBody = { required: true, content: { "application/json": { schema } } };
-	}
-	return operation;
+}
+
+function pick(params: Rule, keys: string[]): Rule {
+	return Object.fromEntries(keys.map(key => [key, params[key]]));
 }
 
 function successResponse(method: string): Record<string, unknown> {

@@ -1,7 +1,7 @@
 /** Starts brokers the way server.ts does, from an environment, for tests. */
 import type { AddressInfo } from "node:net";
 import type { Server } from "node:http";
-import type { ServiceBroker } from "moleculer";
+import type { ServiceBroker, ServiceSchema } from "moleculer";
 import { loadConfig } from "../../config/env";
 import { createNode } from "../../server";
 
@@ -14,7 +14,8 @@ export interface TestNode {
 	stop(): Promise<void>;
 }
 
-export async function startNode(env: Record<string, string>): Promise<TestNode> {
+/** Starts a node from `env` (plus test defaults), with `extraServices` such as event listeners. */
+export async function startNode(env: Record<string, string>, extraServices: ServiceSchema[] = []): Promise<TestNode> {
 	const config = loadConfig({
 		NODE_ENV: "test",
 		LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "warn",
@@ -24,6 +25,7 @@ export async function startNode(env: Record<string, string>): Promise<TestNode> 
 		...env
 	});
 	const broker = createNode(config);
+	for (const schema of extraServices) broker.createService(schema);
 	await broker.start();
 	let baseUrl: string | undefined;
 	if (config.services.includes("api")) {
