@@ -167,6 +167,14 @@ const ApiService = defineService<Service>({
 		}
 	},
 
+	events: {
+		// Aliases are otherwise built 500 ms after the registry changes: build them as soon as
+		// the node's own services are up, so the first request after start finds its route.
+		"$broker.started"(this: Service & { routes: { opts: { autoAliases?: boolean } }[]; regenerateAutoAliases(route: unknown): void }) {
+			for (const route of this.routes) if (route.opts.autoAliases) this.regenerateAutoAliases(route);
+		}
+	},
+
 	methods: {
 		/** Resolves the API key to its actor name; the key itself goes nowhere else. */
 		authenticate(this: Service, _ctx: Context, _route: unknown, req: IncomingMessage) {

@@ -5,7 +5,7 @@ import type { ProductSnapshot } from "./shared/events";
 import { InvalidSortError } from "./products.errors";
 
 export const DEFAULT_CURRENCY = "EUR";
-export const DEFAULT_LOW_STOCK_THRESHOLD = 10;
+export const DEFAULT_LOW_STOCK_THRESHOLD = 5;
 
 /** A product as stored (prices in cents). */
 export interface ProductRecord {
@@ -55,6 +55,7 @@ const ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 export function generateSku(name: string, random: (n: number) => Buffer = randomBytes): string {
 	const stem = name
 		.normalize("NFKD")
+		.replace(/[\u0300-\u036f]/g, "")
 		.replace(/[^A-Za-z0-9]+/g, "-")
 		.replace(/^-+|-+$/g, "")
 		.toUpperCase()
@@ -80,8 +81,8 @@ export function parseSort(sort: string | undefined): SortOrder {
 	for (const term of (sort ?? "-createdAt").split(",").map(s => s.trim()).filter(Boolean)) {
 		const descending = term.startsWith("-");
 		const key = descending ? term.slice(1) : term;
+		if (!Object.hasOwn(SORTABLE, key)) throw new InvalidSortError(Object.keys(SORTABLE), key);
 		const attribute = SORTABLE[key as keyof typeof SORTABLE];
-		if (!attribute) throw new InvalidSortError(Object.keys(SORTABLE), key);
 		order.push([attribute, descending ? "DESC" : "ASC"]);
 	}
 	order.push(["id", "ASC"]);

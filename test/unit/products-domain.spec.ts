@@ -226,7 +226,8 @@ describe("applyChanges", () => {
 describe("toProduct", () => {
 	it("shows the price in currency units and keeps every other field", () => {
 		const current = record();
-		const { priceCents: _priceCents, ...rest } = current;
+		const rest: Partial<ProductRecord> = { ...current };
+		delete rest.priceCents;
 		expect(toProduct(current)).toEqual({ ...rest, price: 12.99 });
 	});
 

@@ -1,0 +1,223 @@
+import { testDialects } from "../helpers/engines";
+import { useNode } from "../helpers/suite";
+import { httpClient } from "../helpers/http";
+import { waitFor } from "../helpers/wait";
+
+describe.each(testDialects())("the REST API over HTTP on %s", dialect => {
+	const suite = useNode(dialect);
+	const request = httpClient(() => suite.node.baseUrl!);
+
+	async function createProduct(body: Record<string, unknown> = {}) {
+		const response = await request("POST", "/api/v1/products", { body: { name: "Widget", price: 9.99, ...body } });
+		expect(response.status).toBe(201);
+		return response.body;
+	}
+	async function productWithStock(stock: number) {
+		const product = await createProduct({ stock });
+		await waitFor(async () => (await request("GET", `/api/v1/inventory/${product.id}`)).status === 200, 1000);
+		return product.id as string;
+	}
+	function expectProblem(response: { status: number; headers: Headers; body: any }, status: number, code?: string) {
+		expect(response.status).toBe(status);
+		expect(response.headers.get("content-type")).toMatch(/^application\/problem\+json/);
+		expect(response.body).toMatchObject({ status, title: expect.any(String), detail: expect.any(String), type: expect.stringMatching(/^\/problems\//) });
+		if (code) expect(response.body.code).toBe(code);
+		expect(JSON.stringify(response.body)).not.toMatch(/\bat .*\.(ts|js):\d+/);
+	}
+
+	describe("health and documentation", () => {
+		it("answers liveness and readiness without a key", async () => {
+			await expect(request("GET", "/health/live", { apiKey: false })).resolves.toMatchObject({ status: 200, body: { status: "ok" } });
+			await expect(request("GET", "/health/ready", { apiKey: false })).resolves.toMatchObject({
+				status: 200,
+				body: { status: "ready", checks: { "products.database": "up", "inventory.database": "up" } }
+			});
+		});
+
+		it("serves an OpenAPI 3.1 document of every public route", async () => {
+			const { status, body } = await request("GET", "/api/openapi.json", { apiKey: false });
+			expect(status).toBe(200);
+			expect(body.openapi).toBe("3.1.0");
+			expect(Object.keys(body.paths).sort()).toEqual([
+				"/api/v1/inventory",
+				"/api/v1/inventory/{productId}",
+				"/api/v1/inventory/{productId}/adjustments",
+				"/api/v1/inventory/{productId}/movements",
+				"/api/v1/inventory/{productId}/stock",
+				"/api/v1/products",
+				"/api/v1/products/{id}"
+			]);
+			expect(body.paths["/api/v1/products"].post.requestBody.content["application/json"].schema.properties.price).toMatchObject({
+				type: "number",
+				multipleOf: 0.01
+			});
+		});
+
+		it("serves Swagger UI and its assets", async () => {
+			const page = await request("GET", "/api/docs", { apiKey: false });
+			expect(page.status).toBe(200);
+			expect(page.headers.get("content-type")).toMatch(/text\/html/);
+			expect(page.body).toContain("/api/openapi.json");
+			const css = await request("GET", "/api/docs/swagger-ui.css", { apiKey: false });
+			expect(css.status).toBe(200);
+			expect(css.headers.get("content-type")).toMatch(/text\/css/);
+			expectProblem(await request("GET", "/api/docs/package.json", { apiKey: false }), 404);
+		});
+	});
+
+	describe("authentication and routing", () => {
+		it("refuses a request without a key or with a wrong one with 401", async () => {
+			expectProblem(await request("GET", "/api/v1/products", { apiKey: false }), 401, "MISSING_API_KEY");
+			expectProblem(await request("GET", "/api/v1/products", { apiKey: "wrong-key-123456" }), 401, "INVALID_API_KEY");
+		});
+
+		it("answers 404 with a problem for an unknown route", async () => {
+			const response = await request("GET", "/api/v1/nothing-here");
+			expectProblem(response, 404, "NOT_FOUND");
+			expect(response.body.instance).toBe("/api/v1/nothing-here");
+		});
+
+		it("does not expose internal actions", async () => {
+			expectProblem(await request("GET", "/api/v1/products/checkDatabase"), 422);
+			expectProblem(await request("POST", "/api/v1/inventory/consumeEvent", { body: {} }), 404);
+			expectProblem(await request("GET", "/api/v1/~node/list"), 404);
+			expectProblem(await request("GET", "/api/v1/$node/list"), 404);
+		});
+
+		it("returns the caller's request id, or a new one when it is unusable", async () => {
+			const echoed = await request("GET", "/api/v1/products", { headers: { "X-Request-Id": "abc-123" } });
+			expect(echoed.headers.get("x-request-id")).toBe("abc-123");
+			const replaced = await request("GET", "/api/v1/products", { headers: { "X-Request-Id": "x".repeat(500) } });
+			expect(replaced.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+			const failed = await request("GET", "/api/v1/products/not-a-uuid", { headers: { "X-Request-Id": "err-1" } });
+			expect(failed.headers.get("x-request-id")).toBe("err-1");
+			expect(failed.body.requestId).toBe("err-1");
+		});
+	});
+
+	describe("products", () => {
+		it("creates a product with 201 and a Location that serves it", async () => {
+			const response = await request("POST", "/api/v1/products", {
+				body: { name: "Desk Lamp", price: 24.5, category: "lighting", description: "Warm light", stock: 5 }
+			});
+			expect(response.status).toBe(201);
+			expect(response.body).toMatchObject({ name: "Desk Lamp", price: 24.5, category: "lighting", active: true });
+			const location = response.headers.get("location")!;
+			expect(location).toBe(`/api/v1/products/${response.body.id}`);
+			await expect(request("GET", location)).resolves.toMatchObject({ status: 200, body: response.body });
+		});
+
+		it("answers 422 with one entry per invalid field and stores nothing", async () => {
+			const response = await request("POST", "/api/v1/products", { body: { name: "", price: 1.234, stock: -1 } });
+			expectProblem(response, 422, "VALIDATION_ERROR");
+			expect(response.body.errors.map((e: { field: string }) => e.field).sort()).toEqual(["name", "price", "stock"]);
+			const list = await request("GET", "/api/v1/products?q=1.234");
+			expect(list.body.total).toBe(0);
+		});
+
+		it("answers 400 for malformed JSON and 413 for a body over 1 MB", async () => {
+			expectProblem(await request("POST", "/api/v1/products", { rawBody: '{"name": "x",' }), 400, "MALFORMED_JSON");
+			expectProblem(await request("POST", "/api/v1/products", { rawBody: "null" }), 400, "MALFORMED_JSON");
+			const huge = JSON.stringify({ name: "big", price: 1, description: "x".repeat(1_100_000) });
+			expectProblem(await request("POST", "/api/v1/products", { rawBody: huge }), 413, "PAYLOAD_TOO_LARGE");
+		});
+
+		it("answers 422, not 500, to bodies of the wrong shape", async () => {
+			expectProblem(await request("POST", "/api/v1/products", { rawBody: "[1, 2]" }), 422);
+			expectProblem(await request("POST", "/api/v1/products", { rawBody: '"text"' }), 400);
+			expectProblem(await request("POST", "/api/v1/products", { body: { name: { $gt: "" }, price: "1" } }), 422);
+			expectProblem(await request("POST", "/api/v1/products", { rawBody: "name=x", headers: { "Content-Type": "text/plain" } }), 422);
+			expectProblem(await request("GET", `/api/v1/products?q=${"q".repeat(500)}`), 422);
+			expectProblem(await request("GET", "/api/v1/products?page=-1"), 422);
+			expectProblem(await request("GET", "/api/v1/products?pageSize=abc"), 422);
+			expectProblem(await request("GET", "/api/v1/products/'%3B%20DROP%20TABLE%20products%3B--"), 422);
+		});
+
+		it("answers 409 for a duplicate sku", async () => {
+			await createProduct({ sku: `E2E-${dialect}` });
+			expectProblem(await request("POST", "/api/v1/products", { body: { name: "Again", price: 1, sku: `e2e-${dialect}` } }), 409, "DUPLICATE_SKU");
+		});
+
+		it("lists with filters, sorting and pages", async () => {
+			const category = `e2e-${dialect}-${Date.now()}`;
+			for (const [name, price] of [["Oak Table", 300], ["Pine Table", 150], ["Oak Chair", 80]] as const)
+				await createProduct({ name, price, category });
+			const response = await request("GET", `/api/v1/products?q=oak&category=${category}&active=true&sort=-price&page=1&pageSize=1`);
+			expect(response).toMatchObject({ status: 200, body: { page: 1, pageSize: 1, total: 2 } });
+			expect(response.body.items.map((p: { name: string }) => p.name)).toEqual(["Oak Table"]);
+		});
+
+		it("updates with PUT and PATCH, deletes with 204, then answers 404", async () => {
+			const product = await createProduct({ description: "first" });
+			const patched = await request("PATCH", `/api/v1/products/${product.id}`, { body: { price: 12 } });
+			expect(patched).toMatchObject({ status: 200, body: { price: 12, description: "first", version: 2 } });
+			const replaced = await request("PUT", `/api/v1/products/${product.id}`, { body: { name: "Renamed", price: 13 } });
+			expect(replaced).toMatchObject({ status: 200, body: { name: "Renamed", price: 13, description: null, version: 3 } });
+			expectProblem(await request("PUT", `/api/v1/products/${product.id}`, { body: { name: "No price" } }), 422);
+			const deleted = await request("DELETE", `/api/v1/products/${product.id}`);
+			expect(deleted.status).toBe(204);
+			expect(deleted.body).toBe("");
+			expectProblem(await request("GET", `/api/v1/products/${product.id}`), 404, "PRODUCT_NOT_FOUND");
+			expectProblem(await request("PATCH", `/api/v1/products/${product.id}`, { body: { price: 1 } }), 404);
+			expectProblem(await request("DELETE", `/api/v1/products/${product.id}`), 404);
+		});
+	});
+
+	describe("inventory", () => {
+		it("shows the stock of a new product within a second", async () => {
+			const product = await createProduct({ stock: 10 });
+			const stock = await waitFor(async () => {
+				const response = await request("GET", `/api/v1/inventory/${product.id}`);
+				return response.status === 200 && response.body;
+			}, 1000);
+			expect(stock).toMatchObject({ productId: product.id, onHand: 10, reserved: 0, available: 10, lowStock: false });
+		});
+
+		it("sets, adjusts and lists movements", async () => {
+			const productId = await productWithStock(10);
+			const set = await request("PUT", `/api/v1/inventory/${productId}/stock`, { body: { onHand: 25, lowStockThreshold: 4 } });
+			expect(set).toMatchObject({ status: 200, body: { onHand: 25, lowStockThreshold: 4 } });
+			const adjusted = await request("POST", `/api/v1/inventory/${productId}/adjustments`, {
+				body: { delta: -22, reason: "ADJUSTMENT", reference: "stocktake" }
+			});
+			expect(adjusted).toMatchObject({ status: 200, body: { onHand: 3, available: 3, lowStock: true } });
+			const movements = await request("GET", `/api/v1/inventory/${productId}/movements?pageSize=2`);
+			expect(movements).toMatchObject({ status: 200, body: { total: 3, pageSize: 2 } });
+			expect(movements.body.items[0]).toMatchObject({ delta: -22, reason: "ADJUSTMENT", reference: "stocktake", onHandAfter: 3 });
+			const low = await request("GET", "/api/v1/inventory?lowStock=true&pageSize=100");
+			expect(low.body.items.map((s: { productId: string }) => s.productId)).toContain(productId);
+		});
+
+		it("answers 409 to a change below zero and 422 to a bad reason", async () => {
+			const productId = await productWithStock(2);
+			expectProblem(
+				await request("POST", `/api/v1/inventory/${productId}/adjustments`, { body: { delta: -3, reason: "ADJUSTMENT" } }),
+				409,
+				"STOCK_BELOW_RESERVED"
+			);
+			expectProblem(await request("POST", `/api/v1/inventory/${productId}/adjustments`, { body: { delta: 1, reason: "GIFT" } }), 422);
+			expectProblem(await request("PUT", `/api/v1/inventory/${productId}/stock`, { body: { onHand: 1.5 } }), 422);
+			expectProblem(await request("GET", "/api/v1/inventory/00000000-0000-4000-8000-000000000000"), 404, "STOCK_NOT_FOUND");
+		});
+
+		it("keeps ledger and on-hand equal under 100 parallel adjustments", async () => {
+			const productId = await productWithStock(100);
+			const responses = await Promise.all(
+				Array.from({ length: 100 }, (_, i) =>
+					request("POST", `/api/v1/inventory/${productId}/adjustments`, {
+						body: i % 4 === 0 ? { delta: 5, reason: "RESTOCK" } : { delta: -2, reason: "ADJUSTMENT" }
+					})
+				)
+			);
+			expect(responses.map(r => r.status).filter(s => s !== 200)).toEqual([]);
+			const stock = await request("GET", `/api/v1/inventory/${productId}`);
+			expect(stock.body.onHand).toBe(100 + 25 * 5 - 75 * 2);
+			let sum = 0;
+			for (const page of [1, 2]) {
+				const movements = await request("GET", `/api/v1/inventory/${productId}/movements?pageSize=100&page=${page}`);
+				sum += movements.body.items.reduce((s: number, m: { delta: number }) => s + m.delta, 0);
+			}
+			expect(sum).toBe(stock.body.onHand);
+		});
+	});
+});
