@@ -9,7 +9,9 @@ export class StockNotFoundError extends NotFoundError {
 export class StockBelowReservedError extends ConflictError {
 	constructor(productId: string, levels: { onHand: number; reserved: number; requested: number }) {
 		super(
-			`On-hand stock of product ${productId} cannot become ${levels.requested}: ${levels.reserved} units are reserved.`,
+			levels.requested < 0
+				? `On-hand stock of product ${productId} cannot go below zero: ${levels.onHand} on hand, ${levels.requested} requested.`
+				: `On-hand stock of product ${productId} cannot become ${levels.requested}: ${levels.reserved} units are reserved.`,
 			"STOCK_BELOW_RESERVED",
 			{ productId, ...levels }
 		);
