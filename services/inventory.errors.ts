@@ -10,7 +10,7 @@ export class StockBelowReservedError extends ConflictError {
 	constructor(productId: string, levels: { onHand: number; reserved: number; requested: number }) {
 		super(
 			levels.requested < 0
-				? `On-hand stock of product ${productId} cannot go below zero: ${levels.onHand} on hand, ${levels.requested} requested.`
+				? `On-hand stock of product ${productId} cannot go below zero: it has ${levels.onHand}, the change would leave ${levels.requested}.`
 				: `On-hand stock of product ${productId} cannot become ${levels.requested}: ${levels.reserved} units are reserved.`,
 			"STOCK_BELOW_RESERVED",
 			{ productId, ...levels }
