@@ -4,7 +4,7 @@
  * line naming the variable (see `ConfigError`); nothing half-starts.
  */
 
-export const ALL_SERVICES = ["api", "products", "inventory"] as const;
+export const ALL_SERVICES = ["api", "products", "inventory", "purchases", "audit"] as const;
 export type ServiceName = (typeof ALL_SERVICES)[number];
 
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"] as const;

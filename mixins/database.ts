@@ -66,11 +66,27 @@ export function openDatabase(config: DatabaseConfig, schema: string): Database {
 	// SQLite allows one writer per file: transactions of this process queue here rather
 	// than spinning on SQLITE_BUSY. PostgreSQL runs them concurrently under row locks.
 	let turn: Promise<unknown> = Promise.resolve();
+	const inFlight = new Set<Promise<unknown>>();
+	let closing = false;
 	const transaction = <T>(work: (tx: Transaction) => Promise<T>): Promise<T> => {
-		if (config.dialect !== "sqlite") return sequelize.transaction(work);
-		const run = turn.then(() => sequelize.transaction(work));
-		turn = run.catch(() => undefined);
+		if (closing) return Promise.reject(new Error(`the ${schema} database is closing`));
+		let run: Promise<T>;
+		if (config.dialect !== "sqlite") run = sequelize.transaction(work);
+		else {
+			run = turn.then(() => sequelize.transaction(work));
+			turn = run.catch(() => undefined);
+		}
+		const settled = run.catch(() => undefined);
+		inFlight.add(settled);
+		void settled.then(() => inFlight.delete(settled));
 		return run;
+	};
+
+	// Closing under a running transaction would pull its connection away mid-statement.
+	const close = async () => {
+		closing = true;
+		await Promise.race([Promise.all(inFlight), new Promise(resolve => setTimeout(resolve, 5000).unref())]);
+		await sequelize.close();
 	};
 
 	return {
@@ -82,7 +98,7 @@ export function openDatabase(config: DatabaseConfig, schema: string): Database {
 		// fetching rows, which would drop RETURNING; a leading comment makes it fetch them.
 		rows: <T>(sql: string, replacements?: Record<string, unknown>, tx?: Transaction) =>
 			sequelize.query(`/* rows */ ${sql}`, { type: QueryTypes.SELECT, replacements, transaction: tx }) as Promise<T[]>,
-		close: () => sequelize.close()
+		close
 	};
 }
 

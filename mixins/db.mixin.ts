@@ -28,6 +28,8 @@ export interface DbServiceThis {
 	models: Record<string, ModelStatic<Model>>;
 	/** Resolves once the database is migrated and the models are defined. */
 	databaseReady: Promise<void>;
+	/** Set once the service has closed its database while stopping. */
+	databaseClosed?: boolean;
 	/** Work to finish while the database is still open (the outbox flush), whatever the mixin order. */
 	beforeDatabaseClose: (() => Promise<void>)[];
 	clearCache(): Promise<void>;
@@ -73,6 +75,7 @@ class MigratingSequelizeAdapter extends SequelizeDbAdapter {
 
 	override async disconnect(): Promise<void> {
 		for (const work of this.service.beforeDatabaseClose) await work();
+		this.service.databaseClosed = true;
 		await this.service.db?.close();
 	}
 }

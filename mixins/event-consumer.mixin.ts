@@ -4,7 +4,7 @@
  * one transaction with a `(consumer, event id)` row, so a redelivered event changes
  * nothing. A handler that throws rolls back and the event is delivered again later.
  */
-import type { Context, Service, ServiceSchema } from "moleculer";
+import { Errors, type Context, type Service, type ServiceSchema } from "moleculer";
 import type { Transaction } from "sequelize";
 import type { DbServiceThis } from "./db.mixin";
 import type { EventEnvelope, EventType } from "../services/shared/events";
@@ -12,8 +12,8 @@ import { defineMixin } from "../services/shared/schema";
 
 export type EventHandler<T extends EventType = EventType> = (event: EventEnvelope<T>, tx: Transaction) => Promise<void>;
 
-/** Maps each event type the service reacts to onto the name of the method that handles it. */
-export type EventHandlers = Partial<Record<EventType, string>>;
+/** Maps each event type the service reacts to (or "*" for every type) onto the method that handles it. */
+export type EventHandlers = Partial<Record<EventType | "*", string>>;
 
 export type ConsumeOutcome = "processed" | "duplicate" | "ignored";
 
@@ -31,9 +31,12 @@ export function createEventConsumerMixin(handlers: EventHandlers): Partial<Servi
 				},
 				async handler(this: Service & DbServiceThis, ctx: Context<EventEnvelope>): Promise<{ outcome: ConsumeOutcome }> {
 					const event = ctx.params;
-					const method = handlers[event.type];
+					const method = handlers[event.type] ?? handlers["*"];
 					if (!method) return { outcome: "ignored" };
 					const handle = (this as unknown as Record<string, EventHandler>)[method];
+					// A stopping node: say "not available" so the relay asks again later, elsewhere.
+					if (this.databaseClosed)
+						throw new Errors.MoleculerRetryableError(`${this.name} is stopping`, 503, "SERVICE_NOT_AVAILABLE");
 					return this.db.transaction(async tx => {
 						const claimed = await this.db.rows(
 							`INSERT INTO processed_events (consumer, event_id, event_type, processed_at)

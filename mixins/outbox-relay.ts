@@ -1,13 +1,16 @@
 /**
- * The relay: reads a service's outbox in commit order and hands each event to a
- * publisher (in-cluster consumers now, Kafka later). An event is marked published only
- * after the publisher succeeded; a failure leaves it in place and retries it with
- * backoff, and later events of the same aggregate wait behind it so their order holds.
+ * The relay: reads a service's outbox in commit order and hands each event to each of
+ * its destinations (the consumer groups of its topic and the cluster broadcast now,
+ * Kafka later). Each destination is tracked on its own: an event is published once all
+ * have taken it; a failure leaves the rest pending and retries with backoff, and later
+ * events of the same aggregate wait behind it for that destination only, so order holds
+ * per destination and a consumer that is down never holds up the others.
  */
 import type { Database } from "./database";
 import type { EventEnvelope } from "../services/shared/events";
 
-export type Publish = (event: EventEnvelope) => Promise<void>;
+/** Hands an event to one destination (a consumer group, the cluster broadcast, Kafka); throws when it did not take it. */
+export type Publish = (event: EventEnvelope, destination: string) => Promise<void>;
 
 export interface RelayOptions {
 	db: Database;
@@ -16,7 +19,6 @@ export interface RelayOptions {
 	countsTowardsParking(err: unknown): boolean;
 	onPublishError(err: unknown, event: EventEnvelope, attempts: number, parked: boolean): void;
 	onPassError(err: unknown): void;
-	onBacklog?(pending: number): void;
 	batchSize?: number;
 	pollMs?: number;
 	maxAttempts?: number;
@@ -26,7 +28,9 @@ export interface RelayOptions {
 interface OutboxRow {
 	seq: number | string;
 	aggregate_id: string;
-	envelope: string | EventEnvelope;
+	envelope: string;
+	/** JSON list of the destinations that have not taken the event yet. */
+	pending: string;
 	attempts: number;
 	next_attempt_at: string | Date | null;
 }
@@ -129,51 +133,47 @@ export class OutboxRelay {
 	}
 
 	private async deliverBatch(): Promise<number> {
-		const { db, publish } = this.options;
+		const { db } = this.options;
 		const rows = await db.rows<OutboxRow>(
-			`SELECT seq, aggregate_id, envelope, attempts, next_attempt_at FROM outbox
+			`SELECT seq, aggregate_id, envelope, pending, attempts, next_attempt_at FROM outbox
 			 WHERE published_at IS NULL AND parked_at IS NULL ORDER BY seq LIMIT :limit`,
 			{ limit: this.batchSize }
 		);
-		this.options.onBacklog?.(rows.length);
 		const now = Date.now();
+		// "destination aggregate" pairs that must not move on: an earlier event of that
+		// aggregate still waits for that destination.
 		const waiting = new Set<string>();
 		let delivered = 0;
 		for (const row of rows) {
-			if (waiting.has(row.aggregate_id)) continue;
-			if (row.next_attempt_at && new Date(row.next_attempt_at).getTime() > now) {
-				waiting.add(row.aggregate_id);
-				continue;
+			const pending = JSON.parse(row.pending) as string[];
+			const due = !row.next_attempt_at || new Date(row.next_attempt_at).getTime() <= now;
+			const event = JSON.parse(row.envelope) as EventEnvelope;
+			const remaining: string[] = [];
+			let failure: unknown;
+			for (const destination of pending) {
+				const lane = `${destination} ${row.aggregate_id}`;
+				if (!due || waiting.has(lane) || failure !== undefined) {
+					remaining.push(destination);
+					waiting.add(lane);
+					continue;
+				}
+				try {
+					await this.options.publish(event, destination);
+				} catch (err) {
+					failure = err;
+					remaining.push(destination);
+					waiting.add(lane);
+				}
 			}
-			const event = (typeof row.envelope === "string" ? JSON.parse(row.envelope) : row.envelope) as EventEnvelope;
-			try {
-				await publish(event);
-				await db.rows(
-					"UPDATE outbox SET published_at = :at, attempts = attempts + 1 WHERE seq = :seq RETURNING seq",
-					{ at: new Date().toISOString(), seq: row.seq }
-				);
+			if (remaining.length === 0) {
+				await db.rows("UPDATE outbox SET published_at = :at, pending = '[]', attempts = attempts + 1 WHERE seq = :seq RETURNING seq", {
+					at: new Date().toISOString(),
+					seq: row.seq
+				});
 				delivered++;
-			} catch (err) {
-				waiting.add(row.aggregate_id);
-				const attempts = row.attempts + 1;
-				const counts = this.options.countsTowardsParking(err);
-				const parked = counts && attempts >= this.maxAttempts;
-				// A consumer that is not running is asked again at the next poll, so it gets its
-				// backlog as soon as it is back; a consumer that fails backs off.
-				const delay = counts ? backoffMs(attempts) : (this.options.pollMs ?? 1000) / 2;
-				await db.rows(
-					`UPDATE outbox SET attempts = :attempts, next_attempt_at = :next, last_error = :error,
-					 parked_at = :parked WHERE seq = :seq RETURNING seq`,
-					{
-						attempts,
-						next: new Date(Date.now() + delay).toISOString(),
-						error: String((err as Error)?.message ?? err).slice(0, 2000),
-						parked: parked ? new Date().toISOString() : null,
-						seq: row.seq
-					}
-				);
-				this.options.onPublishError(err, event, attempts, parked);
-			}
+			} else if (failure !== undefined) await this.recordFailure(row, event, remaining, failure);
+			else if (remaining.length < pending.length)
+				await db.rows("UPDATE outbox SET pending = :pending WHERE seq = :seq RETURNING seq", { pending: JSON.stringify(remaining), seq: row.seq });
 		}
 		if (now - this.lastCleanup > 60_000) {
 			this.lastCleanup = now;
@@ -182,5 +182,27 @@ export class OutboxRelay {
 			});
 		}
 		return delivered;
+	}
+
+	private async recordFailure(row: OutboxRow, event: EventEnvelope, remaining: string[], err: unknown): Promise<void> {
+		const attempts = row.attempts + 1;
+		const counts = this.options.countsTowardsParking(err);
+		const parked = counts && attempts >= this.maxAttempts;
+		// A consumer that is not running is asked again at the next poll, so it gets its
+		// backlog as soon as it is back; a consumer that fails backs off.
+		const delay = counts ? backoffMs(attempts) : (this.options.pollMs ?? 1000) / 2;
+		await this.options.db.rows(
+			`UPDATE outbox SET pending = :pending, attempts = :attempts, next_attempt_at = :next, last_error = :error,
+			 parked_at = :parked WHERE seq = :seq RETURNING seq`,
+			{
+				pending: JSON.stringify(remaining),
+				attempts,
+				next: new Date(Date.now() + delay).toISOString(),
+				error: String((err as Error)?.message ?? err).slice(0, 2000),
+				parked: parked ? new Date().toISOString() : null,
+				seq: row.seq
+			}
+		);
+		this.options.onPublishError(err, event, attempts, parked);
 	}
 }

@@ -1,9 +1,9 @@
 /**
  * The only door out of a service: `appendEvents(tx, events)` writes events in the
  * transaction of the change that caused them, and the relay publishes them after the
- * commit. Without Kafka, publishing means delivering each event to every consumer group
- * of its topic (an acknowledged call, retried until it is stored) and then broadcasting
- * it in the cluster for listeners such as cache cleaners.
+ * commit. Without Kafka, publishing means broadcasting each event in the cluster for
+ * listeners such as cache cleaners, and delivering it to every consumer group of its
+ * topic (an acknowledged call, retried until the group has stored it).
  */
 import type { Service, ServiceSchema } from "moleculer";
 import type { Transaction } from "sequelize";
@@ -26,10 +26,18 @@ const UNAVAILABLE = new Set([
 export interface OutboxThis {
 	outboxRelay: OutboxRelay;
 	appendEvents(tx: Transaction, events: EventEnvelope[]): Promise<void>;
-	publishInCluster(event: EventEnvelope): Promise<void>;
+	publishInCluster(event: EventEnvelope, destination: string): Promise<void>;
 }
 
 type This = Service & DbServiceThis & OutboxThis;
+
+/** The destination that stands for "every listener in the cluster" (cache cleaners and the like). */
+const BROADCAST = "$broadcast";
+
+/** Where an event goes: the cluster's listeners first, then each consumer group of its topic. */
+export function destinationsOf(event: EventEnvelope): string[] {
+	return [BROADCAST, ...consumerGroupsOf(TOPICS[event.type])];
+}
 
 export function createOutboxMixin(options: { pollMs?: number } = {}): Partial<ServiceSchema> {
 	return defineMixin<This>({
@@ -39,8 +47,8 @@ export function createOutboxMixin(options: { pollMs?: number } = {}): Partial<Se
 				const createdAt = new Date().toISOString();
 				for (const event of events) {
 					await this.db.sequelize.query(
-						`INSERT INTO outbox (id, topic, type, aggregate_id, envelope, created_at)
-						 VALUES (:id, :topic, :type, :aggregateId, :envelope, :createdAt)`,
+						`INSERT INTO outbox (id, topic, type, aggregate_id, envelope, pending, created_at)
+						 VALUES (:id, :topic, :type, :aggregateId, :envelope, :pending, :createdAt)`,
 						{
 							transaction: tx,
 							replacements: {
@@ -49,6 +57,7 @@ export function createOutboxMixin(options: { pollMs?: number } = {}): Partial<Se
 								type: event.type,
 								aggregateId: event.aggregateId,
 								envelope: JSON.stringify(event),
+								pending: JSON.stringify(destinationsOf(event)),
 								createdAt
 							}
 						}
@@ -57,11 +66,16 @@ export function createOutboxMixin(options: { pollMs?: number } = {}): Partial<Se
 				tx.afterCommit(() => this.outboxRelay?.kick());
 			},
 
-			async publishInCluster(this: This, event: EventEnvelope): Promise<void> {
-				const callOptions = { requestID: event.correlationId, meta: { correlationId: event.correlationId } };
-				for (const group of consumerGroupsOf(TOPICS[event.type]))
-					await this.broker.call(`${group}.consumeEvent`, event, callOptions);
-				await this.broker.broadcast(event.type, event);
+			/** In-cluster delivery: an acknowledged call to a consumer group, or the broadcast to listeners. */
+			async publishInCluster(this: This, event: EventEnvelope, destination: string): Promise<void> {
+				if (destination === BROADCAST) {
+					await this.broker.broadcast(event.type, event);
+					return;
+				}
+				await this.broker.call(`${destination}.consumeEvent`, event, {
+					requestID: event.correlationId,
+					meta: { correlationId: event.correlationId }
+				});
 			}
 		},
 
@@ -75,7 +89,7 @@ export function createOutboxMixin(options: { pollMs?: number } = {}): Partial<Se
 				this.outboxRelay = new OutboxRelay({
 					db: this.db,
 					pollMs: options.pollMs,
-					publish: event => this.publishInCluster(event),
+					publish: (event, destination) => this.publishInCluster(event, destination),
 					countsTowardsParking: err => !UNAVAILABLE.has(String((err as { type?: string })?.type)),
 					onPublishError: (err, event, attempts, parked) => {
 						const log = parked ? this.logger.error : this.logger.warn;

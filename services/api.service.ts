@@ -12,17 +12,27 @@ import { Errors, type Context, type Service, type ServiceSchema } from "molecule
 import { getAbsoluteFSPath } from "swagger-ui-dist";
 import { appConfig } from "../config/broker-config";
 import { ALL_SERVICES, type ApiKey } from "../config/env";
+import type { RequestRecord } from "./shared/events";
 import { toProblem } from "./api/problem";
 import { buildOpenApi, type ServiceDescription } from "./api/openapi";
 import { defineService } from "./shared/schema";
 
-const PUBLIC_SERVICES = ["products", "inventory"];
+const PUBLIC_SERVICES = ["products", "inventory", "purchases", "audit"];
+const WRITE_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 /** Services whose database readiness decides the gateway's readiness. */
 const DATABASE_SERVICES = ALL_SERVICES.filter(name => name !== "api");
 const SWAGGER_FILES = new Set(["swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js", "favicon-32x32.png"]);
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,100}$/;
 
 type Req = IncomingMessage & { $ctx?: Context; originalUrl?: string };
+type Alias = { method: string; fullPath: string };
+interface GatewayMeta {
+	user?: { name: string };
+	idempotencyKey?: string;
+}
+type ApiThis = Service & {
+	recordRequest(ctx: Context<unknown, GatewayMeta>, req: Req, res: ServerResponse, alias: Alias, started: bigint): void;
+};
 
 function sameKey(given: string, expected: string): boolean {
 	const a = Buffer.from(given);
@@ -51,7 +61,7 @@ const SWAGGER_PAGE = `<!doctype html>
 <script>window.ui = SwaggerUIBundle({ url: "/api/openapi.json", dom_id: "#swagger-ui" });</script>
 </body></html>`;
 
-const ApiService = defineService<Service>({
+const ApiService = defineService<ApiThis>({
 	name: "api",
 	mixins: [ApiGateway as unknown as Partial<ServiceSchema>],
 
@@ -74,7 +84,15 @@ const ApiService = defineService<Service>({
 				autoAliases: true,
 				mappingPolicy: "restrict",
 				authentication: true,
-				bodyParsers: { json: { strict: true, limit: "1mb" }, urlencoded: false }
+				bodyParsers: { json: { strict: true, limit: "1mb" }, urlencoded: false },
+				onBeforeCall(this: ApiThis, ctx: Context<unknown, GatewayMeta>, _route: unknown, req: Req, res: ServerResponse, alias: Alias) {
+					const key = req.headers["idempotency-key"];
+					if (typeof key === "string") ctx.meta.idempotencyKey = key;
+					if (WRITE_METHODS.has(req.method ?? "")) {
+						const started = process.hrtime.bigint();
+						res.once("finish", () => this.recordRequest(ctx, req, res, alias, started));
+					}
+				}
 			},
 			{
 				path: "/api",
@@ -176,6 +194,27 @@ const ApiService = defineService<Service>({
 	},
 
 	methods: {
+		/**
+		 * Sends the audit service its record of a write request, after the response: who
+		 * (the key's name, never the key), which route, the status, how long it took.
+		 */
+		recordRequest(this: Service, ctx: Context<unknown, GatewayMeta>, req: Req, res: ServerResponse, alias: Alias, started: bigint) {
+			const record: RequestRecord = {
+				id: randomUUID(),
+				occurredAt: new Date().toISOString(),
+				actor: ctx.meta.user?.name ?? "anonymous",
+				method: req.method ?? "",
+				route: `${alias.method} ${alias.fullPath}`,
+				path: (req.originalUrl ?? req.url ?? "").split("?")[0],
+				status: res.statusCode,
+				durationMs: Number(process.hrtime.bigint() - started) / 1e6,
+				correlationId: ctx.requestID ?? ctx.id
+			};
+			this.broker
+				.call("audit.recordRequest", record, { requestID: record.correlationId })
+				.catch(err => this.logger.warn(`Request record ${record.id} (${record.route} ${record.status}) not stored: ${(err as Error).message}`));
+		},
+
 		/** Resolves the API key to its actor name; the key itself goes nowhere else. */
 		authenticate(this: Service, _ctx: Context, _route: unknown, req: IncomingMessage) {
 			const given = req.headers["x-api-key"];

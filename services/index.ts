@@ -4,5 +4,7 @@ import type { ServiceName } from "../config/env";
 import api from "./api.service";
 import products from "./products.service";
 import inventory from "./inventory.service";
+import purchases from "./purchases.service";
+import audit from "./audit.service";
 
-export const SERVICE_SCHEMAS: Record<ServiceName, ServiceSchema> = { api, products, inventory };
+export const SERVICE_SCHEMAS: Record<ServiceName, ServiceSchema> = { api, products, inventory, purchases, audit };

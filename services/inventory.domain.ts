@@ -97,3 +97,27 @@ export function crossings(before: StockLevels | null, after: StockLevels): Cross
 		ranOut: !wasOut && available(after) === 0
 	};
 }
+
+/** Holds `quantity` of available stock for a purchase; the caller has checked it is there. */
+export function reserve(current: StockLevels, quantity: number): StockLevels {
+	if (available(current) < quantity) throw new RangeError("reserve: not enough available stock");
+	return { ...current, reserved: current.reserved + quantity };
+}
+
+/** Gives back a reservation that will not be bought. */
+export function release(current: StockLevels, quantity: number): StockLevels {
+	return { ...current, reserved: current.reserved - quantity };
+}
+
+/** Turns a reservation into a sale: the units leave on-hand stock and the reservation. */
+export function sell(current: StockLevels, quantity: number): StockLevels {
+	return { ...current, onHand: current.onHand - quantity, reserved: current.reserved - quantity };
+}
+
+/** Puts sold units back on hand (a confirmed purchase cancelled). */
+export function returnSold(current: StockLevels, quantity: number): StockLevels {
+	return { ...current, onHand: current.onHand + quantity };
+}
+
+/** A reservation is HELD until the purchase is confirmed (CONSUMED) or not (RELEASED); a cancelled sale is RETURNED. */
+export type ReservationStatus = "HELD" | "CONSUMED" | "RELEASED" | "RETURNED";

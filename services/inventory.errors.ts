@@ -17,3 +17,25 @@ export class StockBelowReservedError extends ConflictError {
 		);
 	}
 }
+
+export interface Shortage {
+	productId: string;
+	requested: number;
+	available: number;
+}
+
+export class InsufficientStockError extends ConflictError {
+	constructor(items: Shortage[]) {
+		super(
+			`Not enough stock for ${items.length === 1 ? "1 item" : `${items.length} items`}: nothing was reserved.`,
+			"INSUFFICIENT_STOCK",
+			{ items }
+		);
+	}
+}
+
+export class ReservationClosedError extends ConflictError {
+	constructor(reservationId: string, status: string) {
+		super(`Reservation ${reservationId} is already ${status}.`, "RESERVATION_CLOSED", { reservationId, status });
+	}
+}

@@ -16,18 +16,24 @@ import { UnprocessableError } from "./shared/errors";
 import {
 	MANUAL_REASONS,
 	available,
+	release,
+	reserve,
+	returnSold,
+	sell,
 	changeOnHand,
 	checkManualDelta,
 	crossings,
 	isLowStock,
 	toStock,
 	type ManualReason,
+	type ReservationStatus,
 	type MovementReason,
 	type Stock,
 	type StockLevels,
 	type StockRecord
 } from "./inventory.domain";
-import { StockNotFoundError } from "./inventory.errors";
+import { InsufficientStockError, ReservationClosedError, StockNotFoundError, type Shortage } from "./inventory.errors";
+import { isUniqueViolation } from "../mixins/database";
 
 function defineModels(sequelize: Sequelize) {
 	const entity = sequelize.define(
@@ -91,12 +97,25 @@ interface StockChange {
 	levels: StockLevels;
 }
 
+interface Reservation {
+	id: string;
+	status: ReservationStatus;
+	items: { productId: string; quantity: number }[];
+}
+
 interface InventoryThis extends DbServiceThis, OutboxThis {
-	changeStock(
-		productId: string,
-		origin: EventOrigin,
-		decide: (current: StockRecord) => StockChange | null
-	): Promise<Stock>;
+	changeStock(productId: string, origin: EventOrigin, decide: (current: StockRecord) => StockChange | null): Promise<Stock>;
+	lockStock(tx: Transaction, productId: string): Promise<StockRecord | null>;
+	writeChange(tx: Transaction, current: StockRecord, change: StockChange, origin: EventOrigin): Promise<StockRecord>;
+	lockReservation(tx: Transaction, id: string): Promise<Reservation | null>;
+	settleReservation(
+		tx: Transaction,
+		reservation: Reservation,
+		status: ReservationStatus,
+		reason: MovementReason,
+		apply: (levels: StockLevels, quantity: number) => StockLevels,
+		origin: EventOrigin
+	): Promise<void>;
 	recordMovement(tx: Transaction, productId: string, change: StockChange, at: string): Promise<void>;
 	stockEvents(before: StockLevels | null, after: StockRecord, change: StockChange, origin: EventOrigin): EventEnvelope[];
 }
@@ -111,7 +130,9 @@ const InventoryService = defineService<This>({
 		createOutboxMixin(),
 		createEventConsumerMixin({
 			"product.created": "createStockWhenProductCreated",
-			"product.deleted": "removeStockWhenProductDeleted"
+			"product.deleted": "removeStockWhenProductDeleted",
+			"purchase.confirmed": "sellWhenPurchaseConfirmed",
+			"purchase.cancelled": "releaseWhenPurchaseCancelled"
 		})
 	],
 	settings: { rest: "/inventory" },
@@ -213,6 +234,101 @@ const InventoryService = defineService<This>({
 				if (count === 0 && !(await this.models.entity.findByPk(productId))) throw new StockNotFoundError(productId);
 				return pageOf(ctx.params, rows.map(toMovement), count);
 			}
+		},
+
+		/**
+		 * Reserves every item of a purchase, or nothing (409 INSUFFICIENT_STOCK listing the
+		 * items short). Idempotent by reservation id: a retried call never reserves twice,
+		 * and a reservation that was released cannot come back.
+		 */
+		reserve: {
+			visibility: "public",
+			params: {
+				reservationId: uuid,
+				items: {
+					type: "array",
+					min: 1,
+					max: 100,
+					items: {
+						type: "object",
+						strict: true,
+						props: { productId: uuid, quantity: { type: "number", integer: true, min: 1, max: 10_000 } }
+					}
+				}
+			},
+			async handler(this: This, ctx: Context<{ reservationId: string; items: Reservation["items"] }>) {
+				const { reservationId } = ctx.params;
+				// Sorted, so concurrent reservations lock rows in the same order and never deadlock.
+				const items = [...ctx.params.items].sort((a, b) => a.productId.localeCompare(b.productId));
+				const origin = originOf(ctx);
+				try {
+					return await this.db.transaction(async tx => {
+						const existing = await this.lockReservation(tx, reservationId);
+						if (existing) {
+							if (existing.status !== "HELD") throw new ReservationClosedError(reservationId, existing.status);
+							return { reservationId, status: existing.status };
+						}
+						const now = new Date().toISOString();
+						await this.db.rows(
+							"INSERT INTO reservations (id, status, items, created_at, updated_at) VALUES (:id, 'HELD', :items, :now, :now) RETURNING id",
+							{ id: reservationId, items: JSON.stringify(items), now },
+							tx
+						);
+						const stocks: (StockRecord | null)[] = [];
+						for (const item of items) stocks.push(await this.lockStock(tx, item.productId));
+						const shortages: Shortage[] = items
+							.map((item, i) => ({ productId: item.productId, requested: item.quantity, available: stocks[i] ? available(stocks[i]) : 0 }))
+							.filter(s => s.available < s.requested);
+						if (shortages.length > 0) throw new InsufficientStockError(shortages);
+						for (const [i, item] of items.entries())
+							await this.writeChange(tx, stocks[i]!, { delta: item.quantity, reason: "RESERVE", reference: reservationId, levels: reserve(stocks[i]!, item.quantity) }, origin);
+						return { reservationId, status: "HELD" as ReservationStatus };
+					});
+				} catch (err) {
+					// The same reservation reserved concurrently: the other call won, report its outcome.
+					if (!isUniqueViolation(err)) throw err;
+					const reservation = await this.db.transaction(tx => this.lockReservation(tx, reservationId));
+					if (reservation?.status !== "HELD") throw new ReservationClosedError(reservationId, reservation?.status ?? "unknown");
+					return { reservationId, status: reservation.status };
+				}
+			}
+		},
+
+		/** Releases a held reservation; for an unknown id it records the release, so a late reserve is refused. */
+		release: {
+			visibility: "public",
+			params: { reservationId: uuid },
+			handler(this: This, ctx: Context<{ reservationId: string }>) {
+				const { reservationId } = ctx.params;
+				return this.db.transaction(async tx => {
+					const reservation = await this.lockReservation(tx, reservationId);
+					if (!reservation) {
+						const now = new Date().toISOString();
+						await this.db.rows(
+							"INSERT INTO reservations (id, status, items, created_at, updated_at) VALUES (:id, 'RELEASED', '[]', :now, :now) RETURNING id",
+							{ id: reservationId, now },
+							tx
+						);
+						return { reservationId, status: "RELEASED" };
+					}
+					if (reservation.status === "HELD")
+						await this.settleReservation(tx, reservation, "RELEASED", "RELEASE", release, originOf(ctx));
+					return { reservationId, status: reservation.status === "HELD" ? "RELEASED" : reservation.status };
+				});
+			}
+		},
+
+		/** Ids of reservations still held that were made before `before`, oldest first. */
+		heldReservations: {
+			visibility: "public",
+			params: { before: { type: "date", convert: true }, limit: { type: "number", integer: true, min: 1, max: 1000, default: 100 } },
+			async handler(this: This, ctx: Context<{ before: Date; limit: number }>): Promise<string[]> {
+				const rows = await this.db.rows<{ id: string }>(
+					"SELECT id FROM reservations WHERE status = 'HELD' AND created_at < :before ORDER BY created_at LIMIT :limit",
+					{ before: ctx.params.before.toISOString(), limit: ctx.params.limit }
+				);
+				return rows.map(r => r.id);
+			}
 		}
 	},
 
@@ -244,43 +360,100 @@ const InventoryService = defineService<This>({
 			tx.afterCommit(() => this.clearCache());
 		},
 
-		async changeStock(
-			this: This,
-			productId: string,
-			origin: EventOrigin,
-			decide: (current: StockRecord) => StockChange | null
-		): Promise<Stock> {
+		async changeStock(this: This, productId: string, origin: EventOrigin, decide: (current: StockRecord) => StockChange | null): Promise<Stock> {
 			const record = await this.db.transaction(async tx => {
-				const model = await this.models.entity.findByPk(productId, {
-					transaction: tx,
-					lock: this.db.dialect === "postgres" ? tx.LOCK.UPDATE : undefined
-				});
-				if (!model) throw new StockNotFoundError(productId);
-				const current = toRecord(model);
+				const current = await this.lockStock(tx, productId);
+				if (!current) throw new StockNotFoundError(productId);
 				const change = decide(current);
-				if (!change) return current;
-				const at = new Date().toISOString();
-				const next: StockRecord = {
-					...current,
-					...change.levels,
-					lowStock: isLowStock(change.levels),
-					version: current.version + 1,
-					updatedAt: at
-				};
-				const [updated] = await this.db.rows(
-					`UPDATE stocks SET on_hand = :onHand, reserved = :reserved, low_stock_threshold = :lowStockThreshold,
-					 low_stock = :lowStock, version = :version, updated_at = :updatedAt
-					 WHERE product_id = :productId AND version = :previous RETURNING product_id`,
-					{ ...next, previous: current.version },
-					tx
-				);
-				if (!updated) throw new Error(`stock of ${productId} changed under a row lock`);
-				if (change.delta !== 0) await this.recordMovement(tx, productId, change, at);
-				await this.appendEvents(tx, this.stockEvents(current, next, change, origin));
-				tx.afterCommit(() => this.clearCache());
-				return next;
+				return change ? this.writeChange(tx, current, change, origin) : current;
 			});
 			return toStock(record);
+		},
+
+		/** Reads a stock row for update: a row lock on PostgreSQL; SQLite's writer lock is already held. */
+		async lockStock(this: This, tx: Transaction, productId: string): Promise<StockRecord | null> {
+			const model = await this.models.entity.findByPk(productId, {
+				transaction: tx,
+				lock: this.db.dialect === "postgres" ? tx.LOCK.UPDATE : undefined
+			});
+			return model ? toRecord(model) : null;
+		},
+
+		/** Writes new levels conditionally on the version read, with their ledger entry and events. */
+		async writeChange(this: This, tx: Transaction, current: StockRecord, change: StockChange, origin: EventOrigin): Promise<StockRecord> {
+			const at = new Date().toISOString();
+			const next: StockRecord = {
+				...current,
+				...change.levels,
+				lowStock: isLowStock(change.levels),
+				version: current.version + 1,
+				updatedAt: at
+			};
+			const [updated] = await this.db.rows(
+				`UPDATE stocks SET on_hand = :onHand, reserved = :reserved, low_stock_threshold = :lowStockThreshold,
+				 low_stock = :lowStock, version = :version, updated_at = :updatedAt
+				 WHERE product_id = :productId AND version = :previous RETURNING product_id`,
+				{ ...next, previous: current.version },
+				tx
+			);
+			if (!updated) throw new Error(`stock of ${current.productId} changed under a row lock`);
+			if (change.delta !== 0) await this.recordMovement(tx, current.productId, change, at);
+			await this.appendEvents(tx, this.stockEvents(current, next, change, origin));
+			tx.afterCommit(() => this.clearCache());
+			return next;
+		},
+
+		async lockReservation(this: This, tx: Transaction, id: string): Promise<Reservation | null> {
+			const lock = this.db.dialect === "postgres" ? " FOR UPDATE" : "";
+			const [row] = await this.db.rows<{ id: string; status: ReservationStatus; items: string }>(
+				`SELECT id, status, items FROM reservations WHERE id = :id${lock}`,
+				{ id },
+				tx
+			);
+			return row ? { id: row.id, status: row.status, items: JSON.parse(row.items) } : null;
+		},
+
+		/**
+		 * Applies one movement per item of a reservation and closes it with `status`. Items
+		 * whose product was deleted meanwhile have no stock left to change and are skipped.
+		 */
+		async settleReservation(
+			this: This,
+			tx: Transaction,
+			reservation: Reservation,
+			status: ReservationStatus,
+			reason: MovementReason,
+			apply: (levels: StockLevels, quantity: number) => StockLevels,
+			origin: EventOrigin
+		): Promise<void> {
+			for (const item of reservation.items) {
+				const current = await this.lockStock(tx, item.productId);
+				if (!current) continue;
+				// A sale and a release take units out (of on-hand and reserved respectively); a return adds them back.
+				const delta = reason === "RETURN" ? item.quantity : -item.quantity;
+				await this.writeChange(tx, current, { delta, reason, reference: reservation.id, levels: apply(current, item.quantity) }, origin);
+			}
+			await this.db.rows("UPDATE reservations SET status = :status, updated_at = :now WHERE id = :id RETURNING id", {
+				status,
+				now: new Date().toISOString(),
+				id: reservation.id
+			}, tx);
+		},
+
+		/** A confirmed purchase turns its reservation into a sale. */
+		async sellWhenPurchaseConfirmed(this: This, event: EventEnvelope<"purchase.confirmed">, tx: Transaction) {
+			const reservation = await this.lockReservation(tx, event.aggregateId);
+			if (reservation?.status === "CONSUMED") return;
+			if (reservation?.status !== "HELD")
+				throw new Error(`purchase ${event.aggregateId} was confirmed but its reservation is ${reservation?.status ?? "missing"}`);
+			await this.settleReservation(tx, reservation, "CONSUMED", "SALE", sell, event);
+		},
+
+		/** A cancelled purchase releases its reservation (PENDING) or returns the sold stock (CONFIRMED). */
+		async releaseWhenPurchaseCancelled(this: This, event: EventEnvelope<"purchase.cancelled">, tx: Transaction) {
+			const reservation = await this.lockReservation(tx, event.aggregateId);
+			if (reservation?.status === "HELD") await this.settleReservation(tx, reservation, "RELEASED", "RELEASE", release, event);
+			else if (reservation?.status === "CONSUMED") await this.settleReservation(tx, reservation, "RETURNED", "RETURN", returnSold, event);
 		},
 
 		async recordMovement(this: This, tx: Transaction, productId: string, change: StockChange, at: string) {

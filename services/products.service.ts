@@ -170,6 +170,16 @@ const ProductsService = defineService<This>({
 			}
 		},
 
+		/** Products by id for other services (purchases prices its items here); unknown ids are left out. */
+		getMany: {
+			visibility: "public",
+			params: { ids: { type: "array", items: uuid, min: 1, max: 100 } },
+			async handler(this: This, ctx: Context<{ ids: string[] }>): Promise<Product[]> {
+				const rows = await this.models.entity.findAll({ where: { id: { [Op.in]: ctx.params.ids } } });
+				return rows.map(row => toProduct(toRecord(row)));
+			}
+		},
+
 		/** Creates a product; its `stock` and `lowStockThreshold` open its stock record through `product.created`. */
 		create: {
 			rest: "POST /",

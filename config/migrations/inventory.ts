@@ -33,5 +33,21 @@ export const inventoryMigrations: Migration[] = [
 		}
 	},
 	{ version: 2, name: "create outbox", up: createOutboxTable },
-	{ version: 3, name: "create processed events", up: createProcessedEventsTable }
+	{ version: 3, name: "create processed events", up: createProcessedEventsTable },
+	{
+		version: 4,
+		name: "create reservations",
+		async up({ exec, types: t }) {
+			// One row per purchase that reserved stock; its status makes reserve, sale,
+			// release and return each happen at most once.
+			await exec(`CREATE TABLE reservations (
+				id ${t.uuid} PRIMARY KEY,
+				status VARCHAR(20) NOT NULL,
+				items ${t.text} NOT NULL,
+				created_at ${t.timestamp} NOT NULL,
+				updated_at ${t.timestamp} NOT NULL
+			)`);
+			await exec("CREATE INDEX reservations_held ON reservations (created_at) WHERE status = 'HELD'");
+		}
+	}
 ];

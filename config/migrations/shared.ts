@@ -10,6 +10,7 @@ export async function createOutboxTable({ exec, types: t }: MigrationContext): P
 		type VARCHAR(100) NOT NULL,
 		aggregate_id VARCHAR(100) NOT NULL,
 		envelope ${t.text} NOT NULL,
+		pending ${t.text} NOT NULL,
 		created_at ${t.timestamp} NOT NULL,
 		published_at ${t.timestamp},
 		attempts INTEGER NOT NULL DEFAULT 0,

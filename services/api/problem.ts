@@ -41,6 +41,7 @@ const BODY_ERRORS: Record<string, { status: number; code: string; detail: string
 const UNAVAILABLE: Record<string, { status: number; detail: string }> = {
 	SERVICE_NOT_FOUND: { status: 503, detail: "A service needed for this request is not running." },
 	SERVICE_NOT_AVAILABLE: { status: 503, detail: "A service needed for this request is not available." },
+	SERVICE_UNAVAILABLE: { status: 503, detail: "A service needed for this request is not available." },
 	REQUEST_REJECTED: { status: 503, detail: "The request was rejected; try again later." },
 	QUEUE_FULL: { status: 503, detail: "The service is busy; try again later." },
 	REQUEST_TIMEOUT: { status: 504, detail: "A service did not answer in time." }

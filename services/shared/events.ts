@@ -51,6 +51,31 @@ export interface OutOfStockEvent {
 	reserved: number;
 }
 
+export interface PurchaseLine {
+	productId: string;
+	sku: string;
+	name: string;
+	quantity: number;
+	unitPrice: number;
+	lineTotal: number;
+}
+export interface PurchaseEventPayload {
+	purchaseId: string;
+	status: string;
+	items: PurchaseLine[];
+	total: number;
+	currency: string;
+	customerId: string | null;
+}
+export type PurchaseCreatedEvent = PurchaseEventPayload & { expiresAt: string };
+export type PurchaseConfirmedEvent = PurchaseEventPayload;
+export type PurchaseCancelledEvent = PurchaseEventPayload & {
+	reason: string | null;
+	/** The status the purchase was cancelled from: stock is released (PENDING) or returned (CONFIRMED). */
+	previousStatus: "PENDING" | "CONFIRMED";
+};
+export type PurchaseCompletedEvent = PurchaseEventPayload;
+
 export interface EventPayloads {
 	"product.created": ProductCreatedEvent;
 	"product.updated": ProductUpdatedEvent;
@@ -58,6 +83,10 @@ export interface EventPayloads {
 	"inventory.stock-updated": StockUpdatedEvent;
 	"inventory.low-stock": LowStockEvent;
 	"inventory.out-of-stock": OutOfStockEvent;
+	"purchase.created": PurchaseCreatedEvent;
+	"purchase.confirmed": PurchaseConfirmedEvent;
+	"purchase.cancelled": PurchaseCancelledEvent;
+	"purchase.completed": PurchaseCompletedEvent;
 }
 export type EventType = keyof EventPayloads;
 
@@ -67,7 +96,11 @@ export const TOPICS = {
 	"product.deleted": "product-events",
 	"inventory.stock-updated": "inventory-events",
 	"inventory.low-stock": "inventory-events",
-	"inventory.out-of-stock": "inventory-events"
+	"inventory.out-of-stock": "inventory-events",
+	"purchase.created": "purchase-events",
+	"purchase.confirmed": "purchase-events",
+	"purchase.cancelled": "purchase-events",
+	"purchase.completed": "purchase-events"
 } as const satisfies Record<EventType, string>;
 export type Topic = (typeof TOPICS)[EventType];
 
@@ -77,7 +110,8 @@ export type Topic = (typeof TOPICS)[EventType];
  * it; with Kafka these become the consumer groups.
  */
 export const CONSUMER_GROUPS: Record<string, readonly Topic[]> = {
-	inventory: ["product-events"]
+	inventory: ["product-events", "purchase-events"],
+	audit: ["product-events", "inventory-events", "purchase-events"]
 };
 
 export function consumerGroupsOf(topic: string): string[] {
@@ -127,10 +161,27 @@ export function buildEvent<T extends EventType>(
 interface RequestContextLike {
 	requestID?: string | null;
 	id: string;
-	meta: { user?: { name?: string } } & Record<string, unknown>;
+	meta: object & { user?: { name?: string } };
 }
 
 /** The origin of the events a request causes: its correlation id and the API key's name. */
 export function originOf(ctx: RequestContextLike): EventOrigin {
 	return { correlationId: ctx.requestID ?? ctx.id, actor: ctx.meta.user?.name };
+}
+
+/** Topic of the gateway's record of each write request (not a domain event). */
+export const AUDIT_LOGS_TOPIC = "audit-logs";
+
+/** What the gateway records of each write request; never the API key itself. */
+export interface RequestRecord {
+	id: string;
+	occurredAt: string;
+	actor: string;
+	method: string;
+	/** The route as declared, e.g. "POST /api/v1/purchases/:id/confirm". */
+	route: string;
+	path: string;
+	status: number;
+	durationMs: number;
+	correlationId: string;
 }

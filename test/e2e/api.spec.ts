@@ -30,7 +30,10 @@ describe.each(testDialects())("the REST API over HTTP on %s", dialect => {
 			await expect(request("GET", "/health/live", { apiKey: false })).resolves.toMatchObject({ status: 200, body: { status: "ok" } });
 			await expect(request("GET", "/health/ready", { apiKey: false })).resolves.toMatchObject({
 				status: 200,
-				body: { status: "ready", checks: { "products.database": "up", "inventory.database": "up" } }
+				body: {
+					status: "ready",
+					checks: { "products.database": "up", "inventory.database": "up", "purchases.database": "up", "audit.database": "up" }
+				}
 			});
 		});
 
@@ -39,13 +42,19 @@ describe.each(testDialects())("the REST API over HTTP on %s", dialect => {
 			expect(status).toBe(200);
 			expect(body.openapi).toBe("3.1.0");
 			expect(Object.keys(body.paths).sort()).toEqual([
+				"/api/v1/audit",
 				"/api/v1/inventory",
 				"/api/v1/inventory/{productId}",
 				"/api/v1/inventory/{productId}/adjustments",
 				"/api/v1/inventory/{productId}/movements",
 				"/api/v1/inventory/{productId}/stock",
 				"/api/v1/products",
-				"/api/v1/products/{id}"
+				"/api/v1/products/{id}",
+				"/api/v1/purchases",
+				"/api/v1/purchases/{id}",
+				"/api/v1/purchases/{id}/cancel",
+				"/api/v1/purchases/{id}/complete",
+				"/api/v1/purchases/{id}/confirm"
 			]);
 			expect(body.paths["/api/v1/products"].post.requestBody.content["application/json"].schema.properties.price).toMatchObject({
 				type: "number",

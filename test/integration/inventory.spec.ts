@@ -22,7 +22,7 @@ function eventRecorder(seen: EventEnvelope[]): ServiceSchema {
 
 describe.each(testDialects())("inventory service on %s", dialect => {
 	const seen: EventEnvelope[] = [];
-	const suite = useNode(dialect, { SERVICES: "products,inventory" }, [eventRecorder(seen)]);
+	const suite = useNode(dialect, {}, [eventRecorder(seen)]);
 	const call = <T>(action: string, params: object = {}) => suite.node.broker.call(action, params) as Promise<T>;
 
 	async function productWithStock(stock: number, lowStockThreshold = 5): Promise<string> {

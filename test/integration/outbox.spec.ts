@@ -46,7 +46,7 @@ describe.each(testDialects())("the outbox on %s", dialect => {
 		expect(pending[2].attempts).toBe(0);
 		await node.stop();
 
-		node = await startNode({ DATABASE_URL: db.url, SERVICES: "products,inventory" });
+		node = await startNode({ DATABASE_URL: db.url });
 		await expect(
 			waitFor(() => node!.broker.call("inventory.get", { productId: kept.id }).catch(() => undefined), 5000)
 		).resolves.toMatchObject({ onHand: 6 });

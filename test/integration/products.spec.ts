@@ -4,7 +4,7 @@ import type { Product } from "../../services/products.domain";
 import type { Page } from "../../services/shared/params";
 
 describe.each(testDialects())("products service on %s", dialect => {
-	const suite = useNode(dialect, { SERVICES: "products,inventory" });
+	const suite = useNode(dialect);
 	const call = <T>(action: string, params: object = {}) => suite.node.broker.call(action, params) as Promise<T>;
 	const create = (params: object) => call<Product>("products.create", { name: "Thing", price: 1, ...params });
 

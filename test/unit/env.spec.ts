@@ -23,7 +23,7 @@ describe("loadConfig", () => {
 		});
 
 		it("runs every service", () => {
-			expect(config.services).toEqual(["api", "products", "inventory"]);
+			expect(config.services).toEqual(["api", "products", "inventory", "purchases", "audit"]);
 		});
 
 		it("uses the memory cacher and no transporter", () => {
@@ -56,7 +56,7 @@ describe("loadConfig", () => {
 	it("treats blank values as unset", () => {
 		expect(loadConfig({ PORT: "  ", SERVICES: "", CACHER: " " })).toMatchObject({
 			port: 3000,
-			services: ["api", "products", "inventory"],
+			services: ["api", "products", "inventory", "purchases", "audit"],
 			cacher: "Memory"
 		});
 	});

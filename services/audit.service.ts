@@ -1,0 +1,124 @@
+/**
+ * audit: the trail of everything that happened. It consumes every domain event (as the
+ * `audit` consumer group) and the gateway's record of every write request, stores each
+ * once by its id, and answers searches over them, newest first.
+ */
+import { DataTypes, type Sequelize, type Transaction } from "sequelize";
+import type { Context, Service } from "moleculer";
+import { createDbMixin, type DbServiceThis } from "../mixins/db.mixin";
+import { createEventConsumerMixin } from "../mixins/event-consumer.mixin";
+import { auditMigrations } from "../config/migrations/audit";
+import { defineService } from "./shared/schema";
+import { pageParams, type Page } from "./shared/params";
+import type { EventEnvelope, RequestRecord } from "./shared/events";
+import { SqlAuditStore, type AuditEntry, type AuditQuery, type AuditStore } from "./audit/store";
+
+function defineEntryModel(sequelize: Sequelize) {
+	return sequelize.define(
+		"auditEntry",
+		{
+			id: { type: DataTypes.STRING(64), primaryKey: true },
+			kind: DataTypes.STRING(10),
+			type: DataTypes.STRING(100),
+			occurredAt: DataTypes.DATE
+		},
+		{ tableName: "audit_entries", timestamps: false, underscored: true }
+	);
+}
+
+/** The audit entry of a gateway request record. */
+export function requestEntry(record: RequestRecord): AuditEntry {
+	const { id, occurredAt, actor, correlationId, ...request } = record;
+	return {
+		id,
+		kind: "request",
+		type: "http.request",
+		source: "api",
+		aggregateId: null,
+		correlationId,
+		actor,
+		occurredAt,
+		payload: request
+	};
+}
+
+export function eventEntry(event: EventEnvelope): AuditEntry {
+	return {
+		id: event.id,
+		kind: "event",
+		type: event.type,
+		source: event.source,
+		aggregateId: event.aggregateId,
+		correlationId: event.correlationId,
+		actor: event.actor ?? null,
+		occurredAt: event.occurredAt,
+		payload: event.payload as unknown as Record<string, unknown>
+	};
+}
+
+interface AuditThis extends DbServiceThis {
+	store: AuditStore;
+}
+type This = Service & AuditThis;
+
+const text = { type: "string", trim: true, min: 1, max: 100, optional: true } as const;
+
+const AuditService = defineService<This>({
+	name: "audit",
+	mixins: [
+		createDbMixin({ migrations: auditMigrations, models: sequelize => ({ entity: defineEntryModel(sequelize) }) }),
+		createEventConsumerMixin({ "*": "storeEventWhenPublished" })
+	],
+	settings: { rest: "/audit" },
+
+	actions: {
+		/** Audit entries by `type`, `aggregateId`, `correlationId`, time range and text in the payload; newest first. */
+		search: {
+			rest: "GET /",
+			params: {
+				...pageParams,
+				type: text,
+				aggregateId: text,
+				correlationId: text,
+				from: { type: "date", convert: true, optional: true },
+				to: { type: "date", convert: true, optional: true },
+				q: text
+			},
+			handler(this: This, ctx: Context<AuditQuery>): Promise<Page<AuditEntry>> {
+				return this.store.search(ctx.params);
+			}
+		},
+
+		/** Stores the gateway's record of a write request (kept once per record id). */
+		recordRequest: {
+			visibility: "public",
+			params: {
+				id: "uuid",
+				occurredAt: "string",
+				actor: "string",
+				method: "string",
+				route: "string",
+				path: "string",
+				status: "number",
+				durationMs: "number",
+				correlationId: "string"
+			},
+			async handler(this: This, ctx: Context<RequestRecord>): Promise<{ stored: boolean }> {
+				return { stored: await this.store.save(requestEntry(ctx.params)) };
+			}
+		}
+	},
+
+	methods: {
+		async storeEventWhenPublished(this: This, event: EventEnvelope, tx: Transaction) {
+			await this.store.save(eventEntry(event), tx);
+		}
+	},
+
+	async started(this: This) {
+		await this.databaseReady;
+		this.store = new SqlAuditStore(this.db);
+	}
+});
+
+export default AuditService;

@@ -1,0 +1,145 @@
+/** Pure rules of purchases: the state machine, pricing from the catalog, request fingerprints. */
+import { createHash } from "node:crypto";
+import { fromCents, toCents } from "./shared/money";
+import type { ProductSnapshot, PurchaseEventPayload, PurchaseLine } from "./shared/events";
+import type { FieldError } from "./shared/errors";
+import { UnpurchasableItemsError } from "./purchases.errors";
+
+export const PURCHASE_STATUSES = ["PENDING", "CONFIRMED", "CANCELLED", "COMPLETED"] as const;
+export type PurchaseStatus = (typeof PURCHASE_STATUSES)[number];
+
+export type Transition = "confirm" | "cancel" | "complete";
+
+/** PENDING -> CONFIRMED -> COMPLETED; PENDING or CONFIRMED -> CANCELLED; nothing else. */
+export const TRANSITIONS: Record<Transition, { from: readonly PurchaseStatus[]; to: PurchaseStatus; past: string }> = {
+	confirm: { from: ["PENDING"], to: "CONFIRMED", past: "confirmed" },
+	cancel: { from: ["PENDING", "CONFIRMED"], to: "CANCELLED", past: "cancelled" },
+	complete: { from: ["CONFIRMED"], to: "COMPLETED", past: "completed" }
+};
+
+export function canTransition(status: PurchaseStatus, transition: Transition): boolean {
+	return TRANSITIONS[transition].from.includes(status);
+}
+
+export interface RequestedItem {
+	productId: string;
+	quantity: number;
+}
+
+/** A line as stored: money in cents. */
+export interface LineRecord {
+	productId: string;
+	sku: string;
+	name: string;
+	quantity: number;
+	unitPriceCents: number;
+	lineTotalCents: number;
+}
+
+/**
+ * Prices the requested items from the catalog: every product must exist, be active and
+ * share one currency. Throws a 422 naming each item that cannot be bought.
+ */
+export function priceItems(
+	requested: RequestedItem[],
+	catalog: Map<string, ProductSnapshot>
+): { lines: LineRecord[]; totalCents: number; currency: string } {
+	const errors: FieldError[] = [];
+	const lines: LineRecord[] = [];
+	requested.forEach((item, index) => {
+		const product = catalog.get(item.productId);
+		const field = `items[${index}].productId`;
+		if (!product) errors.push({ field, message: `Product ${item.productId} does not exist.`, type: "unknownProduct" });
+		else if (!product.active) errors.push({ field, message: `Product ${item.productId} is not for sale.`, type: "inactiveProduct" });
+		else {
+			const unitPriceCents = toCents(product.price)!;
+			lines.push({
+				productId: product.id,
+				sku: product.sku,
+				name: product.name,
+				quantity: item.quantity,
+				unitPriceCents,
+				lineTotalCents: unitPriceCents * item.quantity
+			});
+		}
+	});
+	const currencies = new Set(lines.map(line => catalog.get(line.productId)!.currency));
+	if (currencies.size > 1)
+		errors.push({ field: "items", message: `Items are priced in different currencies (${[...currencies].join(", ")}).`, type: "currency" });
+	if (errors.length > 0) throw new UnpurchasableItemsError(errors);
+	return {
+		lines,
+		totalCents: lines.reduce((sum, line) => sum + line.lineTotalCents, 0),
+		currency: [...currencies][0]
+	};
+}
+
+/** Identifies a request body for Idempotency-Key: the same items (in any order) and customer. */
+export function requestFingerprint(items: RequestedItem[], customerId: string | undefined): string {
+	const canonical = JSON.stringify({
+		items: [...items].sort((a, b) => a.productId.localeCompare(b.productId)).map(i => [i.productId, i.quantity]),
+		customerId: customerId ?? null
+	});
+	return createHash("sha256").update(canonical).digest("hex");
+}
+
+export interface PurchaseRecord {
+	id: string;
+	status: PurchaseStatus;
+	items: LineRecord[];
+	totalCents: number;
+	currency: string;
+	customerId: string | null;
+	idempotencyKey: string | null;
+	expiresAt: string;
+	cancelReason: string | null;
+	createdAt: string;
+	updatedAt: string;
+	confirmedAt: string | null;
+	completedAt: string | null;
+	cancelledAt: string | null;
+}
+
+export interface Purchase {
+	id: string;
+	status: PurchaseStatus;
+	items: PurchaseLine[];
+	total: number;
+	currency: string;
+	customerId: string | null;
+	idempotencyKey: string | null;
+	expiresAt: string;
+	cancelReason: string | null;
+	createdAt: string;
+	updatedAt: string;
+	confirmedAt: string | null;
+	completedAt: string | null;
+	cancelledAt: string | null;
+}
+
+function toLine(line: LineRecord): PurchaseLine {
+	return {
+		productId: line.productId,
+		sku: line.sku,
+		name: line.name,
+		quantity: line.quantity,
+		unitPrice: fromCents(line.unitPriceCents),
+		lineTotal: fromCents(line.lineTotalCents)
+	};
+}
+
+export function toPurchase(record: PurchaseRecord): Purchase {
+	const { totalCents, items, ...rest } = record;
+	return { ...rest, items: items.map(toLine), total: fromCents(totalCents) };
+}
+
+export function eventPayload(record: PurchaseRecord): PurchaseEventPayload {
+	return {
+		purchaseId: record.id,
+		status: record.status,
+		items: record.items.map(toLine),
+		total: fromCents(record.totalCents),
+		currency: record.currency,
+		customerId: record.customerId
+	};
+}

@@ -1,0 +1,49 @@
+/** Shortcuts over a broker for tests that need products with stock and read the ledger. */
+import type { ServiceBroker } from "moleculer";
+import { waitFor } from "./wait";
+import type { Product } from "../../services/products.domain";
+import { ON_HAND_REASONS, type Stock } from "../../services/inventory.domain";
+import type { Movement } from "../../services/inventory.service";
+import type { Page } from "../../services/shared/params";
+
+export function catalog(broker: () => ServiceBroker) {
+	const call = <T>(action: string, params: object = {}) => broker().call(action, params) as Promise<T>;
+
+	/** Every ledger entry of a product, oldest first. */
+	async function ledger(productId: string): Promise<Movement[]> {
+		const all: Movement[] = [];
+		for (let page = 1; ; page++) {
+			const movements = await call<Page<Movement>>("inventory.movements", { productId, page, pageSize: 100 });
+			all.push(...movements.items);
+			if (page * 100 >= movements.total) return all.reverse();
+		}
+	}
+
+	return {
+		call,
+		ledger,
+
+		/** A product whose stock record exists (created through product.created). */
+		async productWithStock(stock: number, fields: Record<string, unknown> = {}): Promise<Product> {
+			const product = await call<Product>("products.create", { name: "Stocked", price: 2, stock, ...fields });
+			await waitFor(() => call<Stock>("inventory.get", { productId: product.id }).catch(() => undefined), 2000);
+			return product;
+		},
+
+		stock: (productId: string) => call<Stock>("inventory.get", { productId }),
+
+		/** The invariants of a stock record: 0 <= reserved <= onHand, and the ledger sums to both. */
+		async expectConsistent(productId: string): Promise<Stock> {
+			const stock = await call<Stock>("inventory.get", { productId });
+			const entries = await ledger(productId);
+			const onHand = entries.filter(m => ON_HAND_REASONS.includes(m.reason)).reduce((s, m) => s + m.delta, 0);
+			const reserved = entries
+				.filter(m => m.reason === "RESERVE" || m.reason === "RELEASE" || m.reason === "SALE")
+				.reduce((s, m) => s + m.delta, 0);
+			expect(stock.reserved).toBeGreaterThanOrEqual(0);
+			expect(stock.reserved).toBeLessThanOrEqual(stock.onHand);
+			expect({ onHand, reserved }).toEqual({ onHand: stock.onHand, reserved: stock.reserved });
+			return stock;
+		}
+	};
+}

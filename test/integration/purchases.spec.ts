@@ -1,0 +1,305 @@
+import { randomUUID } from "node:crypto";
+import { testDialects } from "../helpers/engines";
+import { useNode } from "../helpers/suite";
+import { waitFor } from "../helpers/wait";
+import { catalog } from "../helpers/catalog";
+import type { Purchase } from "../../services/purchases.domain";
+import type { AuditEntry } from "../../services/audit/store";
+import type { Page } from "../../services/shared/params";
+import type { DbServiceThis } from "../../mixins/db.mixin";
+
+describe.each(testDialects())("purchases on %s", dialect => {
+	const suite = useNode(dialect);
+	const { call, productWithStock, stock, ledger, expectConsistent } = catalog(() => suite.node.broker);
+	const buy = (items: { productId: string; quantity: number }[], meta: Record<string, unknown> = {}, customerId?: string) =>
+		suite.node.broker.call("purchases.create", { items, ...(customerId ? { customerId } : {}) }, { meta }) as Promise<Purchase>;
+	const settled = (productId: string, expected: { onHand: number; reserved: number }) =>
+		waitFor(async () => {
+			const s = await stock(productId);
+			return s.onHand === expected.onHand && s.reserved === expected.reserved && s;
+		}, 3000);
+
+	it("prices a purchase from the catalog, exactly, and reserves its stock", async () => {
+		const mug = await productWithStock(10, { price: 19.99 });
+		const pen = await productWithStock(5, { price: 0.1 });
+		const purchase = await buy([
+			{ productId: mug.id, quantity: 3 },
+			{ productId: pen.id, quantity: 3 }
+		]);
+		expect(purchase).toMatchObject({ status: "PENDING", total: 60.27, currency: "EUR" });
+		expect(purchase.items).toEqual([
+			{ productId: mug.id, sku: mug.sku, name: mug.name, quantity: 3, unitPrice: 19.99, lineTotal: 59.97 },
+			{ productId: pen.id, sku: pen.sku, name: pen.name, quantity: 3, unitPrice: 0.1, lineTotal: 0.3 }
+		]);
+		await expect(stock(mug.id)).resolves.toMatchObject({ onHand: 10, reserved: 3, available: 7 });
+		await expect(call("purchases.get", { id: purchase.id })).resolves.toEqual(purchase);
+		await expectConsistent(mug.id);
+	});
+
+	it("confirms, then completes; the reservation becomes a sale", async () => {
+		const product = await productWithStock(10);
+		const purchase = await buy([{ productId: product.id, quantity: 4 }]);
+		await expect(call("purchases.confirm", { id: purchase.id })).resolves.toMatchObject({ status: "CONFIRMED", confirmedAt: expect.any(String) });
+		await settled(product.id, { onHand: 6, reserved: 0 });
+		await expect(call("purchases.complete", { id: purchase.id })).resolves.toMatchObject({ status: "COMPLETED", completedAt: expect.any(String) });
+		const entries = await ledger(product.id);
+		expect(entries.map(m => [m.reason, m.delta, m.reference])).toEqual([
+			["INITIAL", 10, null],
+			["RESERVE", 4, purchase.id],
+			["SALE", -4, purchase.id]
+		]);
+		await expectConsistent(product.id);
+	});
+
+	it("releases the reservation of a cancelled PENDING purchase and returns the stock of a cancelled CONFIRMED one", async () => {
+		const product = await productWithStock(10);
+		const pending = await buy([{ productId: product.id, quantity: 2 }]);
+		await expect(call("purchases.cancel", { id: pending.id, reason: "changed my mind" })).resolves.toMatchObject({
+			status: "CANCELLED",
+			cancelReason: "changed my mind"
+		});
+		await settled(product.id, { onHand: 10, reserved: 0 });
+
+		const confirmed = await buy([{ productId: product.id, quantity: 3 }]);
+		await call("purchases.confirm", { id: confirmed.id });
+		await settled(product.id, { onHand: 7, reserved: 0 });
+		await call("purchases.cancel", { id: confirmed.id });
+		await settled(product.id, { onHand: 10, reserved: 0 });
+		expect((await ledger(product.id)).map(m => m.reason)).toEqual(["INITIAL", "RESERVE", "RELEASE", "RESERVE", "SALE", "RETURN"]);
+		await expectConsistent(product.id);
+	});
+
+	it("refuses every other transition with 409 naming the current status", async () => {
+		const product = await productWithStock(10);
+		const purchase = await buy([{ productId: product.id, quantity: 1 }]);
+		await expect(call("purchases.complete", { id: purchase.id })).rejects.toMatchObject({
+			code: 409,
+			type: "INVALID_TRANSITION",
+			data: { status: "PENDING" }
+		});
+		await call("purchases.confirm", { id: purchase.id });
+		await expect(call("purchases.confirm", { id: purchase.id })).rejects.toMatchObject({ code: 409, data: { status: "CONFIRMED" } });
+		await call("purchases.complete", { id: purchase.id });
+		await expect(call("purchases.cancel", { id: purchase.id })).rejects.toMatchObject({ code: 409, data: { status: "COMPLETED" } });
+		const cancelled = await buy([{ productId: product.id, quantity: 1 }]);
+		await call("purchases.cancel", { id: cancelled.id });
+		for (const action of ["confirm", "cancel", "complete"])
+			await expect(call(`purchases.${action}`, { id: cancelled.id })).rejects.toMatchObject({ code: 409, data: { status: "CANCELLED" } });
+		await expect(call("purchases.confirm", { id: randomUUID() })).rejects.toMatchObject({ code: 404, type: "PURCHASE_NOT_FOUND" });
+	});
+
+	it("sells exactly the stock there is to 200 concurrent buyers", async () => {
+		const product = await productWithStock(50);
+		const results = await Promise.allSettled(Array.from({ length: 200 }, () => buy([{ productId: product.id, quantity: 1 }])));
+		const won = results.filter(r => r.status === "fulfilled");
+		const lost = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
+		expect(won).toHaveLength(50);
+		expect(new Set(lost.map(r => `${r.reason.code} ${r.reason.type}`))).toEqual(new Set(["409 INSUFFICIENT_STOCK"]));
+		const s = await expectConsistent(product.id);
+		expect(s).toMatchObject({ onHand: 50, reserved: 50, available: 0 });
+		const pending = await call<Page<Purchase>>("purchases.list", { status: "PENDING", pageSize: 100 });
+		expect(pending.items.filter(p => p.items[0].productId === product.id)).toHaveLength(50);
+	});
+
+	it("reserves all items or none, naming the items short", async () => {
+		const plenty = await productWithStock(5);
+		const scarce = await productWithStock(1);
+		await expect(
+			buy([
+				{ productId: plenty.id, quantity: 2 },
+				{ productId: scarce.id, quantity: 2 }
+			])
+		).rejects.toMatchObject({
+			code: 409,
+			type: "INSUFFICIENT_STOCK",
+			data: { items: [{ productId: scarce.id, requested: 2, available: 1 }] }
+		});
+		await expect(stock(plenty.id)).resolves.toMatchObject({ reserved: 0 });
+		await expect(stock(scarce.id)).resolves.toMatchObject({ reserved: 0 });
+		const all = await call<Page<Purchase>>("purchases.list", { pageSize: 100 });
+		expect(all.items.some(p => p.items.some(i => i.productId === scarce.id))).toBe(false);
+	});
+
+	it("answers 422 for unknown or inactive products and malformed items", async () => {
+		const active = await productWithStock(5);
+		const inactive = await productWithStock(5, { active: false });
+		const unknown = randomUUID();
+		await expect(buy([{ productId: unknown, quantity: 1 }, { productId: inactive.id, quantity: 1 }])).rejects.toMatchObject({
+			code: 422,
+			data: [
+				{ field: "items[0].productId", message: expect.stringContaining("does not exist") },
+				{ field: "items[1].productId", message: expect.stringContaining("not for sale") }
+			]
+		});
+		for (const items of [
+			[],
+			[{ productId: active.id, quantity: 0 }],
+			[{ productId: active.id, quantity: 10_001 }],
+			[{ productId: active.id, quantity: 1.5 }],
+			[{ productId: active.id, quantity: 1, price: 0.01 }],
+			[{ productId: active.id, quantity: 1 }, { productId: active.id, quantity: 1 }],
+			Array.from({ length: 101 }, () => ({ productId: randomUUID(), quantity: 1 }))
+		])
+			await expect(buy(items)).rejects.toMatchObject({ code: 422 });
+		await expect(stock(active.id)).resolves.toMatchObject({ reserved: 0 });
+	});
+
+	it("answers the same purchase to the same Idempotency-Key and body, reserving once", async () => {
+		const product = await productWithStock(10);
+		const meta = { idempotencyKey: `order-${randomUUID()}`, user: { name: "shop" } };
+		const items = [{ productId: product.id, quantity: 2 }];
+		const [first, second] = await Promise.all([buy(items, meta), buy(items, meta)].map(p => p.catch(e => e)));
+		const firstOk = "id" in first ? first : second;
+		const again = await buy(items, meta);
+		expect(again.id).toBe(firstOk.id);
+		expect(again.idempotencyKey).toBe(meta.idempotencyKey);
+		await expect(stock(product.id)).resolves.toMatchObject({ reserved: 2 });
+		await expect(buy([{ productId: product.id, quantity: 3 }], meta)).rejects.toMatchObject({ code: 422 });
+		// Another caller's identical key is another purchase.
+		const other = await buy(items, { ...meta, user: { name: "ops" } });
+		expect(other.id).not.toBe(firstOk.id);
+		await expect(stock(product.id)).resolves.toMatchObject({ reserved: 4 });
+	});
+
+	it("repairs a purchase that crashed between its steps", async () => {
+		const product = await productWithStock(10);
+		const purchases = suite.node.broker.getLocalService("purchases") as unknown as DbServiceThis;
+		// A row written, its reservation made, and then the process died before marking it.
+		const id = randomUUID();
+		const now = new Date().toISOString();
+		await purchases.db.rows(
+			`INSERT INTO purchases (id, status, reservation_state, items, total_cents, currency, request_hash, expires_at, created_at, updated_at)
+			 VALUES (:id, 'PENDING', 'RESERVING', '[]', 0, 'EUR', :hash, :now, :now, :now) RETURNING id`,
+			{ id, hash: "0".repeat(64), now }
+		);
+		await call("inventory.reserve", { reservationId: id, items: [{ productId: product.id, quantity: 3 }] });
+		await expect(stock(product.id)).resolves.toMatchObject({ reserved: 3 });
+
+		await expect(call("purchases.sweep", { reservingGraceMs: 0 })).resolves.toMatchObject({ repaired: 1 });
+		await expect(stock(product.id)).resolves.toMatchObject({ reserved: 0 });
+		await expect(call("purchases.get", { id })).rejects.toMatchObject({ code: 404 });
+		// A reserve arriving after the repair is refused: it cannot leave stock held.
+		await expect(call("inventory.reserve", { reservationId: id, items: [{ productId: product.id, quantity: 3 }] })).rejects.toMatchObject({
+			code: 409,
+			type: "RESERVATION_CLOSED"
+		});
+		await expectConsistent(product.id);
+	});
+
+	it("changes nothing when a purchase event is delivered again", async () => {
+		const product = await productWithStock(10);
+		const purchase = await buy([{ productId: product.id, quantity: 4 }], {}, "customer-7");
+		await call("purchases.confirm", { id: purchase.id });
+		await settled(product.id, { onHand: 6, reserved: 0 });
+		const [confirmed] = (await call<Page<AuditEntry>>("audit.search", { aggregateId: purchase.id, type: "purchase.confirmed" })).items;
+		const event = {
+			id: confirmed.id,
+			type: confirmed.type,
+			version: 1,
+			occurredAt: confirmed.occurredAt,
+			source: confirmed.source,
+			aggregateId: confirmed.aggregateId,
+			correlationId: confirmed.correlationId,
+			payload: confirmed.payload
+		};
+		await expect(call("inventory.consumeEvent", event)).resolves.toEqual({ outcome: "duplicate" });
+		await expect(call("inventory.consumeEvent", { ...event, id: randomUUID() })).resolves.toEqual({ outcome: "processed" });
+		await expect(stock(product.id)).resolves.toMatchObject({ onHand: 6, reserved: 0 });
+		await expectConsistent(product.id);
+	});
+
+	it("keeps each event of a purchase in the audit trail exactly once, with the request's correlation id", async () => {
+		const product = await productWithStock(10);
+		const purchase = (await suite.node.broker.call(
+			"purchases.create",
+			{ items: [{ productId: product.id, quantity: 1 }] },
+			{ requestID: "corr-audit-1", meta: { user: { name: "shop" } } }
+		)) as Purchase;
+		await call("purchases.confirm", { id: purchase.id });
+		await call("purchases.complete", { id: purchase.id });
+		const trail = await waitFor(async () => {
+			const page = await call<Page<AuditEntry>>("audit.search", { aggregateId: purchase.id });
+			return page.total === 3 && page;
+		});
+		expect(trail.items.map(e => e.type)).toEqual(["purchase.completed", "purchase.confirmed", "purchase.created"]);
+		expect(trail.items[2]).toMatchObject({ correlationId: "corr-audit-1", actor: "shop", source: "purchases" });
+		const byCorrelation = await call<Page<AuditEntry>>("audit.search", { correlationId: "corr-audit-1" });
+		expect(byCorrelation.items.map(e => e.type).sort()).toEqual(["inventory.stock-updated", "purchase.created"]);
+		// Everything the cluster published reached the audit trail once.
+		const ids = (await call<Page<AuditEntry>>("audit.search", { pageSize: 100 })).items.map(e => e.id);
+		expect(new Set(ids).size).toBe(ids.length);
+	});
+
+	it("keeps the invariants under concurrent purchases, confirmations and cancellations", async () => {
+		const products = await Promise.all([productWithStock(15), productWithStock(15)]);
+		const created = await Promise.allSettled(
+			Array.from({ length: 40 }, (_, i) =>
+				buy([
+					{ productId: products[i % 2].id, quantity: 1 + (i % 3) },
+					...(i % 5 === 0 ? [{ productId: products[(i + 1) % 2].id, quantity: 1 }] : [])
+				])
+			)
+		);
+		const made = created.filter((r): r is PromiseFulfilledResult<Purchase> => r.status === "fulfilled").map(r => r.value);
+		await Promise.allSettled(
+			made.flatMap((p, i) => {
+				const steps = [call(i % 3 === 0 ? "purchases.cancel" : "purchases.confirm", { id: p.id })];
+				if (i % 4 === 0) steps.push(call("purchases.cancel", { id: p.id }));
+				return steps;
+			})
+		);
+		const finals = await Promise.all(made.map(p => call<Purchase>("purchases.get", { id: p.id })));
+		for (const product of products) {
+			const sold = finals
+				.filter(p => p.status === "CONFIRMED")
+				.flatMap(p => p.items)
+				.filter(i => i.productId === product.id)
+				.reduce((s, i) => s + i.quantity, 0);
+			const held = finals
+				.filter(p => p.status === "PENDING")
+				.flatMap(p => p.items)
+				.filter(i => i.productId === product.id)
+				.reduce((s, i) => s + i.quantity, 0);
+			await settled(product.id, { onHand: 15 - sold, reserved: held });
+			await expectConsistent(product.id);
+		}
+	});
+});
+
+describe.each(testDialects())("purchase expiry on %s", dialect => {
+	const suite = useNode(dialect, { PURCHASE_TTL: "1" });
+	const { call, productWithStock, stock, expectConsistent } = catalog(() => suite.node.broker);
+
+	it("cancels a PENDING purchase past PURCHASE_TTL with reason expired and releases its stock", async () => {
+		const product = await productWithStock(5);
+		const purchase = (await call("purchases.create", { items: [{ productId: product.id, quantity: 2 }] })) as Purchase;
+		await expect(stock(product.id)).resolves.toMatchObject({ reserved: 2 });
+		const expired = await waitFor(async () => {
+			const p = await call<Purchase>("purchases.get", { id: purchase.id });
+			return p.status === "CANCELLED" && p;
+		}, 5000);
+		expect(expired.cancelReason).toBe("expired");
+		await waitFor(async () => (await stock(product.id)).reserved === 0, 3000);
+		await expect(call("purchases.confirm", { id: purchase.id })).rejects.toMatchObject({ code: 409, data: { status: "CANCELLED" } });
+		await expectConsistent(product.id);
+	});
+
+	it("expires instead of confirming a purchase that is past its TTL", async () => {
+		const product = await productWithStock(5);
+		const purchase = (await call("purchases.create", { items: [{ productId: product.id, quantity: 1 }] })) as Purchase;
+		await waitFor(() => Date.now() > Date.parse(purchase.expiresAt), 3000);
+		await expect(call("purchases.confirm", { id: purchase.id })).rejects.toMatchObject({ code: 409, type: "INVALID_TRANSITION" });
+		await expect(call<Purchase>("purchases.get", { id: purchase.id })).resolves.toMatchObject({ status: "CANCELLED", cancelReason: "expired" });
+	});
+
+	it("releases a reservation whose purchase was never written", async () => {
+		const product = await productWithStock(5);
+		const reservedAt = Date.now();
+		await call("inventory.reserve", { reservationId: randomUUID(), items: [{ productId: product.id, quantity: 3 }] });
+		await expect(stock(product.id)).resolves.toMatchObject({ reserved: 3 });
+		await waitFor(() => Date.now() > reservedAt + 1100, 3000);
+		await expect(call("purchases.sweep", { reservingGraceMs: 0 })).resolves.toMatchObject({ orphansReleased: 1 });
+		await expect(stock(product.id)).resolves.toMatchObject({ reserved: 0 });
+		await expectConsistent(product.id);
+	});
+});
