@@ -1,0 +1,75 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { waitFor } from "../helpers/wait";
+
+const ROOT = join(__dirname, "../..");
+const TSX = join(ROOT, "node_modules/.bin/tsx");
+const KEY = "process-secret-key-42";
+
+function freePort(): Promise<number> {
+	return new Promise((resolve, reject) => {
+		const server = createServer().listen(0, "127.0.0.1", () => {
+			const { port } = server.address() as { port: number };
+			server.close(() => resolve(port));
+		});
+		server.on("error", reject);
+	});
+}
+
+/** Runs server.ts as `npm start` does, collecting everything it prints. */
+function startServer(env: Record<string, string>) {
+	const output: string[] = [];
+	const child: ChildProcess = spawn(TSX, ["server.ts"], {
+		cwd: ROOT,
+		env: { ...process.env, NODE_ENV: "development", ...env },
+		stdio: ["ignore", "pipe", "pipe"]
+	});
+	child.stdout!.on("data", chunk => output.push(String(chunk)));
+	child.stderr!.on("data", chunk => output.push(String(chunk)));
+	const exited = new Promise<number | null>(resolve => child.on("exit", code => resolve(code)));
+	return { child, output, exited };
+}
+
+describe("the server process", () => {
+	let dir: string;
+	beforeAll(() => {
+		dir = mkdtempSync(join(tmpdir(), "pi-process-"));
+	});
+	afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+	it("stops at start with one line naming a bad setting", async () => {
+		const { output, exited } = startServer({ PORT: "not-a-port", DATABASE_URL: `sqlite:${join(dir, "bad.sqlite")}` });
+		await expect(exited).resolves.toBe(1);
+		expect(output.join("").trim()).toBe('Invalid configuration: PORT: expected a whole number, got "not-a-port"');
+	});
+
+	it("serves, never logs the API key, and stops cleanly on SIGTERM", async () => {
+		const port = await freePort();
+		const server = startServer({
+			PORT: String(port),
+			METRICS_PORT: "0",
+			LOG_LEVEL: "debug",
+			API_KEYS: `shop:${KEY}`,
+			DATABASE_URL: `sqlite:${join(dir, "inventory.sqlite")}`
+		});
+		const base = `http://127.0.0.1:${port}`;
+		try {
+			await waitFor(async () => (await fetch(`${base}/health/ready`)).status === 200, 20_000);
+			const headers = { "X-API-Key": KEY, "Content-Type": "application/json" };
+			const created = await fetch(`${base}/api/v1/products`, { method: "POST", headers, body: JSON.stringify({ name: "Logged", price: 1, stock: 1 }) });
+			expect(created.status).toBe(201);
+			const wrong = await fetch(`${base}/api/v1/products`, { headers: { "X-API-Key": `${KEY}-wrong` } });
+			expect(wrong.status).toBe(401);
+			server.child.kill("SIGTERM");
+			await expect(server.exited).resolves.toBe(0);
+		} finally {
+			server.child.kill("SIGKILL");
+		}
+		const logs = server.output.join("");
+		expect(logs).toContain("ServiceBroker with");
+		expect(logs).not.toContain(KEY);
+	}, 60_000);
+});
