@@ -128,9 +128,24 @@ function toLine(line: LineRecord): PurchaseLine {
 	};
 }
 
+/** The API's view of a purchase: only its own fields, whatever else the record carries. */
 export function toPurchase(record: PurchaseRecord): Purchase {
-	const { totalCents, items, ...rest } = record;
-	return { ...rest, items: items.map(toLine), total: fromCents(totalCents) };
+	return {
+		id: record.id,
+		status: record.status,
+		items: record.items.map(toLine),
+		total: fromCents(record.totalCents),
+		currency: record.currency,
+		customerId: record.customerId,
+		idempotencyKey: record.idempotencyKey,
+		expiresAt: record.expiresAt,
+		cancelReason: record.cancelReason,
+		createdAt: record.createdAt,
+		updatedAt: record.updatedAt,
+		confirmedAt: record.confirmedAt,
+		completedAt: record.completedAt,
+		cancelledAt: record.cancelledAt
+	};
 }
 
 export function eventPayload(record: PurchaseRecord): PurchaseEventPayload {

@@ -18,6 +18,9 @@ describe.each(testDialects())("purchases and audit over HTTP on %s", dialect => 
 		const created = await purchase([{ productId: product.id, quantity: 2 }], {}, { customerId: "c-42" });
 		expect(created).toMatchObject({ status: 201, body: { status: "PENDING", total: 9.98, customerId: "c-42" } });
 		expect(created.headers.get("location")).toBe(`/api/v1/purchases/${created.body.id}`);
+		expect(Object.keys(created.body).sort()).toEqual(
+			["id", "status", "items", "total", "currency", "customerId", "idempotencyKey", "expiresAt", "cancelReason", "createdAt", "updatedAt", "confirmedAt", "completedAt", "cancelledAt"].sort()
+		);
 		const id = created.body.id;
 		await expect(request("GET", `/api/v1/purchases/${id}`)).resolves.toMatchObject({ status: 200, body: { id } });
 		const listed = await request("GET", "/api/v1/purchases?status=PENDING&customerId=c-42");
