@@ -1,17 +1,42 @@
 /**
  * Broker options, built from the typed configuration (config/env.ts): transporter,
- * cacher, logger, validator, metrics. Later work fills resilience and tracing here.
+ * cacher, logger, validator, metrics, and the resilience middlewares in an order that
+ * lets them work together.
  */
 import { Validators, type BrokerOptions } from "moleculer";
 import type { AppConfig } from "./config/env";
 import { attachConfig } from "./config/broker-config";
 import { VALIDATION_MESSAGES } from "./services/shared/params";
+import { PolicyMemoryCacher, ResilientRedisCacher } from "./middlewares/cacher";
+import { NearCacheMiddleware } from "./middlewares/near-cache.middleware";
 
 function cacher(config: AppConfig): BrokerOptions["cacher"] {
-	if (config.cacher === "Memory") return { type: "Memory", options: { clone: true } };
-	// ioredis takes the URL as it is.
-	return { type: "Redis", options: { redis: config.cacher as never, prefix: config.namespace || undefined } };
+	if (config.cacher === "Memory") return new PolicyMemoryCacher({ clone: true });
+	return new ResilientRedisCacher(config.cacher, `pi-cache-version:${config.namespace}:`);
 }
+
+/**
+ * Moleculer's own middlewares, reordered: the timeout is wrapped by the circuit breaker
+ * (the default order puts the timeout outside, so a hanging service never opens the
+ * breaker: moleculer issue 1202), and both are wrapped by retry and fallback. The near
+ * cache wraps everything, so a hit costs no remote call at all.
+ */
+const MIDDLEWARE_ORDER = [
+	"ActionHook",
+	"Validator",
+	"Bulkhead",
+	"Cacher",
+	"ContextTracker",
+	"Timeout",
+	"CircuitBreaker",
+	"Retry",
+	"Fallback",
+	"ErrorHandler",
+	"Tracing",
+	"Metrics",
+	"Debounce",
+	"Throttle"
+];
 
 export function createBrokerOptions(config: AppConfig): BrokerOptions {
 	const options: BrokerOptions = {
@@ -31,6 +56,20 @@ export function createBrokerOptions(config: AppConfig): BrokerOptions {
 		},
 		logLevel: config.logLevel,
 		requestTimeout: 10_000,
+		// Retries only where an action says it is idempotent (`retryPolicy` on the action).
+		retryPolicy: { enabled: false, retries: 2, delay: 50, maxDelay: 500, factor: 2, check: err => Boolean((err as { retryable?: boolean }).retryable) },
+		circuitBreaker: {
+			enabled: true,
+			threshold: 0.5,
+			minRequestCount: 20,
+			windowTime: 30,
+			halfOpenTime: 5_000,
+			check: err => ((err as { code?: number }).code ?? 500) >= 500
+		},
+		// In-flight requests finish before a service stops.
+		tracking: { enabled: true, shutdownTimeout: 10_000 },
+		internalMiddlewares: false,
+		middlewares: [...MIDDLEWARE_ORDER, NearCacheMiddleware()] as BrokerOptions["middlewares"],
 		validator: new Validators.Fastest({
 			useNewCustomCheckerFunction: true,
 			messages: VALIDATION_MESSAGES

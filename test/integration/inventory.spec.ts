@@ -131,7 +131,12 @@ describe.each(testDialects())("inventory service on %s", dialect => {
 		await call("inventory.adjust", { productId, delta: -4, reason: "ADJUSTMENT" }); // 0: out
 		await call("inventory.adjust", { productId, delta: 20, reason: "RESTOCK" }); // 20: recovered
 		await call("inventory.adjust", { productId, delta: -16, reason: "ADJUSTMENT" }); // 4: low again
-		await waitFor(() => eventsOf(productId, "inventory.stock-updated").length === 6);
+		await waitFor(
+			() =>
+				eventsOf(productId, "inventory.stock-updated").length === 6 &&
+				eventsOf(productId, "inventory.low-stock").length === 2 &&
+				eventsOf(productId, "inventory.out-of-stock").length === 1
+		);
 		expect(eventsOf(productId, "inventory.low-stock").map(e => e.payload)).toEqual([
 			{ productId, available: 5, lowStockThreshold: 5 },
 			{ productId, available: 4, lowStockThreshold: 5 }

@@ -191,7 +191,10 @@ describe.each(testDialects())("purchases on %s", dialect => {
 		const purchase = await buy([{ productId: product.id, quantity: 4 }], {}, "customer-7");
 		await call("purchases.confirm", { id: purchase.id });
 		await settled(product.id, { onHand: 6, reserved: 0 });
-		const [confirmed] = (await call<Page<AuditEntry>>("audit.search", { aggregateId: purchase.id, type: "purchase.confirmed" })).items;
+		const [confirmed] = await waitFor(async () => {
+			const page = await call<Page<AuditEntry>>("audit.search", { aggregateId: purchase.id, type: "purchase.confirmed" });
+			return page.items.length > 0 && page.items;
+		});
 		const event = {
 			id: confirmed.id,
 			type: confirmed.type,
@@ -223,7 +226,10 @@ describe.each(testDialects())("purchases on %s", dialect => {
 		});
 		expect(trail.items.map(e => e.type)).toEqual(["purchase.completed", "purchase.confirmed", "purchase.created"]);
 		expect(trail.items[2]).toMatchObject({ correlationId: "corr-audit-1", actor: "shop", source: "purchases" });
-		const byCorrelation = await call<Page<AuditEntry>>("audit.search", { correlationId: "corr-audit-1" });
+		const byCorrelation = await waitFor(async () => {
+			const page = await call<Page<AuditEntry>>("audit.search", { correlationId: "corr-audit-1" });
+			return page.total >= 2 && page;
+		});
 		expect(byCorrelation.items.map(e => e.type).sort()).toEqual(["inventory.stock-updated", "purchase.created"]);
 		// Everything the cluster published reached the audit trail once.
 		const ids = (await call<Page<AuditEntry>>("audit.search", { pageSize: 100 })).items.map(e => e.id);

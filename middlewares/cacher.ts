@@ -1,0 +1,184 @@
+/**
+ * The broker's cacher: Moleculer's Memory or Redis cacher with the product's policies.
+ * - A Redis outage never becomes an error: reads fall through to the handler, writes and
+ *   cleans are skipped, and when Redis is back everything cached is dropped (cleans may
+ *   have been missed meanwhile) before it is used again.
+ * - TTLs adapt to how often a key is read, with jitter (cache-policy.ts).
+ * - Each service has a cache version, bumped by every clean. The gateway's near cache
+ *   (near-cache.middleware.ts) keeps answers tagged with it, so one cheap version read
+ *   tells it whether an answer is still current without crossing to the service.
+ */
+import { randomInt } from "node:crypto";
+import { Cachers, type ServiceBroker } from "moleculer";
+import type { RedisOptions } from "ioredis";
+import { AccessTracker, adaptiveTtl, serviceOfKey } from "./cache-policy";
+
+export interface VersionedCacher {
+	/** The current cache version of a service; undefined when it cannot be known now. */
+	version(service: string): Promise<string | undefined>;
+	/** Marks every cached answer of a service as outdated. */
+	bumpVersion(service: string): Promise<void>;
+	getCacheKey(action: unknown, opts: unknown, ctx: unknown): string;
+}
+
+/** A version nobody used before, so a restarted store never revives old tags. */
+const freshVersion = () => `${Date.now().toString(36)}-${randomInt(2 ** 40).toString(36)}`;
+
+export class PolicyMemoryCacher extends Cachers.Memory implements VersionedCacher {
+	private readonly access = new AccessTracker();
+	private readonly versions = new Map<string, string>();
+
+	override get(key: string) {
+		this.access.touch(key);
+		return super.get(key);
+	}
+
+	override set(key: string, data: unknown, ttl?: number) {
+		return super.set(key, data, ttl ? adaptiveTtl(ttl, this.access.reads(key)) : ttl);
+	}
+
+	override async clean(match: string | string[] = "**") {
+		await super.clean(match);
+		for (const pattern of Array.isArray(match) ? match : [match]) await this.bumpVersion(serviceOfKey(pattern));
+	}
+
+	async version(service: string) {
+		if (!this.versions.has(service)) this.versions.set(service, freshVersion());
+		return this.versions.get(service);
+	}
+
+	async bumpVersion(service: string) {
+		this.versions.set(service, freshVersion());
+	}
+}
+
+/** ioredis options from a redis:// URL that fail fast instead of queueing while Redis is away. */
+export function redisOptions(url: string): RedisOptions {
+	const parsed = new URL(url);
+	return {
+		host: parsed.hostname,
+		port: Number(parsed.port || 6379),
+		username: parsed.username || undefined,
+		password: parsed.password ? decodeURIComponent(parsed.password) : undefined,
+		db: parsed.pathname.length > 1 ? Number(parsed.pathname.slice(1)) : 0,
+		tls: parsed.protocol === "rediss:" ? {} : undefined,
+		enableOfflineQueue: false,
+		maxRetriesPerRequest: 0,
+		commandTimeout: 1000,
+		connectTimeout: 2000,
+		retryStrategy: times => Math.min(times * 200, 2000),
+		enableAutoPipelining: true
+	};
+}
+
+export class ResilientRedisCacher extends Cachers.Redis implements VersionedCacher {
+	private readonly access = new AccessTracker();
+	private readonly knownServices = new Set<string>();
+	private wasDown = false;
+	declare client: import("ioredis").Redis;
+
+	constructor(
+		url: string,
+		private readonly versionPrefix: string,
+		options: Record<string, unknown> = {}
+	) {
+		super({ redis: redisOptions(url) as never, ...options });
+	}
+
+	override init(broker: ServiceBroker) {
+		super.init(broker);
+		this.client.on("error", () => {
+			this.wasDown = true;
+		});
+		this.client.on("ready", () => {
+			if (!this.wasDown) return;
+			this.wasDown = false;
+			void this.recover();
+		});
+	}
+
+	/** After an outage: drop every cached answer and outdate every near-cached one. */
+	private async recover() {
+		try {
+			await super.clean("**");
+			for (const service of this.knownServices) await this.bumpVersion(service);
+			this.logger.info("Redis is back: the cache was emptied and is in use again.");
+		} catch (err) {
+			this.wasDown = true;
+			this.logger.warn("Redis is back but the cache could not be emptied yet:", (err as Error).message);
+		}
+	}
+
+	override async get(key: string) {
+		this.access.touch(key);
+		try {
+			return await super.get(key);
+		} catch {
+			this.wasDown = true;
+			return this.opts.missingResponse;
+		}
+	}
+
+	override async set(key: string, data: unknown, ttl?: number) {
+		try {
+			return await super.set(key, data, ttl ? adaptiveTtl(ttl, this.access.reads(key)) : ttl);
+		} catch {
+			this.wasDown = true;
+			return undefined;
+		}
+	}
+
+	override async del(keys: string | string[]) {
+		try {
+			return await super.del(keys);
+		} catch {
+			this.wasDown = true;
+			return undefined;
+		}
+	}
+
+	override async clean(match: string | string[] = "**") {
+		try {
+			await super.clean(match);
+		} catch {
+			// Missed while Redis is away; recover() empties everything when it is back.
+			this.wasDown = true;
+		}
+		for (const pattern of Array.isArray(match) ? match : [match]) await this.bumpVersion(serviceOfKey(pattern));
+	}
+
+	override async lock(key: string, ttl?: number) {
+		try {
+			return await super.lock(key, ttl);
+		} catch {
+			// Without Redis there is no shared lock; going on unlocked beats failing the read.
+			return async () => undefined;
+		}
+	}
+
+	override async tryLock(key: string, ttl?: number) {
+		return super.tryLock(key, ttl);
+	}
+
+	async version(service: string) {
+		this.knownServices.add(service);
+		const key = `${this.versionPrefix}${service}`;
+		try {
+			const current = await this.client.get(key);
+			if (current !== null) return current;
+			await this.client.set(key, freshVersion(), "NX");
+			return (await this.client.get(key)) ?? undefined;
+		} catch {
+			return undefined;
+		}
+	}
+
+	async bumpVersion(service: string) {
+		this.knownServices.add(service);
+		try {
+			await this.client.set(`${this.versionPrefix}${service}`, freshVersion());
+		} catch {
+			this.wasDown = true;
+		}
+	}
+}
