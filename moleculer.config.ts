@@ -66,8 +66,9 @@ export function createBrokerOptions(config: AppConfig): BrokerOptions {
 			halfOpenTime: 5_000,
 			check: err => ((err as { code?: number }).code ?? 500) >= 500
 		},
-		// In-flight requests finish before a service stops.
+		// In-flight requests finish before a service stops; server.ts handles the signals.
 		tracking: { enabled: true, shutdownTimeout: 10_000 },
+		skipProcessEventRegistration: true,
 		internalMiddlewares: false,
 		middlewares: [...MIDDLEWARE_ORDER, NearCacheMiddleware()] as BrokerOptions["middlewares"],
 		validator: new Validators.Fastest({

@@ -5,6 +5,7 @@
 import { ServiceBroker } from "moleculer";
 import { ConfigError, loadConfig, type AppConfig } from "./config/env";
 import { createBrokerOptions } from "./moleculer.config";
+import { markDraining } from "./config/broker-config";
 import { SERVICE_SCHEMAS } from "./services";
 
 export function createNode(config: AppConfig): ServiceBroker {
@@ -25,8 +26,34 @@ async function main(): Promise<void> {
 		throw err;
 	}
 	const broker = createNode(config);
+	stopGracefullyOnSignals(broker, config.drainSeconds);
 	await broker.start();
 	if (process.argv.includes("--repl")) await broker.repl();
+}
+
+/**
+ * SIGTERM or SIGINT: report "draining" for a moment so load balancers move traffic away,
+ * then stop the broker: in-flight requests finish, the outbox relays flush, and the node
+ * leaves the cluster last.
+ */
+function stopGracefullyOnSignals(broker: ServiceBroker, drainSeconds: number): void {
+	let stopping = false;
+	const stop = async (signal: string) => {
+		if (stopping) return;
+		stopping = true;
+		broker.logger.info(`${signal}: draining for ${drainSeconds} s, then stopping.`);
+		markDraining(broker);
+		await new Promise(resolve => setTimeout(resolve, drainSeconds * 1000));
+		try {
+			await broker.stop();
+			process.exit(0);
+		} catch (err) {
+			console.error("Failed to stop cleanly:", err);
+			process.exit(1);
+		}
+	};
+	process.once("SIGTERM", () => void stop("SIGTERM"));
+	process.once("SIGINT", () => void stop("SIGINT"));
 }
 
 if (require.main === module) {

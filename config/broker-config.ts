@@ -18,3 +18,14 @@ export function appConfig(broker: ServiceBroker): AppConfig {
 	if (!config) throw new Error("the broker was created without createBrokerOptions(config)");
 	return config;
 }
+
+const draining = new WeakSet<ServiceBroker>();
+
+/** Marks a node as shutting down: readiness turns 503 so traffic moves elsewhere. */
+export function markDraining(broker: ServiceBroker): void {
+	draining.add(broker);
+}
+
+export function isDraining(broker: ServiceBroker): boolean {
+	return draining.has(broker);
+}

@@ -39,6 +39,8 @@ export interface AppConfig {
 	logLevel: LogLevel;
 	logFormat: "pretty" | "json";
 	rateLimit: number;
+	/** Seconds a node reports "draining" (readiness 503) after SIGTERM before it stops. */
+	drainSeconds: number;
 }
 
 /** The key accepted when API_KEYS is unset outside production; documented in the README. */
@@ -185,6 +187,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
 		purchaseTtl: integer(env, "PURCHASE_TTL", 900, 1, 7 * 24 * 3600),
 		logLevel: oneOf(env, "LOG_LEVEL", LOG_LEVELS, "info"),
 		logFormat: oneOf(env, "LOG_FORMAT", ["pretty", "json"], nodeEnv === "production" ? "json" : "pretty"),
-		rateLimit: integer(env, "RATE_LIMIT", 6000, 0, 10_000_000)
+		rateLimit: integer(env, "RATE_LIMIT", 6000, 0, 10_000_000),
+		drainSeconds: integer(env, "DRAIN_SECONDS", 1, 0, 300)
 	};
 }

@@ -9,6 +9,7 @@ import type { Transaction } from "sequelize";
 import type { DbServiceThis } from "./db.mixin";
 import type { EventEnvelope, EventType } from "../services/shared/events";
 import { defineMixin } from "../services/shared/schema";
+import { idempotentCall } from "../services/shared/resilience";
 
 export type EventHandler<T extends EventType = EventType> = (event: EventEnvelope<T>, tx: Transaction) => Promise<void>;
 
@@ -22,6 +23,8 @@ export function createEventConsumerMixin(handlers: EventHandlers): Partial<Servi
 		actions: {
 			consumeEvent: {
 				visibility: "public",
+				// Idempotent by event id, so a retry after a lost answer is harmless.
+				...idempotentCall,
 				params: {
 					id: "uuid",
 					type: "string",

@@ -8,14 +8,17 @@ import { createReadStream } from "node:fs";
 import { join } from "node:path";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import ApiGateway from "moleculer-web";
-import { Errors, type Context, type Service, type ServiceSchema } from "moleculer";
+import { Errors, type Context, type Service, type ServiceBroker, type ServiceSchema } from "moleculer";
 import { getAbsoluteFSPath } from "swagger-ui-dist";
-import { appConfig } from "../config/broker-config";
+import { appConfig, isDraining } from "../config/broker-config";
 import { ALL_SERVICES, type ApiKey } from "../config/env";
 import type { RequestRecord } from "./shared/events";
 import { toProblem } from "./api/problem";
 import { buildOpenApi, type ServiceDescription } from "./api/openapi";
-import { defineService } from "./shared/schema";
+import { defineMixin, defineService } from "./shared/schema";
+import { rateLimitStoreFor, secondsUntil } from "./api/rate-limit";
+import { nearCacheOf } from "../middlewares/near-cache.middleware";
+import { ResilientRedisCacher } from "../middlewares/cacher";
 
 const PUBLIC_SERVICES = ["products", "inventory", "purchases", "audit"];
 const WRITE_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
@@ -24,15 +27,34 @@ const DATABASE_SERVICES = ALL_SERVICES.filter(name => name !== "api");
 const SWAGGER_FILES = new Set(["swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js", "favicon-32x32.png"]);
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,100}$/;
 
-type Req = IncomingMessage & { $ctx?: Context; originalUrl?: string };
+type Req = IncomingMessage & {
+	$ctx?: Context;
+	originalUrl?: string;
+	$alias?: { action?: string };
+	$params?: Record<string, unknown>;
+	$route?: { rateLimit?: { store: { resetTime: number } } };
+};
 type Alias = { method: string; fullPath: string };
 interface GatewayMeta {
 	user?: { name: string };
 	idempotencyKey?: string;
 }
 type ApiThis = Service & {
+	settings: { port: number; routes: Record<string, unknown>[] };
 	recordRequest(ctx: Context<unknown, GatewayMeta>, req: Req, res: ServerResponse, alias: Alias, started: bigint): void;
+	answerStale(req: Req, res: ServerResponse, err: unknown): boolean;
 };
+
+async function cacherStatus(broker: ServiceBroker): Promise<string> {
+	const cacher = broker.cacher;
+	if (!(cacher instanceof ResilientRedisCacher)) return cacher ? "in-memory" : "none";
+	try {
+		await cacher.client.ping();
+		return "up";
+	} catch (err) {
+		return `down (reads go to the databases): ${(err as Error).message}`;
+	}
+}
 
 function sameKey(given: string, expected: string): boolean {
 	const a = Buffer.from(given);
@@ -61,9 +83,37 @@ const SWAGGER_PAGE = `<!doctype html>
 <script>window.ui = SwaggerUIBundle({ url: "/api/openapi.json", dom_id: "#swagger-ui" });</script>
 </body></html>`;
 
+/**
+ * Settings that come from the configuration. Listed after moleculer-web among the
+ * mixins, so its `created` runs first and moleculer-web builds its routes from them.
+ */
+const settingsFromConfig = defineMixin<ApiThis>({
+	created(this: ApiThis) {
+		const config = appConfig(this.broker);
+		this.settings.port = config.port;
+		if (config.rateLimit > 0) {
+			const keys = config.apiKeys;
+			this.settings.routes[0].rateLimit = {
+				window: 60_000,
+				limit: config.rateLimit,
+				headers: true,
+				// Counted per key name (per address for requests without a valid key).
+				key: (req: IncomingMessage) => {
+					const given = req.headers["x-api-key"];
+					const key = typeof given === "string" ? findKey(keys, given) : undefined;
+					return key ? `key:${key.name}` : `ip:${req.socket.remoteAddress}`;
+				},
+				StoreFactory: rateLimitStoreFor(this.broker)
+			};
+		}
+		if (config.devApiKey)
+			this.logger.warn("API_KEYS is not set: the development key from the README is accepted. Set API_KEYS before exposing this gateway.");
+	}
+});
+
 const ApiService = defineService<ApiThis>({
 	name: "api",
-	mixins: [ApiGateway as unknown as Partial<ServiceSchema>],
+	mixins: [ApiGateway as unknown as Partial<ServiceSchema>, settingsFromConfig],
 
 	settings: {
 		port: 3000,
@@ -111,15 +161,20 @@ const ApiService = defineService<ApiThis>({
 				bodyParsers: false
 			}
 		],
-		onError(this: Service, req: Req, res: ServerResponse, err: unknown) {
+		onError(this: ApiThis, req: Req, res: ServerResponse, err: unknown) {
+			if (this.answerStale(req, res, err)) return;
 			const { problem, internal } = toProblem(err);
-			if (internal) this.logger.error(`${req.method} ${req.originalUrl ?? req.url} failed:`, err);
-			if (problem.code === "NOT_FOUND") problem.detail = `No route matches ${req.method} ${(req.originalUrl ?? req.url ?? "").split("?")[0]}.`;
-			problem.instance = (req.originalUrl ?? req.url ?? "").split("?")[0];
+			const path = (req.originalUrl ?? req.url ?? "").split("?")[0];
+			if (internal) this.logger.error(`${req.method} ${path} failed:`, err);
+			if (problem.code === "NOT_FOUND") problem.detail = `No route matches ${req.method} ${path}.`;
+			problem.instance = path;
 			problem.requestId = req.$ctx?.requestID ?? requestIdOf(req);
 			if (res.headersSent) return void res.end();
 			res.setHeader("Content-Type", "application/problem+json; charset=utf-8");
 			res.setHeader("X-Request-ID", problem.requestId);
+			if (problem.status === 429) res.setHeader("Retry-After", secondsUntil(req.$route?.rateLimit?.store.resetTime ?? 0));
+			// A tripped breaker half-opens after 5 s; an unavailable service is worth retrying about then.
+			if (problem.status === 503) res.setHeader("Retry-After", 5);
 			res.writeHead(problem.status);
 			res.end(JSON.stringify(problem));
 		}
@@ -131,9 +186,13 @@ const ApiService = defineService<ApiThis>({
 			handler: () => ({ status: "ok" })
 		},
 
-		/** Readiness: every service's database answers; 503 names the ones that do not. */
+		/**
+		 * Readiness: every service's database answers and the transporter is connected;
+		 * 503 names what does not, or says the node is draining. A Redis outage is
+		 * reported but does not make the node unready: reads then go to the databases.
+		 */
 		ready: {
-			async handler(this: Service, ctx: Context<unknown, { $statusCode?: number }>) {
+			async handler(this: ApiThis, ctx: Context<unknown, { $statusCode?: number }>) {
 				const checks: Record<string, string> = {};
 				await Promise.all(
 					DATABASE_SERVICES.map(async name => {
@@ -145,9 +204,14 @@ const ApiService = defineService<ApiThis>({
 						}
 					})
 				);
-				const ready = Object.values(checks).every(status => status === "up");
+				const transit = this.broker.transit as { connected?: boolean } | undefined;
+				checks.transporter = !transit ? "in-process" : transit.connected ? "up" : "down";
+				checks.cacher = await cacherStatus(this.broker);
+				const failing = Object.entries(checks).filter(([name, status]) => name !== "cacher" && !/^(up|in-process)$/.test(status));
+				const draining = isDraining(this.broker);
+				const ready = failing.length === 0 && !draining;
 				if (!ready) ctx.meta.$statusCode = 503;
-				return { status: ready ? "ready" : "unavailable", checks };
+				return { status: draining ? "draining" : ready ? "ready" : "unavailable", checks };
 			}
 		},
 
@@ -195,6 +259,26 @@ const ApiService = defineService<ApiThis>({
 
 	methods: {
 		/**
+		 * A product read whose service failed or whose circuit is open is answered with the
+		 * last answer the near cache has for it, marked stale, when there is one.
+		 */
+		answerStale(this: ApiThis, req: Req, res: ServerResponse, err: unknown): boolean {
+			const { problem } = toProblem(err);
+			const action = req.$alias?.action;
+			if (req.method !== "GET" || !action || problem.status < 500 || res.headersSent) return false;
+			const stale = nearCacheOf(this.broker)?.staleAnswer(action, req.$params);
+			if (stale === undefined) return false;
+			this.logger.warn(`${action} failed (${problem.code}); answering the last known result, marked stale.`);
+			res.setHeader("Content-Type", "application/json; charset=utf-8");
+			res.setHeader("Warning", '110 - "Response is Stale"');
+			res.setHeader("X-Cache", "STALE");
+			res.setHeader("X-Request-ID", req.$ctx?.requestID ?? requestIdOf(req));
+			res.writeHead(200);
+			res.end(JSON.stringify(stale));
+			return true;
+		},
+
+		/**
 		 * Sends the audit service its record of a write request, after the response: who
 		 * (the key's name, never the key), which route, the status, how long it took.
 		 */
@@ -226,14 +310,6 @@ const ApiService = defineService<ApiThis>({
 		}
 	},
 
-	created(this: Service) {
-		const config = appConfig(this.broker);
-		(this.settings as { port: number }).port = config.port;
-		if (config.devApiKey)
-			this.logger.warn(
-				"API_KEYS is not set: the development key from the README is accepted. Set API_KEYS before exposing this gateway."
-			);
-	}
 });
 
 export default ApiService;

@@ -4,13 +4,16 @@
  * version, appends the ledger entry and writes its events to the outbox.
  */
 import { DataTypes, type Model, type Sequelize, type Transaction } from "sequelize";
-import type { Context, Service } from "moleculer";
+import type { Cachers, Context, Service } from "moleculer";
+import type { VersionedCacher } from "../middlewares/cacher";
 import { createDbMixin, type DbServiceThis } from "../mixins/db.mixin";
 import { createOutboxMixin, type OutboxThis } from "../mixins/outbox.mixin";
 import { createEventConsumerMixin } from "../mixins/event-consumer.mixin";
+import { createCacheCleanerMixin } from "../mixins/cache-cleaner.mixin";
 import { inventoryMigrations } from "../config/migrations/inventory";
 import { buildEvent, originOf, type EventEnvelope, type EventOrigin } from "./shared/events";
 import { defineService } from "./shared/schema";
+import { cachedRead, idempotentCall } from "./shared/resilience";
 import { pageParams, uuid, offsetOf, pageOf, type Page, type PageQuery } from "./shared/params";
 import { UnprocessableError } from "./shared/errors";
 import {
@@ -107,6 +110,7 @@ interface InventoryThis extends DbServiceThis, OutboxThis {
 	changeStock(productId: string, origin: EventOrigin, decide: (current: StockRecord) => StockChange | null): Promise<Stock>;
 	lockStock(tx: Transaction, productId: string): Promise<StockRecord | null>;
 	writeChange(tx: Transaction, current: StockRecord, change: StockChange, origin: EventOrigin): Promise<StockRecord>;
+	refreshStockCache(record: StockRecord): Promise<void>;
 	lockReservation(tx: Transaction, id: string): Promise<Reservation | null>;
 	settleReservation(
 		tx: Transaction,
@@ -121,6 +125,9 @@ interface InventoryThis extends DbServiceThis, OutboxThis {
 }
 type This = Service & InventoryThis;
 
+/** Seconds a cached stock lives (the proposal's 30 minutes); changes replace it at once. */
+const STOCK_TTL = 1800;
+
 const quantity = { type: "number", integer: true, min: 0, max: 1_000_000_000, convert: false } as const;
 
 const InventoryService = defineService<This>({
@@ -133,7 +140,8 @@ const InventoryService = defineService<This>({
 			"product.deleted": "removeStockWhenProductDeleted",
 			"purchase.confirmed": "sellWhenPurchaseConfirmed",
 			"purchase.cancelled": "releaseWhenPurchaseCancelled"
-		})
+		}),
+		createCacheCleanerMixin(["inventory"])
 	],
 	settings: { rest: "/inventory" },
 
@@ -160,7 +168,7 @@ const InventoryService = defineService<This>({
 		/** The stock of one product. */
 		get: {
 			rest: "GET /:productId",
-			cache: { keys: ["productId"], ttl: 1800 },
+			...cachedRead(["productId"], STOCK_TTL),
 			params: { productId: uuid },
 			async handler(this: This, ctx: Context<{ productId: string }>): Promise<Stock> {
 				const model = await this.models.entity.findByPk(ctx.params.productId);
@@ -243,6 +251,7 @@ const InventoryService = defineService<This>({
 		 */
 		reserve: {
 			visibility: "public",
+			...idempotentCall,
 			params: {
 				reservationId: uuid,
 				items: {
@@ -297,6 +306,7 @@ const InventoryService = defineService<This>({
 		/** Releases a held reservation; for an unknown id it records the release, so a late reserve is refused. */
 		release: {
 			visibility: "public",
+			...idempotentCall,
 			params: { reservationId: uuid },
 			handler(this: This, ctx: Context<{ reservationId: string }>) {
 				const { reservationId } = ctx.params;
@@ -321,6 +331,7 @@ const InventoryService = defineService<This>({
 		/** Ids of reservations still held that were made before `before`, oldest first. */
 		heldReservations: {
 			visibility: "public",
+			...idempotentCall,
 			params: { before: { type: "date", convert: true }, limit: { type: "number", integer: true, min: 1, max: 1000, default: 100 } },
 			async handler(this: This, ctx: Context<{ before: Date; limit: number }>): Promise<string[]> {
 				const rows = await this.db.rows<{ id: string }>(
@@ -399,8 +410,22 @@ const InventoryService = defineService<This>({
 			if (!updated) throw new Error(`stock of ${current.productId} changed under a row lock`);
 			if (change.delta !== 0) await this.recordMovement(tx, current.productId, change, at);
 			await this.appendEvents(tx, this.stockEvents(current, next, change, origin));
-			tx.afterCommit(() => this.clearCache());
+			tx.afterCommit(() => this.refreshStockCache(next));
 			return next;
+		},
+
+		/**
+		 * Write-through after a stock change: the cache gets the new stock (the next read
+		 * needs no database), near caches see a new version, and Memory caches on other
+		 * nodes drop their copy.
+		 */
+		async refreshStockCache(this: This, record: StockRecord): Promise<void> {
+			const cacher = this.broker.cacher as (Cachers.Base<object> & VersionedCacher) | null;
+			if (!cacher) return;
+			const key = cacher.getCacheKey({ name: `${this.name}.get` }, { keys: ["productId"] }, { params: { productId: record.productId }, meta: {} });
+			await cacher.set(key, toStock(record), STOCK_TTL);
+			await cacher.bumpVersion(this.name);
+			await this.broker.broadcast(`cache.clean.${this.name}`);
 		},
 
 		async lockReservation(this: This, tx: Transaction, id: string): Promise<Reservation | null> {

@@ -7,10 +7,12 @@ import { DataTypes, Op, type Model, type ModelStatic, type Sequelize, type Where
 import type { Context, Service } from "moleculer";
 import { createDbMixin, type DbServiceThis } from "../mixins/db.mixin";
 import { createOutboxMixin, type OutboxThis } from "../mixins/outbox.mixin";
+import { createCacheCleanerMixin } from "../mixins/cache-cleaner.mixin";
 import { isUniqueViolation } from "../mixins/database";
 import { productsMigrations } from "../config/migrations/products";
 import { buildEvent, originOf } from "./shared/events";
 import { defineService } from "./shared/schema";
+import { cachedRead, guardedWrite, idempotentCall } from "./shared/resilience";
 import { money, pageParams, uuid, offsetOf, pageOf, type Page, type PageQuery } from "./shared/params";
 import { toCents } from "./shared/money";
 import {
@@ -116,7 +118,8 @@ const ProductsService = defineService<This>({
 	name: "products",
 	mixins: [
 		createDbMixin({ migrations: productsMigrations, models: sequelize => ({ entity: defineProductModel(sequelize) }) }),
-		createOutboxMixin()
+		createOutboxMixin(),
+		createCacheCleanerMixin(["products"])
 	],
 	settings: { rest: "/products" },
 
@@ -124,7 +127,7 @@ const ProductsService = defineService<This>({
 		/** A page of products, filtered by text, category and active flag, sorted by `sort`. */
 		list: {
 			rest: "GET /",
-			cache: { keys: ["page", "pageSize", "q", "category", "active", "sort"], ttl: 3600 },
+			...cachedRead(["page", "pageSize", "q", "category", "active", "sort"], 3600, { staleFallback: true }),
 			params: {
 				...pageParams,
 				q: { type: "string", trim: true, min: 1, max: 100, optional: true },
@@ -163,7 +166,7 @@ const ProductsService = defineService<This>({
 		/** One product by id. */
 		get: {
 			rest: "GET /:id",
-			cache: { keys: ["id"], ttl: 3600 },
+			...cachedRead(["id"], 3600, { staleFallback: true }),
 			params: { id: uuid },
 			async handler(this: This, ctx: Context<{ id: string }>): Promise<Product> {
 				return toProduct(await this.findRecord(ctx.params.id));
@@ -173,6 +176,7 @@ const ProductsService = defineService<This>({
 		/** Products by id for other services (purchases prices its items here); unknown ids are left out. */
 		getMany: {
 			visibility: "public",
+			...idempotentCall,
 			params: { ids: { type: "array", items: uuid, min: 1, max: 100 } },
 			async handler(this: This, ctx: Context<{ ids: string[] }>): Promise<Product[]> {
 				const rows = await this.models.entity.findAll({ where: { id: { [Op.in]: ctx.params.ids } } });
@@ -183,6 +187,7 @@ const ProductsService = defineService<This>({
 		/** Creates a product; its `stock` and `lowStockThreshold` open its stock record through `product.created`. */
 		create: {
 			rest: "POST /",
+			...guardedWrite,
 			params: {
 				...editableFields,
 				stock: optional(count),

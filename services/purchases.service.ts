@@ -18,6 +18,7 @@ import { purchasesMigrations } from "../config/migrations/purchases";
 import { appConfig } from "../config/broker-config";
 import { buildEvent, originOf, type EventOrigin, type ProductSnapshot } from "./shared/events";
 import { defineService } from "./shared/schema";
+import { guardedWrite } from "./shared/resilience";
 import { pageParams, uuid, offsetOf, pageOf, type Page, type PageQuery } from "./shared/params";
 import { UnprocessableError } from "./shared/errors";
 import {
@@ -152,6 +153,7 @@ const PurchasesService = defineService<This>({
 		 */
 		create: {
 			rest: "POST /",
+			...guardedWrite,
 			params: {
 				items: {
 					type: "array",

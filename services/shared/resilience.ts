@@ -1,0 +1,20 @@
+/**
+ * Per-action policies, in one place: what is cached, what may be retried, how long a
+ * call may take, how many run at once. Spread into an action schema.
+ */
+
+/** A read answered from cache (invalidated by change events), safe to retry, answered stale by the gateway when its service fails. */
+export function cachedRead(keys: string[], ttl: number, { staleFallback = false } = {}) {
+	return {
+		cache: { keys, ttl, lock: { enabled: true } },
+		staleFallback,
+		retryPolicy: { enabled: true },
+		timeout: 3000
+	};
+}
+
+/** An idempotent internal call (same effect when repeated): safe to retry on a timeout or a lost node. */
+export const idempotentCall = { retryPolicy: { enabled: true }, timeout: 5000 };
+
+/** A write that must not be repeated blindly: no retry, bounded concurrency so a burst queues instead of exhausting the database pool. */
+export const guardedWrite = { timeout: 10_000, bulkhead: { enabled: true, concurrency: 32, maxQueueSize: 2000 } };
