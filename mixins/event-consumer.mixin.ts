@@ -18,7 +18,15 @@ export type EventHandlers = Partial<Record<EventType | "*", string>>;
 
 export type ConsumeOutcome = "processed" | "duplicate" | "ignored";
 
-export function createEventConsumerMixin(handlers: EventHandlers): Partial<ServiceSchema> {
+export interface ConsumerOptions {
+	/**
+	 * The handlers store each event under its own id (an upsert or insert-if-absent), so
+	 * they are idempotent by themselves and need no `(consumer, event id)` row.
+	 */
+	handlersIdempotentById?: boolean;
+}
+
+export function createEventConsumerMixin(handlers: EventHandlers, options: ConsumerOptions = {}): Partial<ServiceSchema> {
 	return defineMixin<Service & DbServiceThis>({
 		actions: {
 			consumeEvent: {
@@ -41,6 +49,10 @@ export function createEventConsumerMixin(handlers: EventHandlers): Partial<Servi
 					if (this.databaseClosed)
 						throw new Errors.MoleculerRetryableError(`${this.name} is stopping`, 503, "SERVICE_NOT_AVAILABLE");
 					return this.db.transaction(async tx => {
+						if (options.handlersIdempotentById) {
+							await handle.call(this, event, tx);
+							return { outcome: "processed" as const };
+						}
 						const claimed = await this.db.rows(
 							`INSERT INTO processed_events (consumer, event_id, event_type, processed_at)
 							 VALUES (:consumer, :id, :type, :at) ON CONFLICT DO NOTHING RETURNING event_id`,

@@ -143,7 +143,7 @@ export class OutboxRelay {
 		// "destination aggregate" pairs that must not move on: an earlier event of that
 		// aggregate still waits for that destination.
 		const waiting = new Set<string>();
-		let delivered = 0;
+		const published: (number | string)[] = [];
 		for (const row of rows) {
 			const pending = JSON.parse(row.pending) as string[];
 			const due = !row.next_attempt_at || new Date(row.next_attempt_at).getTime() <= now;
@@ -165,23 +165,25 @@ export class OutboxRelay {
 					waiting.add(lane);
 				}
 			}
-			if (remaining.length === 0) {
-				await db.rows("UPDATE outbox SET published_at = :at, pending = '[]', attempts = attempts + 1 WHERE seq = :seq RETURNING seq", {
-					at: new Date().toISOString(),
-					seq: row.seq
-				});
-				delivered++;
-			} else if (failure !== undefined) await this.recordFailure(row, event, remaining, failure);
+			if (remaining.length === 0) published.push(row.seq);
+			else if (failure !== undefined) await this.recordFailure(row, event, remaining, failure);
 			else if (remaining.length < pending.length)
 				await db.rows("UPDATE outbox SET pending = :pending WHERE seq = :seq RETURNING seq", { pending: JSON.stringify(remaining), seq: row.seq });
 		}
+		// Marked together: a crash before this line only means these are delivered again,
+		// which consumers ignore by event id.
+		if (published.length > 0)
+			await db.rows("UPDATE outbox SET published_at = :at, pending = '[]', attempts = attempts + 1 WHERE seq IN (:published) RETURNING seq", {
+				at: new Date().toISOString(),
+				published
+			});
 		if (now - this.lastCleanup > 60_000) {
 			this.lastCleanup = now;
 			await db.rows("DELETE FROM outbox WHERE published_at < :cutoff RETURNING seq", {
 				cutoff: new Date(now - this.retentionMs).toISOString()
 			});
 		}
-		return delivered;
+		return published.length;
 	}
 
 	private async recordFailure(row: OutboxRow, event: EventEnvelope, remaining: string[], err: unknown): Promise<void> {

@@ -67,7 +67,7 @@ const AuditService = defineService<This>({
 	name: "audit",
 	mixins: [
 		createDbMixin({ migrations: auditMigrations, models: sequelize => ({ entity: defineEntryModel(sequelize) }) }),
-		createEventConsumerMixin({ "*": "storeEventWhenPublished" })
+		createEventConsumerMixin({ "*": "storeEventWhenPublished" }, { handlersIdempotentById: true })
 	],
 	settings: { rest: "/audit" },
 

@@ -98,12 +98,6 @@ export function crossings(before: StockLevels | null, after: StockLevels): Cross
 	};
 }
 
-/** Holds `quantity` of available stock for a purchase; the caller has checked it is there. */
-export function reserve(current: StockLevels, quantity: number): StockLevels {
-	if (available(current) < quantity) throw new RangeError("reserve: not enough available stock");
-	return { ...current, reserved: current.reserved + quantity };
-}
-
 /** Gives back a reservation that will not be bought. */
 export function release(current: StockLevels, quantity: number): StockLevels {
 	return { ...current, reserved: current.reserved - quantity };

@@ -5,7 +5,7 @@
  */
 import { DataTypes, type Model, type Sequelize, type Transaction } from "sequelize";
 import type { Cachers, Context, Service } from "moleculer";
-import type { VersionedCacher } from "../middlewares/cacher";
+import { PolicyMemoryCacher, type VersionedCacher } from "../middlewares/cacher";
 import { createDbMixin, type DbServiceThis } from "../mixins/db.mixin";
 import { createOutboxMixin, type OutboxThis } from "../mixins/outbox.mixin";
 import { createEventConsumerMixin } from "../mixins/event-consumer.mixin";
@@ -20,7 +20,6 @@ import {
 	MANUAL_REASONS,
 	available,
 	release,
-	reserve,
 	returnSold,
 	sell,
 	changeOnHand,
@@ -77,6 +76,30 @@ function toRecord(model: Model): StockRecord {
 	return { ...row, lowStock: Boolean(row.lowStock), createdAt: iso(row.createdAt), updatedAt: iso(row.updatedAt) };
 }
 
+interface StockRow {
+	product_id: string;
+	on_hand: number;
+	reserved: number;
+	low_stock_threshold: number;
+	low_stock: boolean | number;
+	version: number;
+	created_at: string | Date;
+	updated_at: string | Date;
+}
+
+function fromRow(row: StockRow): StockRecord {
+	return {
+		productId: row.product_id,
+		onHand: Number(row.on_hand),
+		reserved: Number(row.reserved),
+		lowStockThreshold: Number(row.low_stock_threshold),
+		lowStock: Boolean(row.low_stock),
+		version: Number(row.version),
+		createdAt: iso(row.created_at),
+		updatedAt: iso(row.updated_at)
+	};
+}
+
 export interface Movement {
 	id: number;
 	productId: string;
@@ -112,6 +135,8 @@ interface InventoryThis extends DbServiceThis, OutboxThis {
 	writeChange(tx: Transaction, current: StockRecord, change: StockChange, origin: EventOrigin): Promise<StockRecord>;
 	refreshStockCache(record: StockRecord): Promise<void>;
 	lockReservation(tx: Transaction, id: string): Promise<Reservation | null>;
+	reserveItem(tx: Transaction, productId: string, quantity: number, reservationId: string, origin: EventOrigin): Promise<StockRecord | null>;
+	findShortages(items: Reservation["items"], tx?: Transaction): Promise<Shortage[]>;
 	settleReservation(
 		tx: Transaction,
 		reservation: Reservation,
@@ -270,6 +295,9 @@ const InventoryService = defineService<This>({
 				// Sorted, so concurrent reservations lock rows in the same order and never deadlock.
 				const items = [...ctx.params.items].sort((a, b) => a.productId.localeCompare(b.productId));
 				const origin = originOf(ctx);
+				// Most refusals need no lock: if the stock is short already, say so at once.
+				const short = await this.findShortages(items);
+				if (short.length > 0) throw new InsufficientStockError(short);
 				try {
 					return await this.db.transaction(async tx => {
 						const existing = await this.lockReservation(tx, reservationId);
@@ -283,14 +311,11 @@ const InventoryService = defineService<This>({
 							{ id: reservationId, items: JSON.stringify(items), now },
 							tx
 						);
-						const stocks: (StockRecord | null)[] = [];
-						for (const item of items) stocks.push(await this.lockStock(tx, item.productId));
-						const shortages: Shortage[] = items
-							.map((item, i) => ({ productId: item.productId, requested: item.quantity, available: stocks[i] ? available(stocks[i]) : 0 }))
-							.filter(s => s.available < s.requested);
-						if (shortages.length > 0) throw new InsufficientStockError(shortages);
-						for (const [i, item] of items.entries())
-							await this.writeChange(tx, stocks[i]!, { delta: item.quantity, reason: "RESERVE", reference: reservationId, levels: reserve(stocks[i]!, item.quantity) }, origin);
+						for (const item of items) {
+							const reserved = await this.reserveItem(tx, item.productId, item.quantity, reservationId, origin);
+							// Rolling back releases what the earlier items took.
+							if (!reserved) throw new InsufficientStockError(await this.findShortages(items, tx));
+						}
 						return { reservationId, status: "HELD" as ReservationStatus };
 					});
 				} catch (err) {
@@ -381,6 +406,42 @@ const InventoryService = defineService<This>({
 			return toStock(record);
 		},
 
+		/**
+		 * Reserves one item with a single conditional update (it takes the row lock only
+		 * when the units are there); null when they are not.
+		 */
+		async reserveItem(this: This, tx: Transaction, productId: string, quantity: number, reservationId: string, origin: EventOrigin): Promise<StockRecord | null> {
+			const at = new Date().toISOString();
+			const [row] = await this.db.rows<StockRow>(
+				`UPDATE stocks SET reserved = reserved + :quantity, version = version + 1, updated_at = :at,
+				 low_stock = (on_hand - reserved - :quantity <= low_stock_threshold)
+				 WHERE product_id = :productId AND on_hand - reserved >= :quantity
+				 RETURNING product_id, on_hand, reserved, low_stock_threshold, low_stock, version, created_at, updated_at`,
+				{ productId, quantity, at },
+				tx
+			);
+			if (!row) return null;
+			const after = fromRow(row);
+			const change: StockChange = { delta: quantity, reason: "RESERVE", reference: reservationId, levels: after };
+			await this.recordMovement(tx, productId, change, at);
+			await this.appendEvents(tx, this.stockEvents({ ...after, reserved: after.reserved - quantity }, after, change, origin));
+			tx.afterCommit(() => this.refreshStockCache(after));
+			return after;
+		},
+
+		/** The items whose available stock is below what is asked (a plain read unless `tx` is given). */
+		async findShortages(this: This, items: Reservation["items"], tx?: Transaction): Promise<Shortage[]> {
+			const rows = await this.db.rows<{ product_id: string; available: number | string }>(
+				"SELECT product_id, on_hand - reserved AS available FROM stocks WHERE product_id IN (:ids)",
+				{ ids: items.map(i => i.productId) },
+				tx
+			);
+			const availability = new Map(rows.map(r => [r.product_id, Number(r.available)]));
+			return items
+				.map(item => ({ productId: item.productId, requested: item.quantity, available: availability.get(item.productId) ?? 0 }))
+				.filter(s => s.available < s.requested);
+		},
+
 		/** Reads a stock row for update: a row lock on PostgreSQL; SQLite's writer lock is already held. */
 		async lockStock(this: This, tx: Transaction, productId: string): Promise<StockRecord | null> {
 			const model = await this.models.entity.findByPk(productId, {
@@ -425,7 +486,8 @@ const InventoryService = defineService<This>({
 			const key = cacher.getCacheKey({ name: `${this.name}.get` }, { keys: ["productId"] }, { params: { productId: record.productId }, meta: {} });
 			await cacher.set(key, toStock(record), STOCK_TTL);
 			await cacher.bumpVersion(this.name);
-			await this.broker.broadcast(`cache.clean.${this.name}`);
+			// A shared (Redis) cache is current already; per-node Memory caches elsewhere are not.
+			if (cacher instanceof PolicyMemoryCacher) await this.broker.broadcast(`cache.clean.${this.name}`);
 		},
 
 		async lockReservation(this: This, tx: Transaction, id: string): Promise<Reservation | null> {

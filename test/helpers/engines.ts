@@ -21,3 +21,19 @@ export type TestDialect = "sqlite" | "postgres";
 export function testDialects(): TestDialect[] {
 	return engineUrl(POSTGRES_ENV, "postgres://postgres@127.0.0.1:5432/test") ? ["sqlite", "postgres"] : ["sqlite"];
 }
+
+export const NATS_ENV = "TEST_NATS_URL";
+export const REDIS_ENV = "TEST_REDIS_URL";
+
+/** NATS, Redis and PostgreSQL for cluster suites, or undefined (after saying what to set). */
+export function clusterEngines(): { nats: string; redis: string } | undefined {
+	const nats = engineUrl(NATS_ENV, "nats://127.0.0.1:4222");
+	const redis = engineUrl(REDIS_ENV, "redis://127.0.0.1:6379");
+	const postgres = engineUrl(POSTGRES_ENV, "postgres://postgres@127.0.0.1:5432/test");
+	return nats && redis && postgres ? { nats, redis } : undefined;
+}
+
+/** `describe` when the engines are there, `describe.skip` (after the line above) when not. */
+export function describeWith(engines: unknown): jest.Describe {
+	return engines ? describe : describe.skip;
+}
