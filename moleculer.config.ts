@@ -9,6 +9,7 @@ import { attachConfig } from "./config/broker-config";
 import { VALIDATION_MESSAGES } from "./services/shared/params";
 import { PolicyMemoryCacher, ResilientRedisCacher } from "./middlewares/cacher";
 import { NearCacheMiddleware } from "./middlewares/near-cache.middleware";
+import { RedeliverMiddleware } from "./middlewares/redeliver.middleware";
 
 function cacher(config: AppConfig): BrokerOptions["cacher"] {
 	if (config.cacher === "Memory") return new PolicyMemoryCacher({ clone: true });
@@ -18,8 +19,9 @@ function cacher(config: AppConfig): BrokerOptions["cacher"] {
 /**
  * Moleculer's own middlewares, reordered: the timeout is wrapped by the circuit breaker
  * (the default order puts the timeout outside, so a hanging service never opens the
- * breaker: moleculer issue 1202), and both are wrapped by retry and fallback. The near
- * cache wraps everything, so a hit costs no remote call at all.
+ * breaker: moleculer issue 1202), and both are wrapped by retry and fallback. Calls that
+ * reached a leaving node are redelivered elsewhere; the near cache wraps everything, so a
+ * hit costs no remote call at all.
  */
 const MIDDLEWARE_ORDER = [
 	"ActionHook",
@@ -70,7 +72,7 @@ export function createBrokerOptions(config: AppConfig): BrokerOptions {
 		tracking: { enabled: true, shutdownTimeout: 10_000 },
 		skipProcessEventRegistration: true,
 		internalMiddlewares: false,
-		middlewares: [...MIDDLEWARE_ORDER, NearCacheMiddleware()] as BrokerOptions["middlewares"],
+		middlewares: [...MIDDLEWARE_ORDER, RedeliverMiddleware(), NearCacheMiddleware()] as BrokerOptions["middlewares"],
 		validator: new Validators.Fastest({
 			useNewCustomCheckerFunction: true,
 			messages: VALIDATION_MESSAGES

@@ -12,7 +12,7 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export type DatabaseConfig =
 	| { dialect: "sqlite"; url: string; storage: string }
-	| { dialect: "postgres"; url: string };
+	| { dialect: "postgres"; url: string; poolMax: number };
 
 export interface ApiKey {
 	/** The actor recorded for requests made with this key; the key itself is never logged. */
@@ -96,7 +96,7 @@ function url(name: string, raw: string, protocols: string[]): URL {
 	return parsed;
 }
 
-export function parseDatabase(raw: string | undefined): DatabaseConfig {
+export function parseDatabase(raw: string | undefined, poolMax = 5): DatabaseConfig {
 	const value = raw ?? "sqlite:./data/inventory.sqlite";
 	if (value.startsWith("sqlite:")) {
 		const storage = value.slice("sqlite:".length).replace(/^\/\//, "");
@@ -104,7 +104,7 @@ export function parseDatabase(raw: string | undefined): DatabaseConfig {
 		return { dialect: "sqlite", url: value, storage };
 	}
 	url("DATABASE_URL", value, ["postgres:", "postgresql:"]);
-	return { dialect: "postgres", url: value };
+	return { dialect: "postgres", url: value, poolMax };
 }
 
 function parseServices(raw: string | undefined): ServiceName[] {
@@ -176,7 +176,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
 		services: parseServices(read(env, "SERVICES")),
 		transporter: parseTransporter(read(env, "TRANSPORTER")),
 		cacher: parseCacher(read(env, "CACHER")),
-		database: parseDatabase(read(env, "DATABASE_URL")),
+		database: parseDatabase(read(env, "DATABASE_URL"), integer(env, "DATABASE_POOL_MAX", 5, 1, 100)),
 		kafkaBrokers: parseKafkaBrokers(read(env, "KAFKA_BROKERS")),
 		elasticsearchUrl:
 			elasticsearch && url("ELASTICSEARCH_URL", elasticsearch, ["http:", "https:"]).href,

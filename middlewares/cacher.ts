@@ -71,6 +71,18 @@ export function redisOptions(url: string): RedisOptions {
 	};
 }
 
+/**
+ * A lock's key can be gone before it is released (a clean of the service's keys sweeps
+ * lock keys too, or Redis restarted); releasing it then is a no-op, not an error that
+ * would surface as an unhandled rejection in Moleculer's cacher middleware.
+ */
+function quietUnlock(unlock: () => Promise<unknown>): () => Promise<void> {
+	return () => unlock().then(
+		() => undefined,
+		() => undefined
+	);
+}
+
 export class ResilientRedisCacher extends Cachers.Redis implements VersionedCacher {
 	private readonly access = new AccessTracker();
 	private readonly knownServices = new Set<string>();
@@ -149,7 +161,7 @@ export class ResilientRedisCacher extends Cachers.Redis implements VersionedCach
 
 	override async lock(key: string, ttl?: number) {
 		try {
-			return await super.lock(key, ttl);
+			return quietUnlock(await super.lock(key, ttl));
 		} catch {
 			// Without Redis there is no shared lock; going on unlocked beats failing the read.
 			return async () => undefined;
@@ -157,7 +169,7 @@ export class ResilientRedisCacher extends Cachers.Redis implements VersionedCach
 	}
 
 	override async tryLock(key: string, ttl?: number) {
-		return super.tryLock(key, ttl);
+		return quietUnlock(await super.tryLock(key, ttl));
 	}
 
 	async version(service: string) {

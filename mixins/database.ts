@@ -58,7 +58,8 @@ export function openDatabase(config: DatabaseConfig, schema: string): Database {
 		sequelize = new Sequelize(config.url, {
 			dialect: "postgres",
 			logging: false,
-			pool: { max: 10, min: 0, idle: 10_000, acquire: 30_000 },
+			// Per service and node: PostgreSQL's connections are shared by every node of the cluster.
+			pool: { max: config.poolMax, min: 0, idle: 10_000, acquire: 10_000 },
 			dialectOptions: { options: `-c search_path=${schema}` }
 		});
 	}

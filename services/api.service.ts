@@ -41,6 +41,11 @@ interface GatewayMeta {
 }
 type ApiThis = Service & {
 	settings: { port: number; routes: Record<string, unknown>[] };
+	// moleculer-web's own state.
+	aliases: { action?: string }[];
+	routes: { opts: { autoAliases?: boolean } }[];
+	regenerateAutoAliases(route: unknown): void;
+	routesStatus(): string;
 	recordRequest(ctx: Context<unknown, GatewayMeta>, req: Req, res: ServerResponse, alias: Alias, started: bigint): void;
 	answerStale(req: Req, res: ServerResponse, err: unknown): boolean;
 };
@@ -204,6 +209,7 @@ const ApiService = defineService<ApiThis>({
 						}
 					})
 				);
+				checks.routes = this.routesStatus();
 				const transit = this.broker.transit as { connected?: boolean } | undefined;
 				checks.transporter = !transit ? "in-process" : transit.connected ? "up" : "down";
 				checks.cacher = await cacherStatus(this.broker);
@@ -252,12 +258,24 @@ const ApiService = defineService<ApiThis>({
 	events: {
 		// Aliases are otherwise built 500 ms after the registry changes: build them as soon as
 		// the node's own services are up, so the first request after start finds its route.
-		"$broker.started"(this: Service & { routes: { opts: { autoAliases?: boolean } }[]; regenerateAutoAliases(route: unknown): void }) {
-			for (const route of this.routes) if (route.opts.autoAliases) this.regenerateAutoAliases(route);
+		"$broker.started"(this: ApiThis) {
+			this.routesStatus();
 		}
 	},
 
 	methods: {
+		/**
+		 * Whether every public service has its REST routes. moleculer-web builds them 500 ms
+		 * after the registry changes; a node that is asked earlier builds them now.
+		 */
+		routesStatus(this: ApiThis): string {
+			const missing = () => PUBLIC_SERVICES.filter(service => !this.aliases.some(alias => alias.action?.startsWith(`${service}.`)));
+			if (missing().length > 0)
+				for (const route of this.routes) if (route.opts.autoAliases) this.regenerateAutoAliases(route);
+			const still = missing();
+			return still.length === 0 ? "up" : `missing: ${still.join(", ")}`;
+		},
+
 		/**
 		 * A product read whose service failed or whose circuit is open is answered with the
 		 * last answer the near cache has for it, marked stale, when there is one.

@@ -71,6 +71,9 @@ export function toProblem(err: unknown): { problem: ProblemDetails; internal: bo
 	const body = BODY_ERRORS[type];
 	if (body) return { problem: problem(body.status, body.code, body.detail), internal: false };
 
+	if (/^Sequelize(Connection|HostNot|InvalidConnection|AccessDenied)/.test(String(e.name)))
+		return { problem: problem(503, "DATABASE_UNAVAILABLE", "The database cannot be reached right now; try again shortly."), internal: true };
+
 	const unavailable = UNAVAILABLE[type];
 	if (unavailable) return { problem: problem(unavailable.status, type, unavailable.detail), internal: false };
 

@@ -9,6 +9,7 @@ import { ServiceBroker } from "moleculer";
 import { startNode, waitReady, type NodeSpec, type RunningNode } from "../../scripts/cluster-nodes";
 import { createTestDatabase, type TestDatabase } from "./databases";
 import { TEST_API_KEY } from "./nodes";
+import { waitFor } from "./wait";
 
 export function freePort(): Promise<number> {
 	return new Promise((resolve, reject) => {
@@ -61,6 +62,7 @@ export function useCluster(engines: () => ClusterEngines | undefined, topology: 
 			const node = startNode(spec, cluster.env, process.env.TEST_LOG_LEVEL !== undefined);
 			cluster.nodes.set(spec.name, node);
 			if (spec.port) await waitReady(spec.port, 90_000);
+			else await waitFor(() => cluster.client.registry.nodes.get(spec.name)?.available === true, 90_000);
 			return node;
 		};
 		const specs: NodeSpec[] = [];

@@ -149,7 +149,7 @@ describe("parseDatabase", () => {
 	});
 
 	it.each(["postgres://app:secret@db:5432/inventory", "postgresql://db/inventory"])("accepts the PostgreSQL URL %s", raw => {
-		expect(parseDatabase(raw)).toEqual({ dialect: "postgres", url: raw });
+		expect(parseDatabase(raw)).toEqual({ dialect: "postgres", url: raw, poolMax: 5 });
 	});
 
 	it("rejects a MySQL URL naming DATABASE_URL", () => {

@@ -1,0 +1,30 @@
+/**
+ * A call that reached a node whose service was already leaving (it answers "not
+ * available") never ran, so it is safe to send again, to another node, even for
+ * actions that must not be retried. Nodes leave gracefully without failing requests.
+ */
+import type { Context, Middleware, ServiceBroker } from "moleculer";
+
+const NOT_RUN = new Set(["SERVICE_NOT_AVAILABLE", "SERVICE_NOT_FOUND"]);
+const ATTEMPTS = 3;
+
+export function RedeliverMiddleware(): Middleware {
+	return {
+		name: "Redeliver",
+		remoteAction(this: ServiceBroker, handler: (ctx: Context) => Promise<unknown>, action: { name: string }) {
+			const broker = this;
+			return function redeliver(ctx: Context & { _redeliveries?: number }): Promise<unknown> {
+				return handler(ctx).catch(async (err: { type?: string; nodeID?: string; data?: { nodeID?: string } }) => {
+					const attempt = ctx._redeliveries ?? 0;
+					// Only when the refusal came from the node asked, not from a call it made.
+					const refusedBy = err.data?.nodeID ?? err.nodeID;
+					if (!NOT_RUN.has(String(err.type)) || refusedBy !== ctx.nodeID || attempt >= ATTEMPTS) throw err;
+					await new Promise(resolve => setTimeout(resolve, 25 * 2 ** attempt));
+					const next = ctx.copy() as Context & { _redeliveries?: number };
+					next._redeliveries = attempt + 1;
+					return broker.call(action.name, ctx.params, { ctx: next });
+				});
+			};
+		}
+	} as unknown as Middleware;
+}
