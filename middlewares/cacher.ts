@@ -1,8 +1,8 @@
 /**
  * The broker's cacher: Moleculer's Memory or Redis cacher with the product's policies.
  * - A Redis outage never becomes an error: reads fall through to the handler, writes and
- *   cleans are skipped, and when Redis is back everything cached is dropped (cleans may
- *   have been missed meanwhile) before it is used again.
+ *   cleans are skipped, and when Redis answers again everything cached is dropped (cleans
+ *   may have been missed meanwhile) before it is used again.
  * - TTLs adapt to how often a key is read, with jitter (cache-policy.ts).
  * - Each service has a cache version, bumped by every clean. The gateway's near cache
  *   (near-cache.middleware.ts) keeps answers tagged with it, so one cheap version read
@@ -20,6 +20,9 @@ export interface VersionedCacher {
 	bumpVersion(service: string): Promise<void>;
 	getCacheKey(action: unknown, opts: unknown, ctx: unknown): string;
 }
+
+/** How long to leave Redis alone after a failure before trying it again. */
+const RECOVERY_PAUSE_MS = 500;
 
 /** A version nobody used before, so a restarted store never revives old tags. */
 const freshVersion = () => `${Date.now().toString(36)}-${randomInt(2 ** 40).toString(36)}`;
@@ -86,6 +89,7 @@ function quietUnlock(unlock: () => Promise<unknown>): () => Promise<void> {
 export class ResilientRedisCacher extends Cachers.Redis implements VersionedCacher {
 	private readonly access = new AccessTracker();
 	private readonly knownServices = new Set<string>();
+	/** Set by any failed command; while set, Redis is left alone until it has been emptied. */
 	private wasDown = false;
 	declare client: import("ioredis").Redis;
 
@@ -94,76 +98,88 @@ export class ResilientRedisCacher extends Cachers.Redis implements VersionedCach
 		private readonly versionPrefix: string,
 		options: Record<string, unknown> = {}
 	) {
-		super({ redis: redisOptions(url) as never, ...options });
+		// Few lock retries: a read waits for a concurrent one to fill the cache, not for Redis.
+		super({ redis: redisOptions(url) as never, redlock: { retryCount: 3, retryDelay: 100, retryJitter: 50 }, ...options });
 	}
 
 	override init(broker: ServiceBroker) {
 		super.init(broker);
-		this.client.on("error", () => {
-			this.wasDown = true;
-		});
-		this.client.on("ready", () => {
-			if (!this.wasDown) return;
-			this.wasDown = false;
-			void this.recover();
-		});
+		this.client.on("error", () => this.failed());
 	}
 
-	/** After an outage: drop every cached answer and outdate every near-cached one. */
-	private async recover() {
-		try {
-			await super.clean("**");
-			for (const service of this.knownServices) await this.bumpVersion(service);
-			this.logger.info("Redis is back: the cache was emptied and is in use again.");
-		} catch (err) {
-			this.wasDown = true;
-			this.logger.warn("Redis is back but the cache could not be emptied yet:", (err as Error).message);
-		}
+	/**
+	 * After any failure (a lost connection, or commands timing out while Redis is stalled)
+	 * the cache is left alone: reads go straight to the services at once. In the
+	 * background, cleans that may have been missed are made up for by emptying everything
+	 * and outdating every near-cached answer; only then is the cache used again.
+	 */
+	private failed(): void {
+		if (this.wasDown) return;
+		this.wasDown = true;
+		const recover = async () => {
+			try {
+				await super.clean("**");
+				for (const service of this.knownServices) await this.client.set(`${this.versionPrefix}${service}`, freshVersion());
+				this.wasDown = false;
+				this.logger.info("Redis answers again: the cache was emptied and is in use again.");
+			} catch {
+				setTimeout(() => void recover(), RECOVERY_PAUSE_MS).unref();
+			}
+		};
+		this.logger.warn("Redis failed: reads go to the databases until it answers again.");
+		setTimeout(() => void recover(), RECOVERY_PAUSE_MS).unref();
 	}
 
 	override async get(key: string) {
 		this.access.touch(key);
+		if (this.wasDown) return this.opts.missingResponse;
 		try {
 			return await super.get(key);
 		} catch {
-			this.wasDown = true;
+			this.failed();
 			return this.opts.missingResponse;
 		}
 	}
 
 	override async set(key: string, data: unknown, ttl?: number) {
+		if (this.wasDown) return undefined;
 		try {
 			return await super.set(key, data, ttl ? adaptiveTtl(ttl, this.access.reads(key)) : ttl);
 		} catch {
-			this.wasDown = true;
+			this.failed();
 			return undefined;
 		}
 	}
 
 	override async del(keys: string | string[]) {
+		if (this.wasDown) return undefined;
 		try {
 			return await super.del(keys);
 		} catch {
-			this.wasDown = true;
+			this.failed();
 			return undefined;
 		}
 	}
 
 	override async clean(match: string | string[] = "**") {
+		// While Redis is away a clean is missed on purpose: recovery empties everything.
+		if (this.wasDown) return;
 		try {
 			await super.clean(match);
 		} catch {
-			// Missed while Redis is away; recover() empties everything when it is back.
-			this.wasDown = true;
+			this.failed();
+			return;
 		}
 		for (const pattern of Array.isArray(match) ? match : [match]) await this.bumpVersion(serviceOfKey(pattern));
 	}
 
 	override async lock(key: string, ttl?: number) {
+		// Without Redis there is no shared lock; going on unlocked beats failing the read.
+		if (this.wasDown) return async () => undefined;
 		try {
 			return quietUnlock(await super.lock(key, ttl));
 		} catch {
-			// Without Redis there is no shared lock; going on unlocked beats failing the read.
+			this.failed();
 			return async () => undefined;
 		}
 	}
@@ -174,6 +190,7 @@ export class ResilientRedisCacher extends Cachers.Redis implements VersionedCach
 
 	async version(service: string) {
 		this.knownServices.add(service);
+		if (this.wasDown) return undefined;
 		const key = `${this.versionPrefix}${service}`;
 		try {
 			const current = await this.client.get(key);
@@ -181,16 +198,18 @@ export class ResilientRedisCacher extends Cachers.Redis implements VersionedCach
 			await this.client.set(key, freshVersion(), "NX");
 			return (await this.client.get(key)) ?? undefined;
 		} catch {
+			this.failed();
 			return undefined;
 		}
 	}
 
 	async bumpVersion(service: string) {
 		this.knownServices.add(service);
+		if (this.wasDown) return;
 		try {
 			await this.client.set(`${this.versionPrefix}${service}`, freshVersion());
 		} catch {
-			this.wasDown = true;
+			this.failed();
 		}
 	}
 }

@@ -12,9 +12,8 @@ export function RedeliverMiddleware(): Middleware {
 	return {
 		name: "Redeliver",
 		remoteAction(this: ServiceBroker, handler: (ctx: Context) => Promise<unknown>, action: { name: string }) {
-			const broker = this;
-			return function redeliver(ctx: Context & { _redeliveries?: number }): Promise<unknown> {
-				return handler(ctx).catch(async (err: { type?: string; nodeID?: string; data?: { nodeID?: string } }) => {
+			return (ctx: Context & { _redeliveries?: number }): Promise<unknown> =>
+				handler(ctx).catch(async (err: { type?: string; nodeID?: string; data?: { nodeID?: string } }) => {
 					const attempt = ctx._redeliveries ?? 0;
 					// Only when the refusal came from the node asked, not from a call it made.
 					const refusedBy = err.data?.nodeID ?? err.nodeID;
@@ -22,9 +21,8 @@ export function RedeliverMiddleware(): Middleware {
 					await new Promise(resolve => setTimeout(resolve, 25 * 2 ** attempt));
 					const next = ctx.copy() as Context & { _redeliveries?: number };
 					next._redeliveries = attempt + 1;
-					return broker.call(action.name, ctx.params, { ctx: next });
+					return this.call(action.name, ctx.params, { ctx: next });
 				});
-			};
 		}
 	} as unknown as Middleware;
 }

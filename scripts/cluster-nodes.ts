@@ -7,7 +7,9 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 
 const ROOT = join(__dirname, "..");
-const TSX = join(ROOT, "node_modules/.bin/tsx");
+// tsx as a loader inside the node process, not as a wrapper process: signals reach the
+// server itself (the wrapper kills a child that does not acknowledge a signal within 30 ms).
+const NODE_ARGS = ["--import", "tsx", "server.ts"];
 
 export interface NodeSpec {
 	name: string;
@@ -27,7 +29,7 @@ export interface RunningNode {
 }
 
 export function startNode(spec: NodeSpec, common: Record<string, string>, echo = false): RunningNode {
-	const child = spawn(TSX, ["server.ts"], {
+	const child = spawn(process.execPath, NODE_ARGS, {
 		cwd: ROOT,
 		env: {
 			...process.env,

@@ -1,36 +1,16 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { waitFor } from "../helpers/wait";
+import { freePort } from "../helpers/cluster";
+import { startNode } from "../../scripts/cluster-nodes";
 
-const ROOT = join(__dirname, "../..");
-const TSX = join(ROOT, "node_modules/.bin/tsx");
 const KEY = "process-secret-key-42";
 
-function freePort(): Promise<number> {
-	return new Promise((resolve, reject) => {
-		const server = createServer().listen(0, "127.0.0.1", () => {
-			const { port } = server.address() as { port: number };
-			server.close(() => resolve(port));
-		});
-		server.on("error", reject);
-	});
-}
-
-/** Runs server.ts as `npm start` does, collecting everything it prints. */
+/** Runs server.ts as `npm start` does, on all services, collecting everything it prints. */
 function startServer(env: Record<string, string>) {
-	const output: string[] = [];
-	const child: ChildProcess = spawn(TSX, ["server.ts"], {
-		cwd: ROOT,
-		env: { ...process.env, NODE_ENV: "development", ...env },
-		stdio: ["ignore", "pipe", "pipe"]
-	});
-	child.stdout!.on("data", chunk => output.push(String(chunk)));
-	child.stderr!.on("data", chunk => output.push(String(chunk)));
-	const exited = new Promise<number | null>(resolve => child.on("exit", code => resolve(code)));
-	return { child, output, exited };
+	const node = startNode({ name: "process-test", services: "all", env }, { NODE_ENV: "development" });
+	return { child: node.child, output: node.output, exited: node.exited };
 }
 
 describe("the server process", () => {
