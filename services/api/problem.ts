@@ -86,6 +86,11 @@ export function toProblem(err: unknown): { problem: ProblemDetails; internal: bo
 			internal: true
 		};
 
+	if (status === 429)
+		return {
+			problem: problem(429, "RATE_LIMIT_EXCEEDED", "This API key has used its requests for this minute; retry after Retry-After seconds."),
+			internal: false
+		};
 	const code = type || (STATUS_CODES[status] ?? "ERROR").toUpperCase().replace(/\W+/g, "_");
 	if (status === 422 || type === "VALIDATION_ERROR") {
 		const errors = validationErrors(e.data);

@@ -2,7 +2,7 @@
  * Rate limiting per API key (RATE_LIMIT requests per minute). moleculer-web counts per
  * node; with the Redis cacher the count lives in Redis, in fixed windows aligned to the
  * clock, so every gateway node counts against the same budget. If Redis is away the
- * limit is not enforced rather than failing requests.
+ * limit is only enforced per node rather than failing requests.
  */
 import type { IncomingMessage } from "node:http";
 import type { ServiceBroker } from "moleculer";
@@ -13,6 +13,10 @@ export class RedisRateLimitStore {
 	resetTime = 0;
 	private readonly client: Redis;
 	private readonly prefix: string;
+	/** Per key in the current window: the cluster-wide count last seen, and hits not yet sent. */
+	private counts = new Map<string, { shared: number; pending: number }>();
+	private window = -1;
+	private flushing?: Promise<void>;
 
 	constructor(
 		private readonly windowMs: number,
@@ -23,18 +27,49 @@ export class RedisRateLimitStore {
 		this.prefix = `pi-ratelimit:${broker.namespace}:`;
 	}
 
-	async inc(key: string): Promise<number> {
+	/**
+	 * Counts a hit and returns the cluster-wide count as best known: this node's hits are
+	 * sent to Redis in batches (every 50 ms), so a request costs no Redis round trip and
+	 * every gateway still counts against the same budget (within one batch of lag).
+	 */
+	inc(key: string): number {
 		const window = Math.floor(Date.now() / this.windowMs);
-		this.resetTime = (window + 1) * this.windowMs;
-		const redisKey = `${this.prefix}${window}:${key}`;
+		if (window !== this.window) {
+			this.window = window;
+			this.counts = new Map();
+			this.resetTime = (window + 1) * this.windowMs;
+		}
+		const count = this.counts.get(key) ?? { shared: 0, pending: 0 };
+		count.pending++;
+		this.counts.set(key, count);
+		this.flushing ??= new Promise<void>(resolve => setTimeout(resolve, FLUSH_MS)).then(() => this.flush());
+		return count.shared + count.pending;
+	}
+
+	private async flush(): Promise<void> {
+		const window = this.window;
+		const batch = [...this.counts].filter(([, c]) => c.pending > 0);
+		const multi = this.client.multi();
+		for (const [key, count] of batch) {
+			const redisKey = `${this.prefix}${window}:${key}`;
+			multi.incrby(redisKey, count.pending).pexpire(redisKey, this.windowMs * 2);
+			count.pending = 0;
+		}
 		try {
-			const [[, count]] = (await this.client.multi().incr(redisKey).pexpire(redisKey, this.windowMs * 2).exec()) as [[unknown, number]];
-			return count;
+			const results = (await multi.exec()) ?? [];
+			batch.forEach(([, count], i) => {
+				const [, total] = results[i * 2] as [unknown, number];
+				if (window === this.window) count.shared = Number(total);
+			});
 		} catch {
-			return 0;
+			// Redis away: the limit is not enforced across nodes until it is back.
+		} finally {
+			this.flushing = undefined;
 		}
 	}
 }
+
+const FLUSH_MS = 50;
 
 /** The shared store when the cacher is Redis; moleculer-web's per-node memory store otherwise. */
 export function rateLimitStoreFor(broker: ServiceBroker): typeof RedisRateLimitStore | undefined {

@@ -1,0 +1,191 @@
+/**
+ * The bench's results: one typed record per scenario, rendered as a Markdown table and
+ * written with the raw figures to bench/results/latest.{md,json} (overwritten each run).
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { CacheStats } from "./metrics";
+import type { LoadResult } from "./load";
+import type { CpuReport } from "./processes";
+import type { DatabaseActivity, MixCounts, StockCheck } from "./scenarios";
+
+export type ScenarioId = "bare" | "a" | "b" | "c" | "d-split" | "d-one" | "bare-end";
+
+export interface TargetCheck {
+	text: string;
+	pass: boolean;
+	/** The figures that decided it. */
+	detail: string;
+}
+
+export interface LogFindings {
+	warnings: number;
+	errors: number;
+	examples: string[];
+}
+
+export interface ScenarioResult {
+	id: ScenarioId;
+	title: string;
+	setup: string;
+	warmup?: LoadResult;
+	load?: LoadResult;
+	/** Requests per second, or for (d) purchases (201 Created) per second. */
+	throughput?: number;
+	unit: "req/s" | "purchases/s";
+	/** Throughput over the bare node:http baseline's. */
+	vsBare?: number;
+	cache?: CacheStats;
+	cpu?: CpuReport;
+	stock?: StockCheck;
+	/** PostgreSQL work per 201 over the measured run (approximate: the counters lag by up to a second). */
+	databasePerPurchase?: DatabaseActivity;
+	mix?: MixCounts;
+	/** Bytes of one product answer, to compare with the baseline's body. */
+	bodyBytes?: number;
+	target?: TargetCheck;
+	/** The (d) topology whose figures are judged against the target. */
+	chosen?: boolean;
+	notes: string[];
+	/** Set when the scenario could not run to the end (the bench then exits 1). */
+	error?: string;
+}
+
+export interface BenchReport {
+	date: string;
+	node: string;
+	cores: number;
+	cpuModel: string;
+	loadAverageAtStart: number[];
+	runSeconds: number;
+	settings: { connections: number; pipelining: number; warmupSeconds: number; durationSeconds: number; zipfS: number };
+	scenarios: ScenarioResult[];
+	/** What each node logged at warn level or above once it was ready, until it was stopped. */
+	nodeLogs: Record<string, LogFindings>;
+	notes: string[];
+	cleanupProblems: string[];
+}
+
+const RESULTS_DIR = join(__dirname, "results");
+
+const int = (n: number) => Math.round(n).toLocaleString("en-US");
+const fixed = (n: number | undefined | null, digits: number) => (n === undefined || n === null || Number.isNaN(n) ? "–" : n.toFixed(digits));
+const percent = (ratio: number | null | undefined) => (ratio === null || ratio === undefined ? "–" : `${(ratio * 100).toFixed(1)} %`);
+const cell = (text: string) => text.replace(/\|/g, "\\|").replace(/\n/g, " ");
+
+function resultCell(s: ScenarioResult): string {
+	if (s.error) return "**ERROR**";
+	if (!s.target) return "";
+	return `${s.target.pass ? "PASS" : "**FAIL**"}${s.chosen === false ? " (not chosen)" : ""}`;
+}
+
+function mainTable(scenarios: ScenarioResult[]): string[] {
+	const lines = [
+		"| Scenario | Setup | Throughput | × bare | p50 ms | p95 ms | p99 ms | non-2xx | errors | Cache hit | Target | Result |",
+		"|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"
+	];
+	for (const s of scenarios) {
+		const load = s.load;
+		lines.push(
+			"| " +
+				[
+					s.title,
+					s.setup,
+					s.throughput === undefined ? "–" : `${int(s.throughput)} ${s.unit}`,
+					fixed(s.vsBare, 2),
+					fixed(load?.latencyMs.p50, 2),
+					fixed(load?.latencyMs.p95, 2),
+					fixed(load?.latencyMs.p99, 2),
+					load ? int(load.non2xx) : "–",
+					load ? int(load.errors) : "–",
+					percent(s.cache?.hitRatio),
+					s.target?.text ?? "",
+					resultCell(s)
+				]
+					.map(cell)
+					.join(" | ") +
+				" |"
+		);
+	}
+	return lines;
+}
+
+function cpuTable(scenarios: ScenarioResult[]): string[] {
+	const lines = [
+		"| Scenario | load generator | bench nodes | postgres | redis | nats | machine busy |",
+		"|---|---:|---|---:|---:|---:|---:|"
+	];
+	for (const s of scenarios) {
+		if (!s.cpu) continue;
+		const nodes = Object.entries(s.cpu.nodes)
+			.map(([name, value]) => `${name} ${value} %`)
+			.join(", ");
+		const e = s.cpu.engines;
+		lines.push(
+			`| ${s.title} | ${s.cpu.loadGenerator} % | ${nodes} | ${e.postgres ?? 0} % | ${e["redis-server"] ?? 0} % | ${e["nats-server"] ?? 0} % | ${s.cpu.machineBusy} % |`
+		);
+	}
+	return lines;
+}
+
+function stockTable(scenarios: ScenarioResult[]): string[] {
+	const rows = scenarios.filter(s => s.stock);
+	if (rows.length === 0) return [];
+	const lines = [
+		"| Scenario | purchases/s | 201s (warm-up included) | Σ reserved | oversold | reserved ≠ 201s | unanswered | DB agrees with API | other answers | per purchase: commits / rows ins, upd, del |",
+		"|---|---:|---:|---:|---:|---:|---:|---|---|---|"
+	];
+	for (const s of rows) {
+		const c = s.stock!;
+		const other = Object.entries(s.load?.statusCodes ?? {})
+			.filter(([code]) => code !== "201")
+			.map(([code, n]) => `${code}: ${n}`)
+			.join(", ");
+		const db = s.databasePerPurchase;
+		const work = db ? `${fixed(db.commits, 1)} / ${fixed(db.inserted, 1)}, ${fixed(db.updated, 1)}, ${fixed(db.deleted, 1)}` : "–";
+		lines.push(
+			`| ${s.title} | ${int(s.throughput ?? 0)} | ${int(c.created)} | ${int(c.reserved)} | ${c.oversold} | ${c.mismatched.length} | ${c.unanswered} | ${c.databaseAgrees === null ? "not read" : c.databaseAgrees ? "yes" : "**no**"} | ${other || "none"} | ${work} |`
+		);
+	}
+	return lines;
+}
+
+/** The Markdown report: header, the results table, CPU, the oversell check, notes. */
+export function renderMarkdown(report: BenchReport): string {
+	const { settings } = report;
+	const lines = [
+		"# Benchmark: product-inventory",
+		"",
+		`${report.date} · Node ${report.node} · ${report.cores} cores (${report.cpuModel}) · load average at start ${report.loadAverageAtStart.map(n => n.toFixed(2)).join(" / ")} · run took ${Math.round(report.runSeconds)} s`,
+		"",
+		`autocannon in the bench process: ${settings.connections} connections, pipelining ${settings.pipelining}, ${settings.warmupSeconds} s warm-up then ${settings.durationSeconds} s measured per scenario; every server is its own child process. Latencies cover every response. "× bare" compares with the bare \`node:http\` server measured first in the same run.`,
+		"",
+		...mainTable(report.scenarios),
+		"",
+		"## CPU during each measured window",
+		"",
+		"Percent of one core (the machine has " + report.cores + " cores). Engines are machine-wide: other users' load is included.",
+		"",
+		...cpuTable(report.scenarios),
+		""
+	];
+	const stock = stockTable(report.scenarios);
+	if (stock.length > 0) lines.push("## Purchases: oversell check", "", ...stock, "");
+	const notes = [...report.notes, ...report.scenarios.flatMap(s => s.notes.map(n => `${s.title}: ${n}`))];
+	for (const s of report.scenarios) if (s.error) notes.push(`${s.title}: **did not complete**: ${s.error.split("\n")[0]}`);
+	for (const [node, found] of Object.entries(report.nodeLogs))
+		if (found.errors + found.warnings > 0)
+			notes.push(`node ${node} logged ${found.errors} errors and ${found.warnings} warnings once ready, e.g. \`${found.examples[0] ?? ""}\``);
+	if (report.cleanupProblems.length > 0) notes.push(...report.cleanupProblems.map(p => `cleanup: ${p}`));
+	if (notes.length > 0) lines.push("## Notes", "", ...notes.map(n => `- ${n}`), "");
+	return lines.join("\n");
+}
+
+/** Writes latest.md and latest.json, replacing the previous run's. */
+export function writeResults(report: BenchReport, markdown: string): { markdown: string; json: string } {
+	mkdirSync(RESULTS_DIR, { recursive: true });
+	const paths = { markdown: join(RESULTS_DIR, "latest.md"), json: join(RESULTS_DIR, "latest.json") };
+	writeFileSync(paths.markdown, markdown);
+	writeFileSync(paths.json, JSON.stringify(report, null, "\t") + "\n");
+	return paths;
+}

@@ -1,0 +1,530 @@
+/**
+ * `npm run bench`: throughput and latency of the gateway's hot paths on this machine,
+ * next to a bare node:http server measured first in the same run. Prints a Markdown table
+ * and writes bench/results/latest.{md,json}.
+ *
+ * Scenarios: (a) a cached product read on one node with the embedded defaults; (b) the
+ * same read with the gateway and the services on two nodes over NATS, Redis cacher,
+ * PostgreSQL; (c) a Zipf-skewed mix of reads and list pages on that cluster; (d) purchases
+ * of one unit on PostgreSQL, on that cluster and on one node, then the oversell check.
+ *
+ * Missed targets are reported, not fatal: the bench exits 1 only when a scenario could not
+ * run (a server that does not start, crashes, or seeding that fails). Every process,
+ * database, Redis key and temporary file it made is removed, on failure and on Ctrl-C too.
+ */
+import { randomBytes } from "node:crypto";
+import { cpus, loadavg } from "node:os";
+import { join } from "node:path";
+import { CONNECTIONS, runLoad, type LoadPlan, type LoadResult } from "./load";
+import { cacheCounters, cacheStats, scrape, type CacheCounters, type CacheStats } from "./metrics";
+import { CpuMeter, Processes, cpuOver, logFindings, type Child, type CpuReport } from "./processes";
+import { Resources, freePort } from "./resources";
+import { renderMarkdown, writeResults, type BenchReport, type LogFindings, type ScenarioId, type ScenarioResult } from "./report";
+import {
+	Api,
+	checkStock,
+	databaseActivity,
+	emptyLedger,
+	productJsonLike,
+	productSpec,
+	purchaseMix,
+	seedProducts,
+	waitForStock,
+	zipfMix,
+	type MixCounts
+} from "./scenarios";
+
+const POSTGRES_URL = process.env.BENCH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+const REDIS_URL = process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379";
+const NATS_URL = process.env.BENCH_NATS_URL ?? "nats://127.0.0.1:4222";
+const WARMUP_SECONDS = 3;
+/** Measured seconds per scenario; BENCH_DURATION shortens a trial run. */
+const DURATION_SECONDS = Number(process.env.BENCH_DURATION ?? 15);
+const ZIPF_S = 1.1;
+const CATALOG_SIZE = 1000;
+const PURCHASE_POOL = 100;
+/** Requests per minute per API key: the highest value config/env.ts accepts, far above any run. */
+const RATE_LIMIT = 10_000_000;
+/** Enough stock that no pool product runs out, whatever the purchase rate. */
+const LARGE_STOCK = 1_000_000;
+/** Purchases sent to warm up (d), and to estimate its rate so the measured run lasts about DURATION_SECONDS. */
+const PURCHASE_WARMUP = 500;
+/** BENCH_KEEP_LOGS=1 keeps the servers' logs (they are kept anyway when a scenario fails). */
+const KEEP_LOGS = process.env.BENCH_KEEP_LOGS === "1";
+
+const TARGETS = {
+	a: { vsBare: 0.4, p95: 25 },
+	b: { vsBare: 0.25, p95: 25 },
+	c: { hitRatio: 0.95 },
+	d: { purchasesPerSecond: 300 }
+};
+
+const started = performance.now();
+const elapsed = () => `${String(Math.round((performance.now() - started) / 1000)).padStart(3)} s`;
+const progress = (message: string) => console.error(`[${elapsed()}] ${message}`);
+const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms));
+const describe = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
+interface Measured {
+	warmup: LoadResult;
+	load: LoadResult;
+	cpu: CpuReport;
+	cache?: CacheStats;
+}
+
+/** The nodes of one topology and what the bench needs to reach them. */
+interface Topology {
+	children: Child[];
+	api: Api;
+	/** /metrics URL of every node. */
+	metrics: string[];
+	/** True when the gateway is its own node (its near cache is in play). */
+	split: boolean;
+	databaseUrl: string;
+}
+
+class Bench {
+	readonly resources = new Resources(POSTGRES_URL, REDIS_URL);
+	readonly processes = new Processes(this.resources.logDir);
+	readonly apiKey = randomBytes(16).toString("hex");
+	readonly results: ScenarioResult[] = [];
+	readonly notes: string[] = [];
+	readonly nodeLogs: Record<string, LogFindings> = {};
+	private bareRps?: number;
+	private cleaned?: Promise<string[]>;
+
+	/**
+	 * Settings shared by every app node: production mode, the bench's key, quiet logs, no
+	 * purchase expiring mid-run, no drain delay on stop. The rate limiter stays on (its cost
+	 * is part of every request) with a budget no run can reach: its highest allowed value.
+	 */
+	private nodeSettings(extra: Record<string, string>): Record<string, string> {
+		return {
+			NODE_ENV: "production",
+			API_KEYS: `bench:${this.apiKey}`,
+			LOG_LEVEL: "warn",
+			LOG_FORMAT: "json",
+			PURCHASE_TTL: "3600",
+			RATE_LIMIT: String(RATE_LIMIT),
+			DRAIN_SECONDS: "0",
+			...extra
+		};
+	}
+
+	/** The window measured for a scenario: warm-up, metrics, CPU, then `DURATION_SECONDS` of load. */
+	private async measure(topology: Topology, plan: () => LoadPlan): Promise<Measured> {
+		const warmup = await runLoad({ ...plan(), duration: WARMUP_SECONDS });
+		const before = await this.counters(topology);
+		const cpu = new CpuMeter(topology.children);
+		cpu.start();
+		const load = await runLoad({ ...plan(), duration: DURATION_SECONDS });
+		const cpuReport = cpu.stop();
+		this.assertAlive(topology);
+		const after = await this.counters(topology);
+		return { warmup, load, cpu: cpuReport, cache: cacheStats(before, after, topology.split) };
+	}
+
+	private async counters(topology: Topology): Promise<CacheCounters> {
+		return cacheCounters(await Promise.all(topology.metrics.map(scrape)));
+	}
+
+	private assertAlive(topology: Topology): void {
+		const dead = this.processes.crashed(topology.children);
+		if (dead.length > 0)
+			throw new Error(`${dead.map(c => `${c.name} exited (code ${c.exit?.code}, signal ${c.exit?.signal})`).join("; ")} during the run`);
+	}
+
+	private scenario(id: ScenarioId, title: string, setup: string, unit: ScenarioResult["unit"] = "req/s"): ScenarioResult {
+		const result: ScenarioResult = { id, title, setup, unit, notes: [] };
+		this.results.push(result);
+		return result;
+	}
+
+	/** Runs `work` for a scenario; a failure is recorded on it and the bench goes on with the next one. */
+	private async attempt(result: ScenarioResult, work: () => Promise<void>): Promise<void> {
+		progress(`${result.title}: ${result.setup}`);
+		try {
+			await work();
+			const { throughput, load, cache } = result;
+			if (throughput !== undefined && load)
+				progress(
+					`${result.title}: ${throughput} ${result.unit}, p95 ${load.latencyMs.p95} ms, ${load.non2xx} non-2xx, ${load.errors} errors` +
+						(cache?.hitRatio != null ? `, hit ratio ${(cache.hitRatio * 100).toFixed(1)} %` : "")
+				);
+		} catch (err) {
+			result.error = describe(err);
+			progress(`${result.title} failed: ${result.error}`);
+		}
+	}
+
+	private setThroughput(result: ScenarioResult, throughput: number): void {
+		result.throughput = throughput;
+		if (this.bareRps && result.unit === "req/s") result.vsBare = Math.round((throughput / this.bareRps) * 1000) / 1000;
+	}
+
+	/** Waits until seeding's aftermath (outbox relays, consumers) is over: the nodes below 15 % of a core, at most 30 s. */
+	private async settle(children: Child[]): Promise<void> {
+		const deadline = Date.now() + 30_000;
+		while (Date.now() < deadline) if ((await cpuOver(children, 1000)) < 15) return;
+	}
+
+	/** Stops a topology's nodes and records what they logged. */
+	private async stopNodes(children: Child[]): Promise<void> {
+		await Promise.all(children.map(child => this.processes.stop(child)));
+		for (const child of children) this.nodeLogs[child.name] = logFindings(child);
+	}
+
+	/** The bare node:http server; measured first (the reference) and again last (to show how much the machine drifted). */
+	async baseline(body: string, closing = false): Promise<void> {
+		const result = closing
+			? this.scenario("bare-end", "bare node:http, again at the end", "same server, same body: machine drift check", "req/s")
+			: this.scenario("bare", "bare node:http", "one process, fixed product JSON", "req/s");
+		const reference = this.bareRps;
+		await this.attempt(result, async () => {
+			const port = await freePort();
+			const child = this.processes.start(closing ? "bare-end" : "bare", "bench/bare-server.ts", { PORT: String(port), BENCH_BODY: body });
+			try {
+				await this.processes.waitReady(child, `http://127.0.0.1:${port}/health/ready`);
+				this.processes.markReady([child]);
+				const topology: Topology = { children: [child], api: new Api(`http://127.0.0.1:${port}`, this.apiKey), metrics: [], split: false, databaseUrl: "" };
+				const measured = await this.measure(topology, () => ({
+					url: topology.api.baseUrl,
+					path: "/api/v1/products/7c0e1f9e-3a57-4bb4-9d7e-0c6a8f4f2b11",
+					headers: topology.api.headers
+				}));
+				result.warmup = measured.warmup;
+				result.load = measured.load;
+				result.cpu = measured.cpu;
+				result.bodyBytes = Buffer.byteLength(body);
+				if (!closing) this.bareRps = measured.load.rps;
+				this.setThroughput(result, measured.load.rps);
+				if (closing && reference)
+					this.notes.push(
+						`The bare server did ${measured.load.rps} req/s at the end against ${reference} at the start (${(((measured.load.rps - reference) / reference) * 100).toFixed(0)} %): the machine is shared, ratios carry that noise.`
+					);
+			} finally {
+				await this.stopNodes([child]);
+			}
+		});
+		if (!closing && !this.bareRps) this.notes.push("The baseline did not run: no × bare ratios.");
+	}
+
+	/** Starts a node with every service and waits until it is ready. */
+	private async oneNode(label: string, databaseUrl: string, extra: Record<string, string> = {}): Promise<Topology> {
+		const [port, metricsPort] = [await freePort(), await freePort()];
+		const namespace = this.resources.namespace(label);
+		const child = this.processes.start(`${label}-all`, "server.ts", this.nodeSettings({
+			DATABASE_URL: databaseUrl,
+			NAMESPACE: namespace,
+			NODE_ID: `${namespace}-all`,
+			PORT: String(port),
+			METRICS_PORT: String(metricsPort),
+			...extra
+		}));
+		const topology: Topology = {
+			children: [child],
+			api: new Api(`http://127.0.0.1:${port}`, this.apiKey),
+			metrics: [`http://127.0.0.1:${metricsPort}/metrics`],
+			split: false,
+			databaseUrl
+		};
+		await this.processes.waitReady(child, `${topology.api.baseUrl}/health/ready`);
+		this.processes.markReady(topology.children);
+		return topology;
+	}
+
+	/** Starts the gateway and the services as two nodes over NATS, Redis cacher, PostgreSQL. */
+	private async splitCluster(label: string): Promise<Topology> {
+		const databaseUrl = await this.resources.createDatabase(label);
+		const namespace = this.resources.namespace(label);
+		const [port, gatewayMetrics, servicesMetrics, servicesPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+		const shared = { TRANSPORTER: NATS_URL, CACHER: REDIS_URL, DATABASE_URL: databaseUrl, NAMESPACE: namespace };
+		const services = this.processes.start(`${label}-services`, "server.ts", this.nodeSettings({
+			...shared,
+			SERVICES: "products,inventory,purchases,audit",
+			NODE_ID: `${namespace}-services`,
+			PORT: String(servicesPort),
+			METRICS_PORT: String(servicesMetrics)
+		}));
+		const gateway = this.processes.start(`${label}-gateway`, "server.ts", this.nodeSettings({
+			...shared,
+			SERVICES: "api",
+			NODE_ID: `${namespace}-gateway`,
+			PORT: String(port),
+			METRICS_PORT: String(gatewayMetrics)
+		}));
+		const topology: Topology = {
+			children: [gateway, services],
+			api: new Api(`http://127.0.0.1:${port}`, this.apiKey),
+			metrics: [`http://127.0.0.1:${gatewayMetrics}/metrics`, `http://127.0.0.1:${servicesMetrics}/metrics`],
+			split: true,
+			databaseUrl
+		};
+		// Readiness asks every service's database through the gateway: both nodes are up and
+		// connected. The gateway builds its routes to remote actions a moment later.
+		await Promise.all([this.processes.waitReady(gateway, `${topology.api.baseUrl}/health/ready`), this.watchStart(services)]);
+		await this.processes.waitReady(gateway, `${topology.api.baseUrl}/api/v1/products?pageSize=1`, 30_000, topology.api.headers);
+		this.processes.markReady(topology.children);
+		return topology;
+	}
+
+	/** Fails fast if a node without a gateway dies while the cluster is starting. */
+	private async watchStart(child: Child): Promise<void> {
+		await sleep(3000);
+		if (child.exit) throw new Error(`${child.name} exited (code ${child.exit.code}) while starting`);
+	}
+
+	async singleNodeRead(): Promise<void> {
+		const result = this.scenario("a", "(a) cached GET /products/:id", "one node, all services, in-process, Memory cacher, SQLite");
+		let topology: Topology | undefined;
+		await this.attempt(result, async () => {
+			topology = await this.oneNode("one-sqlite", `sqlite:${join(this.resources.dataDir, "bench.sqlite")}`);
+			const [id] = await seedProducts(topology.api, Array.from({ length: 10 }, (_, i) => productSpec(i, 1000)));
+			await this.settle(topology.children);
+			result.bodyBytes = Buffer.byteLength((await topology.api.request("GET", `/api/v1/products/${id}`)).text);
+			const t = topology;
+			const measured = await this.measure(t, () => ({ url: t.api.baseUrl, path: `/api/v1/products/${id}`, headers: t.api.headers }));
+			Object.assign(result, { warmup: measured.warmup, load: measured.load, cpu: measured.cpu, cache: measured.cache });
+			this.setThroughput(result, measured.load.rps);
+			const { p95 } = measured.load.latencyMs;
+			result.target = {
+				text: `≥ ${TARGETS.a.vsBare} × bare, p95 < ${TARGETS.a.p95} ms`,
+				pass: (result.vsBare ?? 0) >= TARGETS.a.vsBare && p95 < TARGETS.a.p95,
+				detail: `${result.vsBare} × bare, p95 ${p95} ms`
+			};
+			result.notes.push("hit ratio from the node's cacher counters (no near cache on one node: every call is local).");
+		});
+		if (topology) await this.stopNodes(topology.children);
+	}
+
+	async cluster(): Promise<void> {
+		const label = "split";
+		const setup = "gateway node + services node, NATS, Redis cacher, PostgreSQL";
+		const b = this.scenario("b", "(b) cached GET /products/:id", setup);
+		const c = this.scenario("c", "(c) Zipf mix: 80 % get, 20 % list", `${setup}; ${CATALOG_SIZE} products, s = ${ZIPF_S}`);
+		const d = this.scenario("d-split", "(d) POST /purchases, two nodes", `${setup}; ${PURCHASE_POOL} products`, "purchases/s");
+		let topology: Topology | undefined;
+		let ids: string[] = [];
+		const setupDone = await this.attemptAll([b, c, d], async () => {
+			progress(`starting the two-node cluster and seeding ${CATALOG_SIZE} products`);
+			topology = await this.splitCluster(label);
+			ids = await seedProducts(topology.api, Array.from({ length: CATALOG_SIZE }, (_, i) => productSpec(i, LARGE_STOCK)), 16);
+			await this.settle(topology.children);
+		});
+		if (setupDone && topology) {
+			const t = topology;
+			await this.attempt(b, async () => {
+				b.bodyBytes = Buffer.byteLength((await t.api.request("GET", `/api/v1/products/${ids[0]}`)).text);
+				const measured = await this.measure(t, () => ({ url: t.api.baseUrl, path: `/api/v1/products/${ids[0]}`, headers: t.api.headers }));
+				Object.assign(b, { warmup: measured.warmup, load: measured.load, cpu: measured.cpu, cache: measured.cache });
+				this.setThroughput(b, measured.load.rps);
+				const { p95 } = measured.load.latencyMs;
+				b.target = {
+					text: `≥ ${TARGETS.b.vsBare} × bare, p95 < ${TARGETS.b.p95} ms`,
+					pass: (b.vsBare ?? 0) >= TARGETS.b.vsBare && p95 < TARGETS.b.p95,
+					detail: `${b.vsBare} × bare, p95 ${p95} ms`
+				};
+				b.notes.push(nearNote(measured.cache));
+			});
+			await this.attempt(c, async () => {
+				let mix: MixCounts = { get: 0, list: 0 };
+				const measured = await this.measure(t, () => {
+					mix = { get: 0, list: 0 };
+					return { url: t.api.baseUrl, headers: t.api.headers, requests: zipfMix(ids, ZIPF_S, 0.8, mix) };
+				});
+				Object.assign(c, { warmup: measured.warmup, load: measured.load, cpu: measured.cpu, cache: measured.cache, mix });
+				this.setThroughput(c, measured.load.rps);
+				const ratio = measured.cache?.hitRatio ?? 0;
+				c.target = {
+					text: `hit ratio > ${TARGETS.c.hitRatio * 100} %`,
+					pass: ratio > TARGETS.c.hitRatio,
+					detail: `${(ratio * 100).toFixed(2)} %`
+				};
+				c.notes.push(`${mix.get} gets and ${mix.list} list pages measured. ${nearNote(measured.cache)}`);
+			});
+			await this.attempt(d, async () => {
+				// The least read products of (c); their stock records come through product.created.
+				const pool = ids.slice(-PURCHASE_POOL);
+				await waitForStock(t.api, pool);
+				await this.purchases(d, t, pool);
+			});
+		}
+		if (topology) await this.stopNodes(topology.children);
+	}
+
+	async singleNodePurchases(): Promise<void> {
+		const d = this.scenario("d-one", "(d) POST /purchases, one node", `one node, all services, in-process, Memory cacher, PostgreSQL; ${PURCHASE_POOL} products`, "purchases/s");
+		let topology: Topology | undefined;
+		await this.attempt(d, async () => {
+			const databaseUrl = await this.resources.createDatabase("one");
+			topology = await this.oneNode("one-pg", databaseUrl);
+			const pool = await seedProducts(topology.api, Array.from({ length: PURCHASE_POOL }, (_, i) => productSpec(i, LARGE_STOCK)));
+			await waitForStock(topology.api, pool);
+			await this.settle(topology.children);
+			await this.purchases(d, topology, pool);
+		});
+		if (topology) await this.stopNodes(topology.children);
+	}
+
+	/**
+	 * Scenario (d) on a topology. Both phases send a fixed number of requests (autocannon's
+	 * `amount`), so every request is answered before the run ends and each 201 can be
+	 * matched with the stock it reserved; the warm-up's rate sizes the measured run.
+	 */
+	private async purchases(result: ScenarioResult, topology: Topology, pool: string[]): Promise<void> {
+		const ledger = emptyLedger();
+		const customerId = `bench-${this.resources.runId}`;
+		const plan = (amount: number): LoadPlan => ({
+			url: topology.api.baseUrl,
+			path: "/api/v1/purchases",
+			method: "POST",
+			headers: topology.api.headers,
+			requests: purchaseMix(pool, ledger, customerId),
+			amount
+		});
+		const warmup = await runLoad(plan(PURCHASE_WARMUP));
+		const amount = Math.min(60_000, Math.max(1000, Math.round((warmup.lateRps * DURATION_SECONDS) / CONNECTIONS) * CONNECTIONS));
+		// PostgreSQL's counters are context, not a result: when they cannot be read the run goes on without them.
+		const activity = () =>
+			topology.databaseUrl.startsWith("postgres")
+				? databaseActivity(topology.databaseUrl).catch((err: Error) => {
+						result.notes.push(`PostgreSQL counters not read: ${err.message}.`);
+						return undefined;
+					})
+				: Promise.resolve(undefined);
+		await sleep(1200);
+		const dbBefore = await activity();
+		const cpu = new CpuMeter(topology.children);
+		cpu.start();
+		const load = await runLoad(plan(amount));
+		result.cpu = cpu.stop();
+		this.assertAlive(topology);
+		result.warmup = warmup;
+		result.load = load;
+		const created = load.statusCodes["201"] ?? 0;
+		this.setThroughput(result, Math.round(created / load.seconds));
+		await sleep(1200);
+		const dbAfter = dbBefore && created > 0 ? await activity() : undefined;
+		if (dbBefore && dbAfter) {
+			const per = (key: keyof typeof dbAfter) => Math.round(((dbAfter[key] - dbBefore[key]) / created) * 10) / 10;
+			result.databasePerPurchase = { commits: per("commits"), inserted: per("inserted"), updated: per("updated"), deleted: per("deleted") };
+		}
+		const stock = await checkStock(topology.api, ledger, pool, topology.databaseUrl);
+		result.stock = stock;
+		if (stock.databaseError) result.notes.push(`stock not cross-checked in the database: ${stock.databaseError}.`);
+		const failures = load.non2xx + load.errors;
+		result.target = {
+			text: `≥ ${TARGETS.d.purchasesPerSecond} purchases/s, 0 errors, 0 oversold`,
+			pass: (result.throughput ?? 0) >= TARGETS.d.purchasesPerSecond && failures === 0 && stock.ok,
+			detail: `${result.throughput} purchases/s, ${failures} errors, ${stock.oversold} oversold, ${stock.mismatched.length} mismatched`
+		};
+		result.notes.push(
+			`${amount} purchases measured (sized from the warm-up's late rate) after ${PURCHASE_WARMUP} to warm up (${warmup.rps}/s, ${warmup.lateRps}/s in its second half, ${warmup.non2xx + warmup.errors} failed).`
+		);
+		if (stock.mismatched.length > 0)
+			result.notes.push(
+				`reserved differs from the 201s counted for ${stock.mismatched.length} products, e.g. ${JSON.stringify(stock.mismatched.slice(0, 3))}.`
+			);
+	}
+
+	/** Runs shared setup for several scenarios; on failure each gets the error. */
+	private async attemptAll(results: ScenarioResult[], work: () => Promise<void>): Promise<boolean> {
+		try {
+			await work();
+			return true;
+		} catch (err) {
+			for (const result of results) result.error = describe(err);
+			progress(`setup failed: ${describe(err)}`);
+			return false;
+		}
+	}
+
+	/** Marks the faster (d) topology as the one the target is judged on. */
+	choosePurchaseTopology(): void {
+		const runs = this.results.filter(r => r.id.startsWith("d-") && !r.error && r.throughput !== undefined);
+		if (runs.length === 0) return;
+		const fastest = runs.reduce((best, r) => ((r.throughput ?? 0) > (best.throughput ?? 0) ? r : best));
+		for (const r of runs) r.chosen = r === fastest;
+		this.notes.push(`(d) is judged on the faster topology: ${fastest.title.replace("(d) POST /purchases, ", "")} (${fastest.throughput} purchases/s).`);
+	}
+
+	/** Stops every process and removes every resource, once, whatever called it. */
+	cleanup(keepLogs: boolean): Promise<string[]> {
+		this.cleaned ??= (async () => {
+			await this.processes.stopAll();
+			const problems = await this.resources.cleanup(keepLogs);
+			if (keepLogs) problems.push(`server logs kept in ${this.resources.logDir}`);
+			return problems;
+		})();
+		return this.cleaned;
+	}
+}
+
+function nearNote(cache: CacheStats | undefined): string {
+	if (!cache) return "";
+	const source =
+		cache.nearSource === "exported"
+			? "from the gateway's near-cache counters"
+			: "inferred as HTTP requests minus remote product calls, since the gateway exports no near-cache counter";
+	return `hit ratio = (near-cache hits + service cacher hits) / requests: ${cache.nearHits} near-cache hits of ${cache.requests} requests (${source}); service cacher ${cache.serviceHits} found of ${cache.serviceLookups} gets.`;
+}
+
+async function main(): Promise<void> {
+	const loadAverageAtStart = loadavg();
+	const bench = new Bench();
+	// `on`, not `once`: tsx relays a signal to this process again when it does not see it
+	// handled quickly, and with no listener left that second signal would end the process
+	// before its cleanup.
+	let interrupted = false;
+	for (const signal of ["SIGINT", "SIGTERM"] as const)
+		process.on(signal, () => {
+			if (interrupted) return;
+			interrupted = true;
+			progress(`${signal}: stopping the servers and removing what the bench created`);
+			void bench.cleanup(false).finally(() => process.exit(130));
+		});
+	process.on("exit", () => bench.processes.killAllNow());
+
+	if (!Number.isFinite(DURATION_SECONDS) || DURATION_SECONDS < 1) throw new Error(`BENCH_DURATION must be a number of seconds, got "${process.env.BENCH_DURATION}"`);
+	const body = productJsonLike(productSpec(0, 1000));
+	try {
+		await bench.baseline(body);
+		await bench.singleNodeRead();
+		await bench.cluster();
+		await bench.singleNodePurchases();
+		await bench.baseline(body, true);
+		bench.choosePurchaseTopology();
+	} catch (err) {
+		await bench.cleanup(true);
+		throw err;
+	}
+	progress("stopping the servers and removing what the bench created");
+	const failed = bench.results.some(r => r.error);
+	const cleanupProblems = await bench.cleanup(failed || KEEP_LOGS);
+	const a = bench.results.find(r => r.id === "a");
+	if (a?.bodyBytes) bench.notes.push(`The baseline answers ${Buffer.byteLength(body)} bytes of product JSON; the API answered ${a.bodyBytes} bytes for the same product.`);
+	const cpu = cpus();
+	const report: BenchReport = {
+		date: new Date().toISOString(),
+		node: process.version,
+		cores: cpu.length,
+		cpuModel: cpu[0]?.model.trim() ?? "unknown",
+		loadAverageAtStart,
+		runSeconds: (performance.now() - started) / 1000,
+		settings: { connections: CONNECTIONS, pipelining: 1, warmupSeconds: WARMUP_SECONDS, durationSeconds: DURATION_SECONDS, zipfS: ZIPF_S },
+		scenarios: bench.results,
+		nodeLogs: bench.nodeLogs,
+		notes: bench.notes,
+		cleanupProblems
+	};
+	const markdown = renderMarkdown(report);
+	const paths = writeResults(report, markdown);
+	process.stdout.write(`${markdown}\n`);
+	progress(`written ${paths.markdown} and ${paths.json}`);
+	process.exitCode = failed ? 1 : 0;
+}
+
+main().catch(err => {
+	console.error("bench crashed:", err);
+	process.exitCode = 1;
+});
