@@ -59,6 +59,9 @@ export function createBrokerOptions(config: AppConfig): BrokerOptions {
 		},
 		logLevel: config.logLevel,
 		requestTimeout: 10_000,
+		// A node that dies without saying goodbye is noticed within seconds, not half a minute.
+		heartbeatInterval: 2,
+		heartbeatTimeout: 6,
 		// Retries only where an action says it is idempotent (`retryPolicy` on the action).
 		retryPolicy: { enabled: false, retries: 2, delay: 50, maxDelay: 500, factor: 2, check: err => Boolean((err as { retryable?: boolean }).retryable) },
 		circuitBreaker: {

@@ -6,7 +6,7 @@
 import type { Context, Middleware, ServiceBroker } from "moleculer";
 
 const NOT_RUN = new Set(["SERVICE_NOT_AVAILABLE", "SERVICE_NOT_FOUND"]);
-const ATTEMPTS = 3;
+const ATTEMPTS = 5;
 
 export function RedeliverMiddleware(): Middleware {
 	return {
@@ -21,7 +21,11 @@ export function RedeliverMiddleware(): Middleware {
 					await new Promise(resolve => setTimeout(resolve, 25 * 2 ** attempt));
 					const next = ctx.copy() as Context & { _redeliveries?: number };
 					next._redeliveries = attempt + 1;
-					return this.call(action.name, ctx.params, { ctx: next });
+					// Another node than the one leaving, while the registry still lists it.
+					const endpoints = (this.registry.getActionEndpoints(action.name)?.endpoints ?? []) as { id: string; isAvailable: boolean }[];
+					const others = endpoints.filter(ep => ep.id !== refusedBy && ep.isAvailable);
+					const nodeID = others.length > 0 ? others[Math.floor(Math.random() * others.length)].id : undefined;
+					return this.call(action.name, ctx.params, { ctx: next, ...(nodeID ? { nodeID } : {}) });
 				});
 		}
 	} as unknown as Middleware;

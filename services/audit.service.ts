@@ -9,6 +9,7 @@ import { createDbMixin, type DbServiceThis } from "../mixins/db.mixin";
 import { createEventConsumerMixin } from "../mixins/event-consumer.mixin";
 import { auditMigrations } from "../config/migrations/audit";
 import { defineService } from "./shared/schema";
+import { idempotentCall } from "./shared/resilience";
 import { pageParams, type Page } from "./shared/params";
 import type { EventEnvelope, RequestRecord } from "./shared/events";
 import { SqlAuditStore, type AuditEntry, type AuditQuery, type AuditStore } from "./audit/store";
@@ -75,6 +76,7 @@ const AuditService = defineService<This>({
 		/** Audit entries by `type`, `aggregateId`, `correlationId`, time range and text in the payload; newest first. */
 		search: {
 			rest: "GET /",
+			...idempotentCall,
 			params: {
 				...pageParams,
 				type: text,

@@ -174,6 +174,7 @@ const InventoryService = defineService<This>({
 		/** A page of stock records, most recently changed first; `lowStock=true` keeps the low ones. */
 		list: {
 			rest: "GET /",
+			...idempotentCall,
 			params: { ...pageParams, lowStock: { type: "boolean", convert: true, optional: true } },
 			async handler(this: This, ctx: Context<PageQuery & { lowStock?: boolean }>): Promise<Page<Stock>> {
 				const { lowStock } = ctx.params;
@@ -255,6 +256,7 @@ const InventoryService = defineService<This>({
 		/** The ledger of one product, newest first. */
 		movements: {
 			rest: "GET /:productId/movements",
+			...idempotentCall,
 			params: { productId: uuid, ...pageParams },
 			async handler(this: This, ctx: Context<PageQuery & { productId: string }>): Promise<Page<Movement>> {
 				const { productId } = ctx.params;

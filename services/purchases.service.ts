@@ -18,7 +18,7 @@ import { purchasesMigrations } from "../config/migrations/purchases";
 import { appConfig } from "../config/broker-config";
 import { buildEvent, originOf, type EventOrigin, type ProductSnapshot } from "./shared/events";
 import { defineService } from "./shared/schema";
-import { guardedWrite } from "./shared/resilience";
+import { guardedWrite, idempotentCall } from "./shared/resilience";
 import { pageParams, uuid, offsetOf, pageOf, type Page, type PageQuery } from "./shared/params";
 import { UnprocessableError } from "./shared/errors";
 import {
@@ -258,6 +258,7 @@ const PurchasesService = defineService<This>({
 		/** A page of purchases, newest first, by `status` and `customerId`. */
 		list: {
 			rest: "GET /",
+			...idempotentCall,
 			params: {
 				...pageParams,
 				status: { type: "enum", values: [...PURCHASE_STATUSES], optional: true },
@@ -285,6 +286,7 @@ const PurchasesService = defineService<This>({
 		/** One purchase. */
 		get: {
 			rest: "GET /:id",
+			...idempotentCall,
 			params: { id: uuid },
 			async handler(this: This, ctx: Context<{ id: string }>): Promise<Purchase> {
 				const stored = await this.findStored({ id: ctx.params.id, reservationState: "RESERVED" });

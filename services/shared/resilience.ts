@@ -13,7 +13,7 @@ export function cachedRead(keys: string[], ttl: number, { staleFallback = false 
 	};
 }
 
-/** An idempotent internal call (same effect when repeated): safe to retry on a timeout or a lost node. */
+/** A read, or an idempotent call (same effect when repeated): safe to retry on a timeout or a lost node. */
 export const idempotentCall = { retryPolicy: { enabled: true }, timeout: 5000 };
 
 /** A write that must not be repeated blindly: no retry, bounded concurrency so a burst queues instead of exhausting the database pool. */
