@@ -68,7 +68,14 @@ export function useCluster(engines: () => ClusterEngines | undefined, topology: 
 		const specs: NodeSpec[] = [];
 		for (const spec of topology) specs.push(spec.services.includes("api") ? { ...spec, port: await freePort() } : spec);
 		cluster.gateways = specs.filter(s => s.port).map(s => `http://127.0.0.1:${s.port}`);
-		cluster.client = new ServiceBroker({ namespace, nodeID: `test-client-${namespace}`, transporter: found.nats as "NATS", logger: false });
+		cluster.client = new ServiceBroker({
+			namespace,
+			nodeID: `test-client-${namespace}`,
+			transporter: found.nats as "NATS",
+			heartbeatInterval: 2,
+			heartbeatTimeout: 6,
+			logger: false
+		});
 		await cluster.client.start();
 		await Promise.all(specs.map(spec => cluster.add(spec)));
 		await cluster.client.waitForServices(["products", "inventory", "purchases", "audit"], 30_000);
