@@ -51,7 +51,9 @@ describeWith(engines)("reads while Redis fails", () => {
 		[
 			{ name: "gateway", services: "api" },
 			{ name: "services", services: "products,inventory,purchases,audit" }
-		]
+		],
+		// These reads are a flood on purpose.
+		{ RATE_LIMIT: "0" }
 	);
 	const request = httpClient(() => cluster.gateways[0]);
 
