@@ -33,6 +33,8 @@ export interface DbServiceThis {
 	/** Work to finish while the database is still open (the outbox flush), whatever the mixin order. */
 	beforeDatabaseClose: (() => Promise<void>)[];
 	clearCache(): Promise<void>;
+	/** "up", or "down: why", for stores a service has besides its database. */
+	checkOtherStores?(): Promise<string>;
 }
 
 class MigratingSequelizeAdapter extends SequelizeDbAdapter {
@@ -103,7 +105,9 @@ export function createDbMixin(options: DbMixinOptions): Partial<ServiceSchema> {
 				async handler(this: Service & DbServiceThis) {
 					if (!this.db) return { status: "down", detail: "not connected" };
 					await this.db.rows("SELECT 1 AS ok");
-					return { status: "up", dialect: this.db.dialect, location: this.db.location };
+					// A service that keeps data elsewhere too (audit in Elasticsearch) reports it here.
+					const other = (await this.checkOtherStores?.()) ?? "up";
+					return { status: other, dialect: this.db.dialect, location: this.db.location };
 				}
 			}
 		},

@@ -1,7 +1,8 @@
 /**
  * audit: the trail of everything that happened. It consumes every domain event (as the
  * `audit` consumer group) and the gateway's record of every write request, stores each
- * once by its id, and answers searches over them, newest first.
+ * once by its id (in its SQL database, or in Elasticsearch when ELASTICSEARCH_URL is
+ * set), and answers searches over them, newest first.
  */
 import { DataTypes, type Sequelize, type Transaction } from "sequelize";
 import type { Context, Service } from "moleculer";
@@ -13,6 +14,8 @@ import { idempotentCall } from "./shared/resilience";
 import { pageParams, type Page } from "./shared/params";
 import type { EventEnvelope, RequestRecord } from "./shared/events";
 import { SqlAuditStore, type AuditEntry, type AuditQuery, type AuditStore } from "./audit/store";
+import { ElasticsearchAuditStore } from "./audit/elasticsearch-store";
+import { appConfig } from "../config/broker-config";
 
 function defineEntryModel(sequelize: Sequelize) {
 	return sequelize.define(
@@ -112,6 +115,15 @@ const AuditService = defineService<This>({
 	},
 
 	methods: {
+		async checkOtherStores(this: This): Promise<string> {
+			if (!(this.store instanceof ElasticsearchAuditStore)) return "up";
+			try {
+				return await this.store.health();
+			} catch (err) {
+				return `down: Elasticsearch: ${(err as Error).message}`;
+			}
+		},
+
 		async storeEventWhenPublished(this: This, event: EventEnvelope, tx: Transaction) {
 			await this.store.save(eventEntry(event), tx);
 		}
@@ -119,7 +131,19 @@ const AuditService = defineService<This>({
 
 	async started(this: This) {
 		await this.databaseReady;
-		this.store = new SqlAuditStore(this.db);
+		const url = appConfig(this.broker).elasticsearchUrl;
+		if (!url) {
+			this.store = new SqlAuditStore(this.db);
+			return;
+		}
+		const store = ElasticsearchAuditStore.connect(url);
+		await store.init();
+		this.store = store;
+		this.logger.info(`Audit entries are stored in Elasticsearch at ${url}.`);
+	},
+
+	async stopped(this: This) {
+		if (this.store instanceof ElasticsearchAuditStore) await this.store.close();
 	}
 });
 

@@ -37,3 +37,5 @@ export function clusterEngines(): { nats: string; redis: string } | undefined {
 export function describeWith(engines: unknown): jest.Describe {
 	return engines ? describe : describe.skip;
 }
+
+export const ELASTICSEARCH_ENV = "TEST_ELASTICSEARCH_URL";
