@@ -19,6 +19,8 @@ export interface RelayOptions {
 	countsTowardsParking(err: unknown): boolean;
 	onPublishError(err: unknown, event: EventEnvelope, attempts: number, parked: boolean): void;
 	onPassError(err: unknown): void;
+	/** After each pass: how many events it published and, now and then, how many still wait. */
+	onPassDone?(published: number, backlog: number | undefined): void;
 	batchSize?: number;
 	pollMs?: number;
 	maxAttempts?: number;
@@ -47,6 +49,7 @@ export class OutboxRelay {
 	private again = false;
 	private stopped = true;
 	private lastCleanup = 0;
+	private lastBacklogCount = 0;
 	private readonly batchSize: number;
 	private readonly maxAttempts: number;
 	private readonly retentionMs: number;
@@ -177,6 +180,18 @@ export class OutboxRelay {
 				at: new Date().toISOString(),
 				published
 			});
+		if (this.options.onPassDone) {
+			// Counted at most once a second: passes run on every commit.
+			let backlog: number | undefined;
+			if (now - this.lastBacklogCount >= 1000) {
+				this.lastBacklogCount = now;
+				const [row] = await db.rows<{ backlog: number | string }>(
+					"SELECT count(*) AS backlog FROM outbox WHERE published_at IS NULL AND parked_at IS NULL"
+				);
+				backlog = Number(row.backlog);
+			}
+			this.options.onPassDone(published.length, backlog);
+		}
 		if (now - this.lastCleanup > 60_000) {
 			this.lastCleanup = now;
 			await db.rows("DELETE FROM outbox WHERE published_at < :cutoff RETURNING seq", {

@@ -80,6 +80,10 @@ export function createOutboxMixin(options: { pollMs?: number } = {}): Partial<Se
 		},
 
 		created(this: This) {
+			if (this.broker.isMetricsEnabled() && !this.broker.metrics.getMetric("outbox_backlog_events")) {
+				this.broker.metrics.register({ name: "outbox_backlog_events", type: "gauge", labelNames: ["service"], description: "Events waiting in the outbox" });
+				this.broker.metrics.register({ name: "outbox_published_events_total", type: "counter", labelNames: ["service"], description: "Events the relay has published" });
+			}
 			(this.beforeDatabaseClose ??= []).push(() => this.outboxRelay?.stop() ?? Promise.resolve());
 		},
 
@@ -95,7 +99,12 @@ export function createOutboxMixin(options: { pollMs?: number } = {}): Partial<Se
 						const log = parked ? this.logger.error : this.logger.warn;
 						log.call(this.logger, `Outbox event ${event.type} ${event.id} (aggregate ${event.aggregateId}) not published, attempt ${attempts}${parked ? ", parked" : ""}: ${(err as Error)?.message}`);
 					},
-					onPassError: err => this.logger.error("Outbox relay pass failed:", (err as Error)?.message ?? err)
+					onPassError: err => this.logger.error("Outbox relay pass failed:", (err as Error)?.message ?? err),
+					onPassDone: (published, backlog) => {
+						if (!this.broker.isMetricsEnabled()) return;
+						if (backlog !== undefined) this.broker.metrics.set("outbox_backlog_events", backlog, { service: this.name });
+						if (published > 0) this.broker.metrics.increment("outbox_published_events_total", { service: this.name }, published);
+					}
 				});
 				this.outboxRelay.start();
 			});

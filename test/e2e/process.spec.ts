@@ -26,11 +26,12 @@ describe("the server process", () => {
 		expect(output.join("").trim()).toBe('Invalid configuration: PORT: expected a whole number, got "not-a-port"');
 	});
 
-	it("serves, never logs the API key, and stops cleanly on SIGTERM", async () => {
+	it("serves, exports Prometheus metrics, never logs the API key, and stops cleanly on SIGTERM", async () => {
 		const port = await freePort();
+		const metricsPort = await freePort();
 		const server = startServer({
 			PORT: String(port),
-			METRICS_PORT: "0",
+			METRICS_PORT: String(metricsPort),
 			LOG_LEVEL: "debug",
 			API_KEYS: `shop:${KEY}`,
 			DATABASE_URL: `sqlite:${join(dir, "inventory.sqlite")}`
@@ -43,6 +44,16 @@ describe("the server process", () => {
 			expect(created.status).toBe(201);
 			const wrong = await fetch(`${base}/api/v1/products`, { headers: { "X-API-Key": `${KEY}-wrong` } });
 			expect(wrong.status).toBe(401);
+			const { id } = (await created.json()) as { id: string };
+			expect((await fetch(`${base}/api/v1/products/${id}`, { headers })).status).toBe(200);
+			// Prometheus text: request, cache and outbox figures.
+			const metrics = await waitFor(async () => {
+				const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+				return /outbox_published_events_total\{[^}]*service="products"[^}]*\} [1-9]/.test(text) && text;
+			}, 10_000);
+			expect(metrics).toContain("moleculer_request_total");
+			expect(metrics).toContain("moleculer_cacher_get_total");
+			expect(metrics).toMatch(/outbox_backlog_events\{[^}]*service="inventory"/);
 			server.child.kill("SIGTERM");
 			await expect(server.exited).resolves.toBe(0);
 		} finally {
