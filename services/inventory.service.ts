@@ -14,7 +14,7 @@ import { inventoryMigrations } from "../config/migrations/inventory";
 import { buildEvent, originOf, type EventEnvelope, type EventOrigin } from "./shared/events";
 import { defineService } from "./shared/schema";
 import { cachedRead, idempotentCall } from "./shared/resilience";
-import { pageParams, uuid, offsetOf, pageOf, type Page, type PageQuery } from "./shared/params";
+import { orderItems, pageParams, uuid, offsetOf, pageOf, type Page, type PageQuery } from "./shared/params";
 import { UnprocessableError } from "./shared/errors";
 import {
 	MANUAL_REASONS,
@@ -281,16 +281,7 @@ const InventoryService = defineService<This>({
 			...idempotentCall,
 			params: {
 				reservationId: uuid,
-				items: {
-					type: "array",
-					min: 1,
-					max: 100,
-					items: {
-						type: "object",
-						strict: true,
-						props: { productId: uuid, quantity: { type: "number", integer: true, min: 1, max: 10_000 } }
-					}
-				}
+				items: orderItems
 			},
 			async handler(this: This, ctx: Context<{ reservationId: string; items: Reservation["items"] }>) {
 				const { reservationId } = ctx.params;

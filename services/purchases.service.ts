@@ -19,7 +19,7 @@ import { appConfig } from "../config/broker-config";
 import { buildEvent, originOf, type EventOrigin, type ProductSnapshot } from "./shared/events";
 import { defineService } from "./shared/schema";
 import { guardedWrite, idempotentCall } from "./shared/resilience";
-import { pageParams, uuid, offsetOf, pageOf, type Page, type PageQuery } from "./shared/params";
+import { orderItems, pageParams, uuid, offsetOf, pageOf, type Page, type PageQuery } from "./shared/params";
 import { UnprocessableError } from "./shared/errors";
 import {
 	PURCHASE_STATUSES,
@@ -155,16 +155,7 @@ const PurchasesService = defineService<This>({
 			rest: "POST /",
 			...guardedWrite,
 			params: {
-				items: {
-					type: "array",
-					min: 1,
-					max: 100,
-					items: {
-						type: "object",
-						strict: true,
-						props: { productId: uuid, quantity: { type: "number", integer: true, min: 1, max: 10_000 } }
-					}
-				},
+				items: orderItems,
 				customerId: { type: "string", trim: true, min: 1, max: 100, optional: true },
 				$$strict: true
 			},

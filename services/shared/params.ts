@@ -21,6 +21,18 @@ export const money = {
 	}
 } as const;
 
+/** The lines of an order: 1 to 100 products, each 1 to 10 000 units. */
+export const orderItems = {
+	type: "array",
+	min: 1,
+	max: 100,
+	items: {
+		type: "object",
+		strict: true,
+		props: { productId: uuid, quantity: { type: "number", integer: true, min: 1, max: 10_000 } }
+	}
+} as const;
+
 export const pageParams = {
 	page: { type: "number", integer: true, min: 1, max: 1_000_000, default: 1, convert: true },
 	pageSize: { type: "number", integer: true, min: 1, max: 100, default: 20, convert: true }
