@@ -3,13 +3,14 @@
  * cacher, logger, validator, metrics, and the resilience middlewares in an order that
  * lets them work together.
  */
-import { Validators, type BrokerOptions } from "moleculer";
+import { Validators, type BrokerOptions, type ServiceBroker } from "moleculer";
 import type { AppConfig } from "./config/env";
 import { attachConfig } from "./config/broker-config";
 import { VALIDATION_MESSAGES } from "./services/shared/params";
 import { PolicyMemoryCacher, ResilientRedisCacher } from "./middlewares/cacher";
 import { NearCacheMiddleware } from "./middlewares/near-cache.middleware";
 import { RedeliverMiddleware } from "./middlewares/redeliver.middleware";
+import { disconnectKafka } from "./mixins/kafka";
 
 function cacher(config: AppConfig): BrokerOptions["cacher"] {
 	// Cached answers are only serialized, never changed, so they are not copied on each hit.
@@ -40,6 +41,14 @@ const MIDDLEWARE_ORDER = [
 	"Debounce",
 	"Throttle"
 ];
+
+/** Closes the node's Kafka producer once every service (and its outbox relay) has stopped. */
+const KafkaLinkMiddleware = {
+	name: "KafkaLink",
+	stopped(this: unknown, broker?: ServiceBroker) {
+		return broker ? disconnectKafka(broker) : undefined;
+	}
+};
 
 export function createBrokerOptions(config: AppConfig): BrokerOptions {
 	const options: BrokerOptions = {
@@ -76,7 +85,7 @@ export function createBrokerOptions(config: AppConfig): BrokerOptions {
 		tracking: { enabled: true, shutdownTimeout: 10_000 },
 		skipProcessEventRegistration: true,
 		internalMiddlewares: false,
-		middlewares: [...MIDDLEWARE_ORDER, RedeliverMiddleware(), NearCacheMiddleware()] as BrokerOptions["middlewares"],
+		middlewares: [...MIDDLEWARE_ORDER, RedeliverMiddleware(), NearCacheMiddleware(), KafkaLinkMiddleware] as BrokerOptions["middlewares"],
 		validator: new Validators.Fastest({
 			useNewCustomCheckerFunction: true,
 			messages: VALIDATION_MESSAGES

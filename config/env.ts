@@ -29,6 +29,8 @@ export interface AppConfig {
 	cacher: "Memory" | string;
 	database: DatabaseConfig;
 	kafkaBrokers: string[];
+	/** Partitions of each topic created at start. */
+	kafkaPartitions: number;
 	elasticsearchUrl?: string;
 	apiKeys: ApiKey[];
 	/** True when no API_KEYS were given and the built-in development key is in use. */
@@ -178,6 +180,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
 		cacher: parseCacher(read(env, "CACHER")),
 		database: parseDatabase(read(env, "DATABASE_URL"), integer(env, "DATABASE_POOL_MAX", 5, 1, 100)),
 		kafkaBrokers: parseKafkaBrokers(read(env, "KAFKA_BROKERS")),
+		kafkaPartitions: integer(env, "KAFKA_PARTITIONS", 3, 1, 1000),
 		elasticsearchUrl:
 			elasticsearch && url("ELASTICSEARCH_URL", elasticsearch, ["http:", "https:"]).href,
 		apiKeys: apiKeys.length > 0 ? apiKeys : [DEV_API_KEY],

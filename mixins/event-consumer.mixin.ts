@@ -1,15 +1,20 @@
 /**
- * Makes a service a consumer group of domain events. The relay (or, later, a Kafka
- * consumer) hands it each event through the `consumeEvent` action; the handler runs in
+ * Makes a service a consumer group of domain events. Without Kafka the outbox relays
+ * hand it each event through the `consumeEvent` action; with Kafka it reads its topics
+ * through a Kafka consumer group of the same name. Both paths run the same handlers: in
  * one transaction with a `(consumer, event id)` row, so a redelivered event changes
- * nothing. A handler that throws rolls back and the event is delivered again later.
+ * nothing. A handler that throws rolls back; the relay delivers the event again later,
+ * and from Kafka it is retried with backoff, then parked on `<topic>.dlq` with its error
+ * (never dropped) before the offset moves on.
  */
 import { Errors, type Context, type Service, type ServiceSchema } from "moleculer";
 import type { Transaction } from "sequelize";
+import type { Consumer, KafkaMessage } from "kafkajs";
 import type { DbServiceThis } from "./db.mixin";
-import type { EventEnvelope, EventType } from "../services/shared/events";
+import { CONSUMER_GROUPS, type EventEnvelope, type EventType } from "../services/shared/events";
 import { defineMixin } from "../services/shared/schema";
 import { idempotentCall } from "../services/shared/resilience";
+import { ensureTopics, groupName, kafkaEnabled, kafkaOf, plainTopic, produce, topicName } from "./kafka";
 
 export type EventHandler<T extends EventType = EventType> = (event: EventEnvelope<T>, tx: Transaction) => Promise<void>;
 
@@ -24,10 +29,22 @@ export interface ConsumerOptions {
 	 * they are idempotent by themselves and need no `(consumer, event id)` row.
 	 */
 	handlersIdempotentById?: boolean;
+	/** Kafka topics that carry records other than domain events, and the method that takes each record. */
+	recordTopics?: Record<string, string>;
 }
 
+/** Attempts of a Kafka message before it is parked on the dead-letter topic. */
+const KAFKA_ATTEMPTS = 5;
+
+interface ConsumerThis extends DbServiceThis {
+	kafkaConsumer?: Consumer;
+	consumeOne(event: EventEnvelope): Promise<{ outcome: ConsumeOutcome }>;
+	consumeKafkaMessage(topic: string, message: KafkaMessage): Promise<void>;
+}
+type This = Service & ConsumerThis;
+
 export function createEventConsumerMixin(handlers: EventHandlers, options: ConsumerOptions = {}): Partial<ServiceSchema> {
-	return defineMixin<Service & DbServiceThis>({
+	return defineMixin<This>({
 		actions: {
 			consumeEvent: {
 				visibility: "public",
@@ -40,32 +57,85 @@ export function createEventConsumerMixin(handlers: EventHandlers, options: Consu
 					payload: "object",
 					$$strict: false
 				},
-				async handler(this: Service & DbServiceThis, ctx: Context<EventEnvelope>): Promise<{ outcome: ConsumeOutcome }> {
-					const event = ctx.params;
-					const method = handlers[event.type] ?? handlers["*"];
-					if (!method) return { outcome: "ignored" };
-					const handle = (this as unknown as Record<string, EventHandler>)[method];
-					// A stopping node: say "not available" so the relay asks again later, elsewhere.
-					if (this.databaseClosed)
-						throw new Errors.MoleculerRetryableError(`${this.name} is stopping`, 503, "SERVICE_NOT_AVAILABLE");
-					return this.db.transaction(async tx => {
-						if (options.handlersIdempotentById) {
-							await handle.call(this, event, tx);
-							return { outcome: "processed" as const };
-						}
-						const claimed = await this.db.rows(
-							`INSERT INTO processed_events (consumer, event_id, event_type, processed_at)
-							 VALUES (:consumer, :id, :type, :at) ON CONFLICT DO NOTHING RETURNING event_id`,
-							{ consumer: this.name, id: event.id, type: event.type, at: new Date().toISOString() },
-							tx
-						);
-						if (claimed.length === 0) return { outcome: "duplicate" as const };
-						await handle.call(this, event, tx);
-						this.logger.debug(`Handled ${event.type} ${event.id} (correlation ${event.correlationId}).`);
-						return { outcome: "processed" as const };
-					});
+				handler(this: This, ctx: Context<EventEnvelope>): Promise<{ outcome: ConsumeOutcome }> {
+					return this.consumeOne(ctx.params);
 				}
 			}
+		},
+
+		methods: {
+			async consumeOne(this: This, event: EventEnvelope): Promise<{ outcome: ConsumeOutcome }> {
+				const method = handlers[event.type] ?? handlers["*"];
+				if (!method) return { outcome: "ignored" };
+				const handle = (this as unknown as Record<string, EventHandler>)[method];
+				// A stopping node: say "not available" so the event is asked for again later, elsewhere.
+				if (this.databaseClosed) throw new Errors.MoleculerRetryableError(`${this.name} is stopping`, 503, "SERVICE_NOT_AVAILABLE");
+				return this.db.transaction(async tx => {
+					if (options.handlersIdempotentById) {
+						await handle.call(this, event, tx);
+						return { outcome: "processed" as const };
+					}
+					const claimed = await this.db.rows(
+						`INSERT INTO processed_events (consumer, event_id, event_type, processed_at)
+						 VALUES (:consumer, :id, :type, :at) ON CONFLICT DO NOTHING RETURNING event_id`,
+						{ consumer: this.name, id: event.id, type: event.type, at: new Date().toISOString() },
+						tx
+					);
+					if (claimed.length === 0) return { outcome: "duplicate" as const };
+					await handle.call(this, event, tx);
+					this.logger.debug(`Handled ${event.type} ${event.id} (correlation ${event.correlationId}).`);
+					return { outcome: "processed" as const };
+				});
+			},
+
+			/** One Kafka message: handled (with retries), or parked on the dead-letter topic. */
+			async consumeKafkaMessage(this: This, topic: string, message: KafkaMessage): Promise<void> {
+				const recordMethod = options.recordTopics?.[topic];
+				let failure: unknown;
+				for (let attempt = 1; attempt <= KAFKA_ATTEMPTS; attempt++) {
+					try {
+						const value = JSON.parse(String(message.value));
+						if (recordMethod) await (this as unknown as Record<string, (record: unknown) => Promise<unknown>>)[recordMethod](value);
+						else await this.consumeOne(value as EventEnvelope);
+						return;
+					} catch (err) {
+						failure = err;
+						// Unreadable is unreadable; a stopping node leaves the offset for the next owner.
+						if (err instanceof SyntaxError) break;
+						if (this.databaseClosed) throw err;
+						await new Promise(resolve => setTimeout(resolve, Math.min(5000, 200 * 2 ** attempt)));
+					}
+				}
+				const reason = String((failure as Error)?.message ?? failure).slice(0, 1000);
+				await produce(this.broker, `${topic}.dlq`, String(message.key ?? ""), String(message.value), {
+					...message.headers,
+					error: reason,
+					"original-topic": topic,
+					"original-offset": message.offset,
+					consumer: this.name
+				});
+				this.logger.error(`Parked a message of ${topic} at offset ${message.offset} on ${topic}.dlq: ${reason}`);
+			}
+		},
+
+		started(this: This) {
+			if (!kafkaEnabled(this.broker)) return;
+			const topics = [...(CONSUMER_GROUPS[this.name] ?? []), ...Object.keys(options.recordTopics ?? {})];
+			// Not awaited: the database mixin may start after this one.
+			void this.databaseReady
+				.then(async () => {
+					await ensureTopics(this.broker);
+					const consumer = kafkaOf(this.broker).consumer({ groupId: groupName(this.broker, this.name), sessionTimeout: 10_000, heartbeatInterval: 1000 });
+					this.kafkaConsumer = consumer;
+					// Stop reading before the database closes, so no offset moves past an unstored effect.
+					(this.beforeDatabaseClose ??= []).unshift(() => consumer.disconnect());
+					await consumer.connect();
+					await consumer.subscribe({ topics: topics.map(topic => topicName(this.broker, topic)), fromBeginning: true });
+					// The offset of a message is committed only after eachMessage resolved: its effect is stored.
+					await consumer.run({ eachMessage: ({ topic, message }) => this.consumeKafkaMessage(plainTopic(this.broker, topic), message) });
+					this.logger.info(`Consuming ${topics.join(", ")} from Kafka as group ${groupName(this.broker, this.name)}.`);
+				})
+				.catch(err => this.logger.error("The Kafka consumer failed to start:", (err as Error).message));
 		}
 	});
 }

@@ -1,9 +1,9 @@
 /**
  * The only door out of a service: `appendEvents(tx, events)` writes events in the
  * transaction of the change that caused them, and the relay publishes them after the
- * commit. Without Kafka, publishing means broadcasting each event in the cluster for
- * listeners such as cache cleaners, and delivering it to every consumer group of its
- * topic (an acknowledged call, retried until the group has stored it).
+ * commit: a broadcast in the cluster for listeners such as cache cleaners, then, with
+ * Kafka, the event's topic (the bridge); without it, every consumer group of its topic
+ * directly (an acknowledged call, retried until the group has stored it).
  */
 import type { Service, ServiceSchema } from "moleculer";
 import type { Transaction } from "sequelize";
@@ -11,6 +11,7 @@ import { OutboxRelay } from "./outbox-relay";
 import type { DbServiceThis } from "./db.mixin";
 import { TOPICS, consumerGroupsOf, type EventEnvelope } from "../services/shared/events";
 import { defineMixin } from "../services/shared/schema";
+import { kafkaEnabled, produce } from "./kafka";
 
 /** Failures that say a consumer is not there right now, not that the event is bad. */
 const UNAVAILABLE = new Set([
@@ -26,7 +27,7 @@ const UNAVAILABLE = new Set([
 export interface OutboxThis {
 	outboxRelay: OutboxRelay;
 	appendEvents(tx: Transaction, events: EventEnvelope[]): Promise<void>;
-	publishInCluster(event: EventEnvelope, destination: string): Promise<void>;
+	publishEvent(event: EventEnvelope, destination: string): Promise<void>;
 }
 
 type This = Service & DbServiceThis & OutboxThis;
@@ -34,9 +35,15 @@ type This = Service & DbServiceThis & OutboxThis;
 /** The destination that stands for "every listener in the cluster" (cache cleaners and the like). */
 const BROADCAST = "$broadcast";
 
-/** Where an event goes: the cluster's listeners first, then each consumer group of its topic. */
-export function destinationsOf(event: EventEnvelope): string[] {
-	return [BROADCAST, ...consumerGroupsOf(TOPICS[event.type])];
+/** The destination that stands for the event's Kafka topic. */
+const KAFKA = "$kafka";
+
+/**
+ * Where an event goes: the cluster's listeners first, then its Kafka topic (consumer
+ * groups read it there) or, without Kafka, each consumer group of its topic directly.
+ */
+export function destinationsOf(event: EventEnvelope, viaKafka: boolean): string[] {
+	return [BROADCAST, ...(viaKafka ? [KAFKA] : consumerGroupsOf(TOPICS[event.type]))];
 }
 
 export function createOutboxMixin(options: { pollMs?: number } = {}): Partial<ServiceSchema> {
@@ -57,7 +64,7 @@ export function createOutboxMixin(options: { pollMs?: number } = {}): Partial<Se
 								type: event.type,
 								aggregateId: event.aggregateId,
 								envelope: JSON.stringify(event),
-								pending: JSON.stringify(destinationsOf(event)),
+								pending: JSON.stringify(destinationsOf(event, kafkaEnabled(this.broker))),
 								createdAt
 							}
 						}
@@ -66,10 +73,15 @@ export function createOutboxMixin(options: { pollMs?: number } = {}): Partial<Se
 				tx.afterCommit(() => this.outboxRelay?.kick());
 			},
 
-			/** In-cluster delivery: an acknowledged call to a consumer group, or the broadcast to listeners. */
-			async publishInCluster(this: This, event: EventEnvelope, destination: string): Promise<void> {
+			/** Hands an event to one destination: the broadcast, its Kafka topic, or a consumer group's acknowledged call. */
+			async publishEvent(this: This, event: EventEnvelope, destination: string): Promise<void> {
 				if (destination === BROADCAST) {
 					await this.broker.broadcast(event.type, event);
+					return;
+				}
+				if (destination === KAFKA) {
+					// Key = aggregate id: the events of one entity stay in one partition, in order.
+					await produce(this.broker, TOPICS[event.type], event.aggregateId, JSON.stringify(event), { type: event.type, id: event.id });
 					return;
 				}
 				await this.broker.call(`${destination}.consumeEvent`, event, {
@@ -93,8 +105,10 @@ export function createOutboxMixin(options: { pollMs?: number } = {}): Partial<Se
 				this.outboxRelay = new OutboxRelay({
 					db: this.db,
 					pollMs: options.pollMs,
-					publish: (event, destination) => this.publishInCluster(event, destination),
-					countsTowardsParking: err => !UNAVAILABLE.has(String((err as { type?: string })?.type)),
+					publish: (event, destination) => this.publishEvent(event, destination),
+					// Kafka being away, like a consumer not running, says nothing about the event.
+					countsTowardsParking: err =>
+						!UNAVAILABLE.has(String((err as { type?: string })?.type)) && !String((err as Error)?.name).startsWith("KafkaJS"),
 					onPublishError: (err, event, attempts, parked) => {
 						const log = parked ? this.logger.error : this.logger.warn;
 						log.call(this.logger, `Outbox event ${event.type} ${event.id} (aggregate ${event.aggregateId}) not published, attempt ${attempts}${parked ? ", parked" : ""}: ${(err as Error)?.message}`);

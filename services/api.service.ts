@@ -12,7 +12,8 @@ import { Errors, type Context, type Service, type ServiceBroker, type ServiceSch
 import { getAbsoluteFSPath } from "swagger-ui-dist";
 import { appConfig, isDraining } from "../config/broker-config";
 import { ALL_SERVICES, type ApiKey } from "../config/env";
-import type { RequestRecord } from "./shared/events";
+import { AUDIT_LOGS_TOPIC, type RequestRecord } from "./shared/events";
+import { kafkaEnabled, kafkaStatus, produce } from "../mixins/kafka";
 import { toProblem } from "./api/problem";
 import { buildOpenApi, type ServiceDescription } from "./api/openapi";
 import { defineMixin, defineService } from "./shared/schema";
@@ -213,6 +214,7 @@ const ApiService = defineService<ApiThis>({
 				const transit = this.broker.transit as { connected?: boolean } | undefined;
 				checks.transporter = !transit ? "in-process" : transit.connected ? "up" : "down";
 				checks.cacher = await cacherStatus(this.broker);
+				if (kafkaEnabled(this.broker)) checks.kafka = await kafkaStatus(this.broker);
 				const failing = Object.entries(checks).filter(([name, status]) => name !== "cacher" && !/^(up|in-process)$/.test(status));
 				const draining = isDraining(this.broker);
 				const ready = failing.length === 0 && !draining;
@@ -298,7 +300,8 @@ const ApiService = defineService<ApiThis>({
 
 		/**
 		 * Sends the audit service its record of a write request, after the response: who
-		 * (the key's name, never the key), which route, the status, how long it took.
+		 * (the key's name, never the key), which route, the status, how long it took; on the
+		 * audit-logs topic with Kafka, else by a call.
 		 */
 		recordRequest(this: Service, ctx: Context<unknown, GatewayMeta>, req: Req, res: ServerResponse, alias: Alias, started: bigint) {
 			const record: RequestRecord = {
@@ -312,9 +315,10 @@ const ApiService = defineService<ApiThis>({
 				durationMs: Number(process.hrtime.bigint() - started) / 1e6,
 				correlationId: ctx.requestID ?? ctx.id
 			};
-			this.broker
-				.call("audit.recordRequest", record, { requestID: record.correlationId })
-				.catch(err => this.logger.warn(`Request record ${record.id} (${record.route} ${record.status}) not stored: ${(err as Error).message}`));
+			const sent = kafkaEnabled(this.broker)
+				? produce(this.broker, AUDIT_LOGS_TOPIC, record.correlationId, JSON.stringify(record))
+				: this.broker.call("audit.recordRequest", record, { requestID: record.correlationId });
+			sent.catch(err => this.logger.warn(`Request record ${record.id} (${record.route} ${record.status}) not stored: ${(err as Error).message}`));
 		},
 
 		/** Resolves the API key to its actor name; the key itself goes nowhere else. */

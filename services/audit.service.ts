@@ -12,7 +12,7 @@ import { auditMigrations } from "../config/migrations/audit";
 import { defineService } from "./shared/schema";
 import { idempotentCall } from "./shared/resilience";
 import { pageParams, type Page } from "./shared/params";
-import type { EventEnvelope, RequestRecord } from "./shared/events";
+import { AUDIT_LOGS_TOPIC, type EventEnvelope, type RequestRecord } from "./shared/events";
 import { SqlAuditStore, type AuditEntry, type AuditQuery, type AuditStore } from "./audit/store";
 import { ElasticsearchAuditStore } from "./audit/elasticsearch-store";
 import { appConfig } from "../config/broker-config";
@@ -62,6 +62,7 @@ export function eventEntry(event: EventEnvelope): AuditEntry {
 
 interface AuditThis extends DbServiceThis {
 	store: AuditStore;
+	storeRequestRecord(record: RequestRecord): Promise<boolean>;
 }
 type This = Service & AuditThis;
 
@@ -71,7 +72,10 @@ const AuditService = defineService<This>({
 	name: "audit",
 	mixins: [
 		createDbMixin({ migrations: auditMigrations, models: sequelize => ({ entity: defineEntryModel(sequelize) }) }),
-		createEventConsumerMixin({ "*": "storeEventWhenPublished" }, { handlersIdempotentById: true })
+		createEventConsumerMixin(
+			{ "*": "storeEventWhenPublished" },
+			{ handlersIdempotentById: true, recordTopics: { [AUDIT_LOGS_TOPIC]: "storeRequestRecord" } }
+		)
 	],
 	settings: { rest: "/audit" },
 
@@ -109,7 +113,7 @@ const AuditService = defineService<This>({
 				correlationId: "string"
 			},
 			async handler(this: This, ctx: Context<RequestRecord>): Promise<{ stored: boolean }> {
-				return { stored: await this.store.save(requestEntry(ctx.params)) };
+				return { stored: await this.storeRequestRecord(ctx.params) };
 			}
 		}
 	},
@@ -122,6 +126,11 @@ const AuditService = defineService<This>({
 			} catch (err) {
 				return `down: Elasticsearch: ${(err as Error).message}`;
 			}
+		},
+
+		/** A gateway request record, from the `recordRequest` action or the audit-logs topic. */
+		storeRequestRecord(this: This, record: RequestRecord): Promise<boolean> {
+			return this.store.save(requestEntry(record));
 		},
 
 		async storeEventWhenPublished(this: This, event: EventEnvelope, tx: Transaction) {

@@ -39,3 +39,5 @@ export function describeWith(engines: unknown): jest.Describe {
 }
 
 export const ELASTICSEARCH_ENV = "TEST_ELASTICSEARCH_URL";
+
+export const KAFKA_ENV = "TEST_KAFKA_BROKERS";

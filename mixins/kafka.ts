@@ -1,0 +1,131 @@
+/**
+ * The node's link to Kafka (KAFKA_BROKERS set): one client, one idempotent producer
+ * (acks=all, one request in flight, so the events of a key stay in order), and the
+ * topics, created at start with KAFKA_PARTITIONS partitions and a `<topic>.dlq` each.
+ * NAMESPACE prefixes topics and consumer groups, so clusters sharing a Kafka stay apart.
+ */
+import { Kafka, logLevel, type Producer, type IHeaders, type LogEntry } from "kafkajs";
+import type { ServiceBroker } from "moleculer";
+import { appConfig } from "../config/broker-config";
+import { AUDIT_LOGS_TOPIC, TOPICS } from "../services/shared/events";
+
+interface Link {
+	kafka: Kafka;
+	producer?: Promise<Producer>;
+	topics?: Promise<void>;
+}
+
+const links = new WeakMap<ServiceBroker, Link>();
+
+export const ALL_TOPICS = [...new Set<string>(Object.values(TOPICS)), AUDIT_LOGS_TOPIC];
+
+export function kafkaEnabled(broker: ServiceBroker): boolean {
+	return appConfig(broker).kafkaBrokers.length > 0;
+}
+
+export function topicName(broker: ServiceBroker, topic: string): string {
+	return broker.namespace ? `${broker.namespace}.${topic}` : topic;
+}
+
+/** The topic as the product names it (without the namespace prefix). */
+export function plainTopic(broker: ServiceBroker, topic: string): string {
+	return broker.namespace && topic.startsWith(`${broker.namespace}.`) ? topic.slice(broker.namespace.length + 1) : topic;
+}
+
+export function groupName(broker: ServiceBroker, group: string): string {
+	return broker.namespace ? `${broker.namespace}.${group}` : group;
+}
+
+export function kafkaOf(broker: ServiceBroker): Kafka {
+	let link = links.get(broker);
+	if (!link) {
+		const logger = broker.getLogger("kafka");
+		link = {
+			kafka: new Kafka({
+				clientId: broker.nodeID,
+				brokers: appConfig(broker).kafkaBrokers,
+				logLevel: logLevel.WARN,
+				logCreator: () => (entry: LogEntry) => logger.warn(`${entry.log.message}`, entry.log.error ?? "")
+			})
+		};
+		links.set(broker, link);
+	}
+	return link.kafka;
+}
+
+/** Creates the topics (and their dead-letter topics) unless they exist; once per node. */
+export function ensureTopics(broker: ServiceBroker): Promise<void> {
+	kafkaOf(broker);
+	const link = links.get(broker)!;
+	link.topics ??= (async () => {
+		const admin = link.kafka.admin();
+		await admin.connect();
+		try {
+			const partitions = appConfig(broker).kafkaPartitions;
+			await admin.createTopics({
+				waitForLeaders: true,
+				topics: ALL_TOPICS.flatMap(topic => [topic, `${topic}.dlq`]).map(topic => ({ topic: topicName(broker, topic), numPartitions: partitions }))
+			});
+		} finally {
+			await admin.disconnect();
+		}
+	})().catch(err => {
+		link.topics = undefined;
+		throw err;
+	});
+	return link.topics;
+}
+
+function producerOf(broker: ServiceBroker): Promise<Producer> {
+	kafkaOf(broker);
+	const link = links.get(broker)!;
+	link.producer ??= (async () => {
+		await ensureTopics(broker);
+		const producer = link.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+		await producer.connect();
+		return producer;
+	})().catch(err => {
+		link.producer = undefined;
+		throw err;
+	});
+	return link.producer;
+}
+
+/** Sends one message and resolves once every in-sync replica has it. */
+export async function produce(broker: ServiceBroker, topic: string, key: string, value: string, headers: IHeaders = {}): Promise<void> {
+	const producer = await producerOf(broker);
+	try {
+		await producer.send({ topic: topicName(broker, topic), acks: -1, messages: [{ key, value, headers }] });
+	} catch (err) {
+		// After an outage the broker may have come back without our topics (or our producer
+		// id): the next attempt makes sure of both again.
+		const link = links.get(broker)!;
+		link.topics = undefined;
+		link.producer = undefined;
+		void producer.disconnect().catch(() => undefined);
+		throw err;
+	}
+}
+
+/** Whether Kafka answers (for readiness). */
+export async function kafkaStatus(broker: ServiceBroker): Promise<string> {
+	const admin = kafkaOf(broker).admin();
+	try {
+		await admin.connect();
+		const cluster = await admin.describeCluster();
+		return cluster.brokers.length > 0 ? "up" : "down: no brokers";
+	} catch (err) {
+		return `down: ${(err as Error).message}`;
+	} finally {
+		await admin.disconnect().catch(() => undefined);
+	}
+}
+
+/** Closes the producer when the broker stops (after the outbox relays have flushed). */
+export async function disconnectKafka(broker: ServiceBroker): Promise<void> {
+	const link = links.get(broker);
+	if (!link?.producer) return;
+	const producer = await link.producer.catch(() => undefined);
+	await producer?.disconnect();
+	link.producer = undefined;
+}
