@@ -14,6 +14,7 @@ import type { DbServiceThis } from "./db.mixin";
 import { CONSUMER_GROUPS, type EventEnvelope, type EventType } from "../services/shared/events";
 import { defineMixin } from "../services/shared/schema";
 import { idempotentCall } from "../services/shared/resilience";
+import { isOutage } from "../services/shared/errors";
 import { ensureTopics, groupName, kafkaEnabled, kafkaOf, plainTopic, produce, topicName } from "./kafka";
 
 export type EventHandler<T extends EventType = EventType> = (event: EventEnvelope<T>, tx: Transaction) => Promise<void>;
@@ -93,6 +94,8 @@ export function createEventConsumerMixin(handlers: EventHandlers, options: Consu
 				const recordMethod = options.recordTopics?.[topic];
 				let failure: unknown;
 				for (let attempt = 1; attempt <= KAFKA_ATTEMPTS; attempt++) {
+					// While a store is away the partition waits (the offset stays), however long.
+					if (failure !== undefined && isOutage(failure)) attempt = 1;
 					try {
 						const value = JSON.parse(String(message.value));
 						if (recordMethod) await (this as unknown as Record<string, (record: unknown) => Promise<unknown>>)[recordMethod](value);

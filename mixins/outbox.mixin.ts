@@ -12,17 +12,7 @@ import type { DbServiceThis } from "./db.mixin";
 import { TOPICS, consumerGroupsOf, type EventEnvelope } from "../services/shared/events";
 import { defineMixin } from "../services/shared/schema";
 import { kafkaEnabled, produce } from "./kafka";
-
-/** Failures that say a consumer is not there right now, not that the event is bad. */
-const UNAVAILABLE = new Set([
-	"SERVICE_NOT_FOUND",
-	"SERVICE_NOT_AVAILABLE",
-	"REQUEST_TIMEOUT",
-	"REQUEST_REJECTED",
-	"REQUEST_SKIPPED",
-	"QUEUE_FULL",
-	"SERVICE_UNAVAILABLE"
-]);
+import { isOutage } from "../services/shared/errors";
 
 export interface OutboxThis {
 	outboxRelay: OutboxRelay;
@@ -106,9 +96,8 @@ export function createOutboxMixin(options: { pollMs?: number } = {}): Partial<Se
 					db: this.db,
 					pollMs: options.pollMs,
 					publish: (event, destination) => this.publishEvent(event, destination),
-					// Kafka being away, like a consumer not running, says nothing about the event.
-					countsTowardsParking: err =>
-						!UNAVAILABLE.has(String((err as { type?: string })?.type)) && !String((err as Error)?.name).startsWith("KafkaJS"),
+					// A consumer, Kafka or a store being away says nothing about the event.
+					countsTowardsParking: err => !isOutage(err),
 					onPublishError: (err, event, attempts, parked) => {
 						const log = parked ? this.logger.error : this.logger.warn;
 						log.call(this.logger, `Outbox event ${event.type} ${event.id} (aggregate ${event.aggregateId}) not published, attempt ${attempts}${parked ? ", parked" : ""}: ${(err as Error)?.message}`);

@@ -26,6 +26,8 @@ export function monthlyIndex(prefix: string, occurredAt: string): string {
 export class ElasticsearchAuditStore implements AuditStore {
 	private queue: Pending[] = [];
 	private timer?: NodeJS.Timeout;
+	/** False until the template is known to be there: after an outage the cluster may be a new one. */
+	private templateReady = false;
 
 	constructor(
 		readonly client: Client,
@@ -38,6 +40,7 @@ export class ElasticsearchAuditStore implements AuditStore {
 
 	/** Installs the index template (idempotent); every monthly index takes its mappings from it. */
 	async init(): Promise<void> {
+		this.templateReady = false;
 		await this.client.indices.putIndexTemplate({
 			name: `${this.prefix}-${TEMPLATE}`,
 			index_patterns: [`${this.prefix}-*`],
@@ -62,6 +65,7 @@ export class ElasticsearchAuditStore implements AuditStore {
 				}
 			}
 		});
+		this.templateReady = true;
 	}
 
 	/** Up when the cluster answers with a usable status. */
@@ -85,6 +89,7 @@ export class ElasticsearchAuditStore implements AuditStore {
 		const batch = this.queue.splice(0, MAX_BATCH);
 		if (batch.length === 0) return;
 		try {
+			if (!this.templateReady) await this.init();
 			const response = await this.client.bulk({
 				operations: batch.flatMap(({ entry }) => [
 					{ index: { _index: monthlyIndex(this.prefix, entry.occurredAt), _id: entry.id } },
@@ -96,6 +101,7 @@ export class ElasticsearchAuditStore implements AuditStore {
 				batch[i].done(error ? new Error(`Elasticsearch refused ${batch[i].entry.id}: ${error.reason}`) : undefined);
 			});
 		} catch (err) {
+			this.templateReady = false;
 			for (const pending of batch) pending.done(err);
 		}
 		if (this.queue.length > 0) this.timer ??= setTimeout(() => void this.flush(), 0);

@@ -35,3 +35,12 @@ export function isClientError(err: unknown): boolean {
 	const code = (err as { code?: unknown })?.code;
 	return typeof code === "number" && code >= 400 && code < 500;
 }
+
+/** Errors that say a dependency is away (not running, unreachable, too slow), not that the request or event is bad. */
+const OUTAGE_TYPES = new Set(["SERVICE_NOT_FOUND", "SERVICE_NOT_AVAILABLE", "REQUEST_TIMEOUT", "REQUEST_REJECTED", "REQUEST_SKIPPED", "QUEUE_FULL", "SERVICE_UNAVAILABLE"]);
+const OUTAGE_NAMES = /^(KafkaJS|Sequelize(Connection|HostNot|InvalidConnection)|ConnectionError|NoLivingConnectionsError|TimeoutError)/;
+
+export function isOutage(err: unknown): boolean {
+	const e = err as { type?: unknown; name?: unknown; code?: unknown };
+	return OUTAGE_TYPES.has(String(e?.type)) || OUTAGE_NAMES.test(String(e?.name)) || e?.code === 503;
+}
