@@ -6,6 +6,7 @@
  * used: no scripts, no ingest pipelines, no delete-by-query.
  */
 import { Client } from "@elastic/elasticsearch";
+import { Errors } from "moleculer";
 import { pageOf, offsetOf, type Page } from "../shared/params";
 import type { AuditEntry, AuditQuery, AuditStore } from "./store";
 
@@ -16,6 +17,17 @@ const MAX_BATCH = 500;
 interface Pending {
 	entry: AuditEntry;
 	done: (err?: unknown) => void;
+}
+
+/**
+ * Elasticsearch away, starting up or overloaded (no connection, 5xx, 429) is an outage:
+ * said as a retryable 503, so consumers wait for it instead of parking the event.
+ */
+function asOutage(err: unknown): unknown {
+	const e = err as { name?: string; meta?: { statusCode?: number }; message?: string };
+	const status = e?.meta?.statusCode;
+	const transient = /Connection|Timeout|NoLivingConnections/.test(String(e?.name)) || status === 429 || (status !== undefined && status >= 500);
+	return transient ? new Errors.MoleculerRetryableError(`Elasticsearch is unavailable: ${e?.message}`, 503, "SERVICE_UNAVAILABLE") : err;
 }
 
 export function monthlyIndex(prefix: string, occurredAt: string): string {
@@ -102,7 +114,8 @@ export class ElasticsearchAuditStore implements AuditStore {
 			});
 		} catch (err) {
 			this.templateReady = false;
-			for (const pending of batch) pending.done(err);
+			const failure = asOutage(err);
+			for (const pending of batch) pending.done(failure);
 		}
 		if (this.queue.length > 0) this.timer ??= setTimeout(() => void this.flush(), 0);
 	}
