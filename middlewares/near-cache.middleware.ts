@@ -25,18 +25,12 @@ interface CachedActionDef {
 	service?: { name?: string };
 }
 
-export interface NearCacheStats {
-	hits: number;
-	misses: number;
-}
-
 const MAX_ENTRIES = 20_000;
 
 export class NearCache {
 	private readonly fresh = new Map<string, Entry>();
 	private readonly last = new Map<string, unknown>();
 	private readonly defs = new Map<string, CachedActionDef>();
-	readonly stats: NearCacheStats = { hits: 0, misses: 0 };
 
 	constructor(private readonly cacher: VersionedCacher) {}
 
@@ -59,11 +53,7 @@ export class NearCache {
 		if (version === undefined) return handler(ctx);
 		const key = this.keyOf(def, ctx.params);
 		const entry = this.fresh.get(key);
-		if (entry && entry.version === version && entry.expiresAt > Date.now()) {
-			this.stats.hits++;
-			return entry.value;
-		}
-		this.stats.misses++;
+		if (entry && entry.version === version && entry.expiresAt > Date.now()) return entry.value;
 		const value = await handler(ctx);
 		const ttl = (typeof def.cache === "object" && def.cache.ttl) || 60;
 		this.remember(this.fresh, key, { value, version, expiresAt: Date.now() + ttl * 1000 });

@@ -28,7 +28,7 @@ export interface RunningNode {
 	stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export function startNode(spec: NodeSpec, common: Record<string, string>, echo = false): RunningNode {
+export function spawnNode(spec: NodeSpec, common: Record<string, string>, echo = false): RunningNode {
 	const child = spawn(process.execPath, NODE_ARGS, {
 		cwd: ROOT,
 		env: {

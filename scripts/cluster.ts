@@ -9,7 +9,7 @@
  * missing), NAMESPACE (local), API_KEYS, PORT (first gateway port, 3000).
  */
 import { Client } from "pg";
-import { defaultTopology, startNode, waitReady, type RunningNode } from "./cluster-nodes";
+import { defaultTopology, spawnNode, waitReady, type RunningNode } from "./cluster-nodes";
 
 async function ensureDatabase(url: string): Promise<void> {
 	const target = new URL(url);
@@ -38,7 +38,7 @@ async function main(): Promise<void> {
 	};
 	await ensureDatabase(common.DATABASE_URL);
 	const topology = defaultTopology(Number(process.env.PORT ?? 3000));
-	const nodes: RunningNode[] = topology.map(spec => startNode(spec, common, true));
+	const nodes: RunningNode[] = topology.map(spec => spawnNode(spec, common, true));
 
 	let stopping = false;
 	const stopAll = async () => {

@@ -4,7 +4,6 @@
  * clock, so every gateway node counts against the same budget. If Redis is away the
  * limit is only enforced per node rather than failing requests.
  */
-import type { IncomingMessage } from "node:http";
 import type { ServiceBroker } from "moleculer";
 import type { Redis } from "ioredis";
 import { ResilientRedisCacher } from "../../middlewares/cacher";
@@ -81,4 +80,3 @@ export function secondsUntil(resetTime: number): number {
 	return Math.max(1, Math.ceil((resetTime - Date.now()) / 1000));
 }
 
-export type RateLimitKey = (req: IncomingMessage) => string;

@@ -3,13 +3,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { waitFor } from "../helpers/wait";
 import { freePort } from "../helpers/cluster";
-import { startNode } from "../../scripts/cluster-nodes";
+import { spawnNode } from "../../scripts/cluster-nodes";
 
 const KEY = "process-secret-key-42";
 
 /** Runs server.ts as `npm start` does, on all services, collecting everything it prints. */
 function startServer(env: Record<string, string>) {
-	const node = startNode({ name: "process-test", services: "all", env }, { NODE_ENV: "development" });
+	const node = spawnNode({ name: "process-test", services: "all", env }, { NODE_ENV: "development" });
 	return { child: node.child, output: node.output, exited: node.exited };
 }
 

@@ -6,7 +6,7 @@
 import { createServer } from "node:net";
 import { randomBytes } from "node:crypto";
 import { ServiceBroker } from "moleculer";
-import { startNode, waitReady, type NodeSpec, type RunningNode } from "../../scripts/cluster-nodes";
+import { spawnNode, waitReady, type NodeSpec, type RunningNode } from "../../scripts/cluster-nodes";
 import { createTestDatabase, type TestDatabase } from "./databases";
 import { TEST_API_KEY } from "./nodes";
 import { waitFor } from "./wait";
@@ -59,7 +59,7 @@ export function useCluster(engines: () => ClusterEngines | undefined, topology: 
 			...env
 		};
 		cluster.add = async spec => {
-			const node = startNode(spec, cluster.env, process.env.TEST_LOG_LEVEL !== undefined);
+			const node = spawnNode(spec, cluster.env, process.env.TEST_LOG_LEVEL !== undefined);
 			cluster.nodes.set(spec.name, node);
 			if (spec.port) await waitReady(spec.port, 90_000);
 			else await waitFor(() => cluster.client.registry.nodes.get(spec.name)?.available === true, 90_000);

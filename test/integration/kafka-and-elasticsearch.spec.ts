@@ -16,7 +16,7 @@ import { catalog } from "../helpers/catalog";
 import { infra } from "../helpers/infra";
 import { freePort } from "../helpers/cluster";
 import { TEST_API_KEY } from "../helpers/nodes";
-import { startNode, type RunningNode } from "../../scripts/cluster-nodes";
+import { spawnNode, type RunningNode } from "../../scripts/cluster-nodes";
 import { ElasticsearchAuditStore, monthlyIndex } from "../../services/audit/elasticsearch-store";
 import type { AuditEntry } from "../../services/audit/store";
 import type { EventEnvelope } from "../../services/shared/events";
@@ -299,7 +299,7 @@ describeWith(brokers && url)("an audit consumer killed in the middle of its back
 		RATE_LIMIT: "0"
 	});
 	const startAudit = () => {
-		const node = startNode({ name: `${namespace}-audit`, services: "audit", env: { DATABASE_URL: `sqlite:${join(dir, "audit.sqlite")}` } }, common());
+		const node = spawnNode({ name: `${namespace}-audit`, services: "audit", env: { DATABASE_URL: `sqlite:${join(dir, "audit.sqlite")}` } }, common());
 		nodes.push(node);
 		return node;
 	};
@@ -323,7 +323,7 @@ describeWith(brokers && url)("an audit consumer killed in the middle of its back
 		const port = await freePort();
 		baseUrl = `http://127.0.0.1:${port}`;
 		nodes.push(
-			startNode(
+			spawnNode(
 				{ name: `${namespace}-main`, services: "api,products,inventory,purchases", port, env: { DATABASE_URL: `sqlite:${join(dir, "main.sqlite")}` } },
 				common()
 			)
