@@ -39,8 +39,11 @@ const KAFKA_ATTEMPTS = 5;
 
 interface ConsumerThis extends DbServiceThis {
 	kafkaConsumer?: Consumer;
+	/** Set once the node leaves: no more (re)joining the consumer group. */
+	kafkaStopping?: boolean;
 	consumeOne(event: EventEnvelope): Promise<{ outcome: ConsumeOutcome }>;
 	consumeKafkaMessage(topic: string, message: KafkaMessage): Promise<void>;
+	startKafkaConsumer(): Promise<void>;
 }
 type This = Service & ConsumerThis;
 
@@ -118,27 +121,53 @@ export function createEventConsumerMixin(handlers: EventHandlers, options: Consu
 					consumer: this.name
 				});
 				this.logger.error(`Parked a message of ${topic} at offset ${message.offset} on ${topic}.dlq: ${reason}`);
+			},
+
+			/**
+			 * Joins the consumer group, and joins it again for as long as it takes: Kafka may be
+			 * away when the node starts, or the consumer may crash for good after an outage
+			 * longer than its own retries. Either way the node goes on consuming once Kafka is back.
+			 */
+			async startKafkaConsumer(this: This): Promise<void> {
+				const topics = [...(CONSUMER_GROUPS[this.name] ?? []), ...Object.keys(options.recordTopics ?? {})];
+				for (let attempt = 0; !this.kafkaStopping; attempt++) {
+					const consumer = kafkaOf(this.broker).consumer({ groupId: groupName(this.broker, this.name), sessionTimeout: 10_000, heartbeatInterval: 1000 });
+					this.kafkaConsumer = consumer;
+					try {
+						await ensureTopics(this.broker);
+						await consumer.connect();
+						await consumer.subscribe({ topics: topics.map(topic => topicName(this.broker, topic)), fromBeginning: true });
+						consumer.on(consumer.events.CRASH, ({ payload }) => {
+							if (payload.restart || this.kafkaStopping) return;
+							this.logger.warn(`The Kafka consumer stopped (${payload.error?.message}); joining again.`);
+							void consumer.disconnect().catch(() => undefined).then(() => this.startKafkaConsumer());
+						});
+						// The offset of a message is committed only after eachMessage resolved: its effect is stored.
+						await consumer.run({ eachMessage: ({ topic, message }) => this.consumeKafkaMessage(plainTopic(this.broker, topic), message) });
+						// The node may have begun to leave while this consumer was joining.
+						if (this.kafkaStopping) return void (await consumer.disconnect());
+						this.logger.info(`Consuming ${topics.join(", ")} from Kafka as group ${groupName(this.broker, this.name)}.`);
+						return;
+					} catch (err) {
+						await consumer.disconnect().catch(() => undefined);
+						if (this.kafkaStopping) return;
+						const delay = Math.min(5000, 250 * 2 ** attempt);
+						this.logger.warn(`The Kafka consumer could not start (${(err as Error).message}); trying again in ${delay} ms.`);
+						await new Promise(resolve => setTimeout(resolve, delay));
+					}
+				}
 			}
 		},
 
 		started(this: This) {
 			if (!kafkaEnabled(this.broker)) return;
-			const topics = [...(CONSUMER_GROUPS[this.name] ?? []), ...Object.keys(options.recordTopics ?? {})];
+			// Stop reading before the database closes, so no offset moves past an unstored effect.
+			(this.beforeDatabaseClose ??= []).unshift(async () => {
+				this.kafkaStopping = true;
+				await this.kafkaConsumer?.disconnect();
+			});
 			// Not awaited: the database mixin may start after this one.
-			void this.databaseReady
-				.then(async () => {
-					await ensureTopics(this.broker);
-					const consumer = kafkaOf(this.broker).consumer({ groupId: groupName(this.broker, this.name), sessionTimeout: 10_000, heartbeatInterval: 1000 });
-					this.kafkaConsumer = consumer;
-					// Stop reading before the database closes, so no offset moves past an unstored effect.
-					(this.beforeDatabaseClose ??= []).unshift(() => consumer.disconnect());
-					await consumer.connect();
-					await consumer.subscribe({ topics: topics.map(topic => topicName(this.broker, topic)), fromBeginning: true });
-					// The offset of a message is committed only after eachMessage resolved: its effect is stored.
-					await consumer.run({ eachMessage: ({ topic, message }) => this.consumeKafkaMessage(plainTopic(this.broker, topic), message) });
-					this.logger.info(`Consuming ${topics.join(", ")} from Kafka as group ${groupName(this.broker, this.name)}.`);
-				})
-				.catch(err => this.logger.error("The Kafka consumer failed to start:", (err as Error).message));
+			void this.databaseReady.then(() => this.startKafkaConsumer());
 		}
 	});
 }

@@ -93,16 +93,20 @@ function producerOf(broker: ServiceBroker): Promise<Producer> {
 
 /** Sends one message and resolves once every in-sync replica has it. */
 export async function produce(broker: ServiceBroker, topic: string, key: string, value: string, headers: IHeaders = {}): Promise<void> {
-	const producer = await producerOf(broker);
+	const pending = producerOf(broker);
+	const producer = await pending;
 	try {
 		await producer.send({ topic: topicName(broker, topic), acks: -1, messages: [{ key, value, headers }] });
 	} catch (err) {
 		// After an outage the broker may have come back without our topics (or our producer
-		// id): the next attempt makes sure of both again.
+		// id): the next attempt makes sure of both again. Of several sends failing together
+		// only the first retires the producer, so none retires the new one and leaves it open.
 		const link = links.get(broker)!;
-		link.topics = undefined;
-		link.producer = undefined;
-		void producer.disconnect().catch(() => undefined);
+		if (link.producer === pending) {
+			link.topics = undefined;
+			link.producer = undefined;
+			void producer.disconnect().catch(() => undefined);
+		}
 		throw err;
 	}
 }

@@ -4,6 +4,12 @@
  * id = event id (a redelivery overwrites instead of duplicating), writes gathered into
  * `_bulk` requests, searches over `audit-*`. Only what the test distribution offers is
  * used: no scripts, no ingest pipelines, no delete-by-query.
+ *
+ * Writes go to a write alias per month with `require_alias`, never to the index name:
+ * Elasticsearch would otherwise create a missing index with guessed mappings (a text `id`
+ * cannot be sorted on, a text `aggregateId` cannot be matched), for example when a bulk
+ * request retried across a restart reaches a new, empty cluster. A missing alias is
+ * answered by creating the month's index from the template, and the write goes again.
  */
 import { Client } from "@elastic/elasticsearch";
 import { Errors } from "moleculer";
@@ -35,11 +41,14 @@ export function monthlyIndex(prefix: string, occurredAt: string): string {
 	return `${prefix}-${at.getUTCFullYear()}.${String(at.getUTCMonth() + 1).padStart(2, "0")}`;
 }
 
+/** The alias every write of a month goes through; outside `audit-*`, so searches see each document once. */
+export function writeAlias(index: string): string {
+	return `write.${index}`;
+}
+
 export class ElasticsearchAuditStore implements AuditStore {
 	private queue: Pending[] = [];
 	private timer?: NodeJS.Timeout;
-	/** False until the template is known to be there: after an outage the cluster may be a new one. */
-	private templateReady = false;
 
 	constructor(
 		readonly client: Client,
@@ -52,7 +61,6 @@ export class ElasticsearchAuditStore implements AuditStore {
 
 	/** Installs the index template (idempotent); every monthly index takes its mappings from it. */
 	async init(): Promise<void> {
-		this.templateReady = false;
 		await this.client.indices.putIndexTemplate({
 			name: `${this.prefix}-${TEMPLATE}`,
 			index_patterns: [`${this.prefix}-*`],
@@ -77,7 +85,17 @@ export class ElasticsearchAuditStore implements AuditStore {
 				}
 			}
 		});
-		this.templateReady = true;
+	}
+
+	/** Creates a month's index from the template, with its write alias (both idempotent). */
+	private async createIndex(index: string): Promise<void> {
+		await this.init();
+		try {
+			await this.client.indices.create({ index, aliases: { [writeAlias(index)]: { is_write_index: true } } });
+		} catch (err) {
+			if ((err as { body?: { error?: { type?: string } } }).body?.error?.type !== "resource_already_exists_exception") throw err;
+			await this.client.indices.putAlias({ index, name: writeAlias(index), is_write_index: true });
+		}
 	}
 
 	/** Up when the cluster answers with a usable status. */
@@ -101,19 +119,27 @@ export class ElasticsearchAuditStore implements AuditStore {
 		const batch = this.queue.splice(0, MAX_BATCH);
 		if (batch.length === 0) return;
 		try {
-			if (!this.templateReady) await this.init();
-			const response = await this.client.bulk({
-				operations: batch.flatMap(({ entry }) => [
-					{ index: { _index: monthlyIndex(this.prefix, entry.occurredAt), _id: entry.id } },
-					{ ...entry, payloadText: JSON.stringify(entry.payload) }
-				])
-			});
-			response.items.forEach((item, i) => {
-				const error = item.index?.error;
-				batch[i].done(error ? new Error(`Elasticsearch refused ${batch[i].entry.id}: ${error.reason}`) : undefined);
-			});
+			let pending = batch;
+			for (let round = 1; pending.length > 0; round++) {
+				const response = await this.client.bulk({
+					require_alias: true,
+					operations: pending.flatMap(({ entry }) => [
+						{ index: { _index: writeAlias(monthlyIndex(this.prefix, entry.occurredAt)), _id: entry.id } },
+						{ ...entry, payloadText: JSON.stringify(entry.payload) }
+					])
+				});
+				const unindexed: Pending[] = [];
+				response.items.forEach((item, i) => {
+					const error = item.index?.error;
+					if (error?.type === "index_not_found_exception" && round === 1) unindexed.push(pending[i]);
+					else pending[i].done(error ? new Error(`Elasticsearch refused ${pending[i].entry.id}: ${error.reason}`) : undefined);
+				});
+				const months = new Set(unindexed.map(({ entry }) => monthlyIndex(this.prefix, entry.occurredAt)));
+				for (const index of months) await this.createIndex(index);
+				pending = unindexed;
+			}
 		} catch (err) {
-			this.templateReady = false;
+			// Entries already answered keep their answer; a promise settles once.
 			const failure = asOutage(err);
 			for (const pending of batch) pending.done(failure);
 		}
@@ -128,16 +154,18 @@ export class ElasticsearchAuditStore implements AuditStore {
 		if (query.from || query.to)
 			filter.push({ range: { occurredAt: { ...(query.from ? { gte: query.from.toISOString() } : {}), ...(query.to ? { lte: query.to.toISOString() } : {}) } } });
 		const must = query.q ? [{ match: { payloadText: { query: query.q, operator: "and" as const } } }] : [];
-		const response = await this.client.search<AuditEntry & { payloadText: string }>({
-			index: `${this.prefix}-*`,
-			ignore_unavailable: true,
-			allow_no_indices: true,
-			query: { bool: { filter, must } },
-			sort: [{ occurredAt: "desc" }, { id: "desc" }],
-			from: offsetOf(query),
-			size: query.pageSize,
-			track_total_hits: true
-		});
+		const response = await this.client
+			.search<AuditEntry & { payloadText: string }>({
+				index: `${this.prefix}-*`,
+				ignore_unavailable: true,
+				allow_no_indices: true,
+				query: { bool: { filter, must } },
+				sort: [{ occurredAt: "desc" }, { id: "desc" }],
+				from: offsetOf(query),
+				size: query.pageSize,
+				track_total_hits: true
+			})
+			.catch(err => Promise.reject(asOutage(err)));
 		const total = typeof response.hits.total === "number" ? response.hits.total : (response.hits.total?.value ?? 0);
 		return pageOf(
 			query,

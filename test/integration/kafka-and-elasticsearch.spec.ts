@@ -89,6 +89,20 @@ describeWith(url)("the Elasticsearch audit store", () => {
 		const paged = await store.search({ aggregateId, page: 2, pageSize: 2 });
 		expect(paged).toMatchObject({ total: 3, page: 2, items: [expect.objectContaining({ type: "product.created" })] });
 	});
+
+	it("never lets Elasticsearch guess the mappings, even when the template and indices vanish under it", async () => {
+		const occurredAt = "2026-06-10T10:00:00.000Z";
+		await store.save(entry({ occurredAt }));
+		// As after a restart on an empty cluster: the store is not told.
+		await store.client.indices.delete({ index: `${prefix}-*` });
+		await store.client.indices.deleteIndexTemplate({ name: `${prefix}-audit` });
+		const later = entry({ occurredAt });
+		await store.save(later);
+		const mapping = await store.client.indices.getMapping({ index: monthlyIndex(prefix, occurredAt) });
+		expect(Object.values(mapping)[0].mappings.properties).toMatchObject({ id: { type: "keyword" }, aggregateId: { type: "keyword" } });
+		await refresh();
+		await expect(store.search({ aggregateId: later.aggregateId!, page: 1, pageSize: 10 })).resolves.toMatchObject({ total: 1 });
+	});
 });
 
 describeWith(url)("the audit API on Elasticsearch", () => {
