@@ -5,6 +5,9 @@
  * have taken it; a failure leaves the rest pending and retries with backoff, and later
  * events of the same aggregate wait behind it for that destination only, so order holds
  * per destination and a consumer that is down never holds up the others.
+ *
+ * A pass delivers in lanes, one per destination and aggregate: lanes run side by side (a
+ * bounded number at a time), the events of one lane strictly one after another.
  */
 import type { Database } from "./database";
 import type { EventEnvelope } from "../services/shared/events";
@@ -22,6 +25,8 @@ export interface RelayOptions {
 	/** After each pass: how many events it published and, now and then, how many still wait. */
 	onPassDone?(published: number, backlog: number | undefined): void;
 	batchSize?: number;
+	/** Lanes a pass delivers at the same time. */
+	concurrentLanes?: number;
 	pollMs?: number;
 	maxAttempts?: number;
 	retentionMs?: number;
@@ -35,6 +40,58 @@ interface OutboxRow {
 	pending: string;
 	attempts: number;
 	next_attempt_at: string | Date | null;
+}
+
+/** An outbox event as a pass sees it: due or still backing off, and the destinations that have not taken it. */
+export interface Delivery {
+	event: EventEnvelope;
+	aggregateId: string;
+	pending: string[];
+	due: boolean;
+}
+
+/** What a pass did with a delivery: the destinations that still have not taken it, and its first failure. */
+export interface DeliveryResult {
+	remaining: string[];
+	failure?: unknown;
+}
+
+/**
+ * Delivers a batch, oldest first, in lanes of one destination and one aggregate, at most
+ * `concurrency` lanes at a time. Within a lane events go one at a time in batch order;
+ * after one that fails or is not due yet, the rest of its lane waits for a later pass.
+ */
+export async function deliverInLanes(deliveries: Delivery[], publish: Publish, concurrency: number): Promise<DeliveryResult[]> {
+	const lanes = new Map<string, { destination: string; items: number[] }>();
+	const held = new Set<string>();
+	deliveries.forEach(({ aggregateId, pending, due }, i) => {
+		for (const destination of pending) {
+			const key = `${destination} ${aggregateId}`;
+			if (!due) held.add(key);
+			if (held.has(key)) continue;
+			const lane = lanes.get(key);
+			if (lane) lane.items.push(i);
+			else lanes.set(key, { destination, items: [i] });
+		}
+	});
+	const taken = deliveries.map(() => new Set<string>());
+	const failures: unknown[] = [];
+	const queue = [...lanes.values()];
+	const worker = async () => {
+		for (let lane = queue.shift(); lane; lane = queue.shift()) {
+			for (const i of lane.items) {
+				try {
+					await publish(deliveries[i].event, lane.destination);
+					taken[i].add(lane.destination);
+				} catch (err) {
+					failures[i] ??= err;
+					break;
+				}
+			}
+		}
+	};
+	await Promise.all(Array.from({ length: Math.min(concurrency, queue.length) }, worker));
+	return deliveries.map(({ pending }, i) => ({ remaining: pending.filter(d => !taken[i].has(d)), failure: failures[i] }));
 }
 
 /** Backoff before attempt n+1: 0.5 s doubling to a minute, with jitter so nodes do not align. */
@@ -51,11 +108,13 @@ export class OutboxRelay {
 	private lastCleanup = 0;
 	private lastBacklogCount = 0;
 	private readonly batchSize: number;
+	private readonly concurrentLanes: number;
 	private readonly maxAttempts: number;
 	private readonly retentionMs: number;
 
 	constructor(private readonly options: RelayOptions) {
 		this.batchSize = options.batchSize ?? 200;
+		this.concurrentLanes = options.concurrentLanes ?? 16;
 		this.maxAttempts = options.maxAttempts ?? 20;
 		this.retentionMs = options.retentionMs ?? 24 * 3600_000;
 	}
@@ -143,31 +202,17 @@ export class OutboxRelay {
 			{ limit: this.batchSize }
 		);
 		const now = Date.now();
-		// "destination aggregate" pairs that must not move on: an earlier event of that
-		// aggregate still waits for that destination.
-		const waiting = new Set<string>();
+		const deliveries = rows.map(row => ({
+			event: JSON.parse(row.envelope) as EventEnvelope,
+			aggregateId: row.aggregate_id,
+			pending: JSON.parse(row.pending) as string[],
+			due: !row.next_attempt_at || new Date(row.next_attempt_at).getTime() <= now
+		}));
+		const results = await deliverInLanes(deliveries, this.options.publish, this.concurrentLanes);
 		const published: (number | string)[] = [];
-		for (const row of rows) {
-			const pending = JSON.parse(row.pending) as string[];
-			const due = !row.next_attempt_at || new Date(row.next_attempt_at).getTime() <= now;
-			const event = JSON.parse(row.envelope) as EventEnvelope;
-			const remaining: string[] = [];
-			let failure: unknown;
-			for (const destination of pending) {
-				const lane = `${destination} ${row.aggregate_id}`;
-				if (!due || waiting.has(lane) || failure !== undefined) {
-					remaining.push(destination);
-					waiting.add(lane);
-					continue;
-				}
-				try {
-					await this.options.publish(event, destination);
-				} catch (err) {
-					failure = err;
-					remaining.push(destination);
-					waiting.add(lane);
-				}
-			}
+		for (const [i, row] of rows.entries()) {
+			const { event, pending } = deliveries[i];
+			const { remaining, failure } = results[i];
 			if (remaining.length === 0) published.push(row.seq);
 			else if (failure !== undefined) await this.recordFailure(row, event, remaining, failure);
 			else if (remaining.length < pending.length)
