@@ -140,6 +140,9 @@ const AuditService = defineService<This>({
 
 	async started(this: This) {
 		await this.databaseReady;
+		// Closed after the Kafka consumer stops and before the database closes: saves still
+		// gathered in the store are written, or fail so their events come again.
+		this.beforeDatabaseClose.push(() => this.store?.close() ?? Promise.resolve());
 		const url = appConfig(this.broker).elasticsearchUrl;
 		if (!url) {
 			this.store = new SqlAuditStore(this.db);
@@ -149,10 +152,6 @@ const AuditService = defineService<This>({
 		await store.init();
 		this.store = store;
 		this.logger.info(`Audit entries are stored in Elasticsearch at ${url}.`);
-	},
-
-	async stopped(this: This) {
-		if (this.store instanceof ElasticsearchAuditStore) await this.store.close();
 	}
 });
 

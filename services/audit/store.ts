@@ -34,6 +34,8 @@ export interface AuditStore {
 	save(entry: AuditEntry, tx?: Transaction): Promise<boolean>;
 	/** Entries matching the query, newest first. */
 	search(query: AuditQuery): Promise<Page<AuditEntry>>;
+	/** Settles every save under way; called while the service's database is still open. */
+	close(): Promise<void>;
 }
 
 interface Row {
@@ -48,18 +50,76 @@ interface Row {
 	payload: string;
 }
 
+const FLUSH_MS = 5;
+const MAX_BATCH = 200;
+
+interface Pending {
+	entry: AuditEntry;
+	resolve(isNew: boolean): void;
+	reject(err: unknown): void;
+}
+
+/**
+ * Saves outside a transaction are gathered for a few milliseconds (or up to MAX_BATCH)
+ * into one multi-row insert: one statement and one commit for a burst of events.
+ */
 export class SqlAuditStore implements AuditStore {
+	private queue: Pending[] = [];
+	private timer?: NodeJS.Timeout;
+	private readonly writing = new Set<Promise<void>>();
+
 	constructor(private readonly db: Database) {}
 
-	async save(entry: AuditEntry, tx?: Transaction): Promise<boolean> {
-		const inserted = await this.db.rows(
+	/** In a transaction the entry is inserted there and then; otherwise with the saves arriving with it. */
+	save(entry: AuditEntry, tx?: Transaction): Promise<boolean> {
+		if (tx) return this.insert([entry], tx).then(inserted => inserted.has(entry.id));
+		return new Promise<boolean>((resolve, reject) => {
+			this.queue.push({ entry, resolve, reject });
+			if (this.queue.length >= MAX_BATCH) this.flush();
+			else this.timer ??= setTimeout(() => this.flush(), FLUSH_MS);
+		});
+	}
+
+	async close(): Promise<void> {
+		while (this.queue.length > 0) this.flush();
+		await Promise.all(this.writing);
+	}
+
+	private flush(): void {
+		clearTimeout(this.timer);
+		this.timer = undefined;
+		const batch = this.queue.splice(0, MAX_BATCH);
+		if (batch.length === 0) return;
+		const write = this.write(batch).finally(() => this.writing.delete(write));
+		this.writing.add(write);
+	}
+
+	/** One statement for the batch; if it fails, every save of the batch fails with it. */
+	private async write(batch: Pending[]): Promise<void> {
+		// One row per id: the first save of an id in the batch is the one that may be new.
+		const first = new Map<string, Pending>();
+		for (const pending of batch) if (!first.has(pending.entry.id)) first.set(pending.entry.id, pending);
+		try {
+			// In id order, so two batches that share ids (a redelivery) never wait on each other crosswise.
+			const inserted = await this.insert([...first.keys()].sort().map(id => first.get(id)!.entry));
+			for (const pending of batch) pending.resolve(first.get(pending.entry.id) === pending && inserted.has(pending.entry.id));
+		} catch (err) {
+			for (const pending of batch) pending.reject(err);
+		}
+	}
+
+	/** Inserts the entries whose id is not stored yet; returns the ids it inserted. */
+	private async insert(entries: AuditEntry[], tx?: Transaction): Promise<Set<string>> {
+		const recordedAt = new Date().toISOString();
+		// An array of arrays is written as "(...), (...)", one row each.
+		const rows = entries.map(e => [e.id, e.kind, e.type, e.source, e.aggregateId, e.correlationId, e.actor, e.occurredAt, JSON.stringify(e.payload), recordedAt]);
+		const inserted = await this.db.rows<{ id: string }>(
 			`INSERT INTO audit_entries (id, kind, type, source, aggregate_id, correlation_id, actor, occurred_at, payload, recorded_at)
-			 VALUES (:id, :kind, :type, :source, :aggregateId, :correlationId, :actor, :occurredAt, :payload, :recordedAt)
-			 ON CONFLICT (id) DO NOTHING RETURNING id`,
-			{ ...entry, payload: JSON.stringify(entry.payload), recordedAt: new Date().toISOString() },
+			 VALUES :rows ON CONFLICT (id) DO NOTHING RETURNING id`,
+			{ rows },
 			tx
 		);
-		return inserted.length > 0;
+		return new Set(inserted.map(row => row.id));
 	}
 
 	async search(query: AuditQuery): Promise<Page<AuditEntry>> {

@@ -4,7 +4,7 @@ import { useNode } from "../helpers/suite";
 import { waitFor } from "../helpers/wait";
 import { catalog } from "../helpers/catalog";
 import type { Purchase } from "../../services/purchases.domain";
-import type { AuditEntry } from "../../services/audit/store";
+import type { AuditEntry, AuditStore } from "../../services/audit/store";
 import type { Page } from "../../services/shared/params";
 import type { DbServiceThis } from "../../mixins/db.mixin";
 
@@ -234,6 +234,40 @@ describe.each(testDialects())("purchases on %s", dialect => {
 		// Everything the cluster published reached the audit trail once.
 		const ids = (await call<Page<AuditEntry>>("audit.search", { pageSize: 100 })).items.map(e => e.id);
 		expect(new Set(ids).size).toBe(ids.length);
+	});
+
+	it("stores audit entries saved together once each, and fails every save of a batch the database refuses", async () => {
+		const { store } = suite.node.broker.getLocalService("audit") as unknown as { store: AuditStore };
+		const correlationId = `batched-${randomUUID()}`;
+		const entry = (id = randomUUID()): AuditEntry => ({
+			id,
+			kind: "event",
+			type: "test.batched",
+			source: "test",
+			aggregateId: id,
+			correlationId,
+			actor: null,
+			occurredAt: new Date().toISOString(),
+			payload: { note: "it's 'quoted'" }
+		});
+		const twice = entry();
+		await expect(Promise.all([twice, twice].map(e => store.save(e)))).resolves.toEqual([true, false]);
+		// More than one batch, with an id repeated in the next one: which of the two
+		// concurrent statements stores it is open, but only one does.
+		const entries = Array.from({ length: 249 }, () => entry());
+		const saved = await Promise.all([...entries, entries[3]].map(e => store.save(e)));
+		expect(saved.filter((isNew, i) => isNew && i !== 3 && i !== 249)).toHaveLength(248);
+		expect([saved[3], saved[249]].sort()).toEqual([false, true]);
+		await expect(Promise.all(entries.slice(0, 5).map(e => store.save(e)))).resolves.toEqual([false, false, false, false, false]);
+		await expect(call<Page<AuditEntry>>("audit.search", { correlationId })).resolves.toMatchObject({ total: 250 });
+		const [stored] = (await call<Page<AuditEntry>>("audit.search", { aggregateId: entries[0].id })).items;
+		expect(stored).toEqual(entries[0]);
+
+		const fresh = [entry(), entry()];
+		const refused = { ...entry(), type: null as unknown as string };
+		const results = await Promise.allSettled([...fresh, refused].map(e => store.save(e)));
+		expect(results.map(r => r.status)).toEqual(["rejected", "rejected", "rejected"]);
+		await expect(Promise.all(fresh.map(e => store.save(e)))).resolves.toEqual([true, true]);
 	});
 
 	it("keeps the invariants under concurrent purchases, confirmations and cancellations", async () => {
