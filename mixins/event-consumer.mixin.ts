@@ -3,9 +3,11 @@
  * hand it each event through the `consumeEvent` action; with Kafka it reads its topics
  * through a Kafka consumer group of the same name. Both paths run the same handlers: in
  * one transaction with a `(consumer, event id)` row, so a redelivered event changes
- * nothing. A handler that throws rolls back; the relay delivers the event again later,
- * and from Kafka it is retried with backoff, then parked on `<topic>.dlq` with its error
- * (never dropped) before the offset moves on.
+ * nothing; or, for handlers that are one write keyed by the event id
+ * (`handlersIdempotentById`), outside any transaction, so a store can gather concurrent
+ * events into one statement. A handler that throws changes nothing; the relay delivers
+ * the event again later, and from Kafka it is retried with backoff, then parked on
+ * `<topic>.dlq` with its error (never dropped) before the offset moves on.
  */
 import { Errors, type Context, type Service, type ServiceSchema } from "moleculer";
 import type { Transaction } from "sequelize";
@@ -19,6 +21,9 @@ import { ensureTopics, groupName, kafkaEnabled, kafkaOf, plainTopic, produce, to
 
 export type EventHandler<T extends EventType = EventType> = (event: EventEnvelope<T>, tx: Transaction) => Promise<void>;
 
+/** A handler under `handlersIdempotentById`: one write keyed by the event id, in no transaction. */
+export type IdempotentEventHandler<T extends EventType = EventType> = (event: EventEnvelope<T>) => Promise<void>;
+
 /** Maps each event type the service reacts to (or "*" for every type) onto the method that handles it. */
 export type EventHandlers = Partial<Record<EventType | "*", string>>;
 
@@ -26,8 +31,9 @@ export type ConsumeOutcome = "processed" | "duplicate" | "ignored";
 
 export interface ConsumerOptions {
 	/**
-	 * The handlers store each event under its own id (an upsert or insert-if-absent), so
-	 * they are idempotent by themselves and need no `(consumer, event id)` row.
+	 * The handlers (`IdempotentEventHandler`s) are each one write that stores the event
+	 * under its own id (an upsert or insert-if-absent): idempotent by themselves, they need
+	 * no `(consumer, event id)` row and run in no transaction.
 	 */
 	handlersIdempotentById?: boolean;
 	/** Kafka topics that carry records other than domain events, and the method that takes each record. */
@@ -71,14 +77,14 @@ export function createEventConsumerMixin(handlers: EventHandlers, options: Consu
 			async consumeOne(this: This, event: EventEnvelope): Promise<{ outcome: ConsumeOutcome }> {
 				const method = handlers[event.type] ?? handlers["*"];
 				if (!method) return { outcome: "ignored" };
-				const handle = (this as unknown as Record<string, EventHandler>)[method];
 				// A stopping node: say "not available" so the event is asked for again later, elsewhere.
 				if (this.databaseClosed) throw new Errors.MoleculerRetryableError(`${this.name} is stopping`, 503, "SERVICE_NOT_AVAILABLE");
+				if (options.handlersIdempotentById) {
+					await (this as unknown as Record<string, IdempotentEventHandler>)[method].call(this, event);
+					return { outcome: "processed" };
+				}
+				const handle = (this as unknown as Record<string, EventHandler>)[method];
 				return this.db.transaction(async tx => {
-					if (options.handlersIdempotentById) {
-						await handle.call(this, event, tx);
-						return { outcome: "processed" as const };
-					}
 					const claimed = await this.db.rows(
 						`INSERT INTO processed_events (consumer, event_id, event_type, processed_at)
 						 VALUES (:consumer, :id, :type, :at) ON CONFLICT DO NOTHING RETURNING event_id`,

@@ -4,7 +4,7 @@
  * once by its id (in its SQL database, or in Elasticsearch when ELASTICSEARCH_URL is
  * set), and answers searches over them, newest first.
  */
-import { DataTypes, type Sequelize, type Transaction } from "sequelize";
+import { DataTypes, type Sequelize } from "sequelize";
 import type { Context, Service } from "moleculer";
 import { createDbMixin, type DbServiceThis } from "../mixins/db.mixin";
 import { createEventConsumerMixin } from "../mixins/event-consumer.mixin";
@@ -133,8 +133,8 @@ const AuditService = defineService<This>({
 			return this.store.save(requestEntry(record));
 		},
 
-		async storeEventWhenPublished(this: This, event: EventEnvelope, tx: Transaction) {
-			await this.store.save(eventEntry(event), tx);
+		async storeEventWhenPublished(this: This, event: EventEnvelope) {
+			await this.store.save(eventEntry(event));
 		}
 	},
 
