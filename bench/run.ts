@@ -49,6 +49,12 @@ const RATE_LIMIT = 10_000_000;
 const LARGE_STOCK = 1_000_000;
 /** Purchases sent to warm up (d), and to estimate its rate so the measured run lasts about DURATION_SECONDS. */
 const PURCHASE_WARMUP = 500;
+/**
+ * BENCH_ONLY=a,bc,d runs only those groups (besides the baseline) and leaves the saved
+ * results alone: for trying a change, not for the README's table.
+ */
+const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(",").map(s => s.trim())) : undefined;
+const runs = (group: "a" | "bc" | "d") => !ONLY || ONLY.has(group);
 /** BENCH_KEEP_LOGS=1 keeps the servers' logs (they are kept anyway when a scenario fails). */
 const KEEP_LOGS = process.env.BENCH_KEEP_LOGS === "1";
 
@@ -300,12 +306,12 @@ class Bench {
 	async cluster(): Promise<void> {
 		const label = "split";
 		const setup = "gateway node + services node, NATS, Redis cacher, PostgreSQL";
-		const b = this.scenario("b", "(b) cached GET /products/:id", setup);
-		const c = this.scenario("c", "(c) Zipf mix: 80 % get, 20 % list", `${setup}; ${CATALOG_SIZE} products, s = ${ZIPF_S}`);
-		const d = this.scenario("d-split", "(d) POST /purchases, two nodes", `${setup}; ${PURCHASE_POOL} products`, "purchases/s");
+		const b = runs("bc") ? this.scenario("b", "(b) cached GET /products/:id", setup) : undefined;
+		const c = runs("bc") ? this.scenario("c", "(c) Zipf mix: 80 % get, 20 % list", `${setup}; ${CATALOG_SIZE} products, s = ${ZIPF_S}`) : undefined;
+		const d = runs("d") ? this.scenario("d-split", "(d) POST /purchases, two nodes", `${setup}; ${PURCHASE_POOL} products`, "purchases/s") : undefined;
 		let topology: Topology | undefined;
 		let ids: string[] = [];
-		const setupDone = await this.attemptAll([b, c, d], async () => {
+		const setupDone = await this.attemptAll([b, c, d].filter(s => s !== undefined), async () => {
 			progress(`starting the two-node cluster and seeding ${CATALOG_SIZE} products`);
 			topology = await this.splitCluster(label);
 			ids = await seedProducts(topology.api, Array.from({ length: CATALOG_SIZE }, (_, i) => productSpec(i, LARGE_STOCK)), 16);
@@ -313,7 +319,7 @@ class Bench {
 		});
 		if (setupDone && topology) {
 			const t = topology;
-			await this.attempt(b, async () => {
+			if (b) await this.attempt(b, async () => {
 				b.bodyBytes = Buffer.byteLength((await t.api.request("GET", `/api/v1/products/${ids[0]}`)).text);
 				const measured = await this.measure(t, () => ({ url: t.api.baseUrl, path: `/api/v1/products/${ids[0]}`, headers: t.api.headers }));
 				Object.assign(b, { warmup: measured.warmup, load: measured.load, cpu: measured.cpu, cache: measured.cache });
@@ -326,7 +332,7 @@ class Bench {
 				};
 				b.notes.push(nearNote(measured.cache));
 			});
-			await this.attempt(c, async () => {
+			if (c) await this.attempt(c, async () => {
 				let mix: MixCounts = { get: 0, list: 0 };
 				const measured = await this.measure(t, () => {
 					mix = { get: 0, list: 0 };
@@ -342,7 +348,7 @@ class Bench {
 				};
 				c.notes.push(`${mix.get} gets and ${mix.list} list pages measured. ${nearNote(measured.cache)}`);
 			});
-			await this.attempt(d, async () => {
+			if (d) await this.attempt(d, async () => {
 				// The least read products of (c); their stock records come through product.created.
 				const pool = ids.slice(-PURCHASE_POOL);
 				await waitForStock(t.api, pool);
@@ -489,9 +495,9 @@ async function main(): Promise<void> {
 	const body = productJsonLike(productSpec(0, 1000));
 	try {
 		await bench.baseline(body);
-		await bench.singleNodeRead();
-		await bench.cluster();
-		await bench.singleNodePurchases();
+		if (runs("a")) await bench.singleNodeRead();
+		if (runs("bc") || runs("d")) await bench.cluster();
+		if (runs("d")) await bench.singleNodePurchases();
 		await bench.baseline(body, true);
 		bench.choosePurchaseTopology();
 	} catch (err) {
@@ -518,9 +524,12 @@ async function main(): Promise<void> {
 		cleanupProblems
 	};
 	const markdown = renderMarkdown(report);
-	const paths = writeResults(report, markdown);
 	process.stdout.write(`${markdown}\n`);
-	progress(`written ${paths.markdown} and ${paths.json}`);
+	if (ONLY) progress(`BENCH_ONLY=${process.env.BENCH_ONLY}: results not saved`);
+	else {
+		const paths = writeResults(report, markdown);
+		progress(`written ${paths.markdown} and ${paths.json}`);
+	}
 	process.exitCode = failed ? 1 : 0;
 }
 

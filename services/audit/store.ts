@@ -2,7 +2,6 @@
  * Where the audit trail lives, behind one interface: SQL now (the audit service's own
  * database), Elasticsearch when ELASTICSEARCH_URL is set (a later store).
  */
-import type { Transaction } from "sequelize";
 import type { Database } from "../../mixins/database";
 import { offsetOf, pageOf, type Page, type PageQuery } from "../shared/params";
 
@@ -31,7 +30,7 @@ export interface AuditQuery extends PageQuery {
 
 export interface AuditStore {
 	/** Stores an entry unless one with its id exists; returns whether it was new. */
-	save(entry: AuditEntry, tx?: Transaction): Promise<boolean>;
+	save(entry: AuditEntry): Promise<boolean>;
 	/** Entries matching the query, newest first. */
 	search(query: AuditQuery): Promise<Page<AuditEntry>>;
 	/** Settles every save under way; called while the service's database is still open. */
@@ -60,7 +59,7 @@ interface Pending {
 }
 
 /**
- * Saves outside a transaction are gathered for a few milliseconds (or up to MAX_BATCH)
+ * Saves are gathered for a few milliseconds (or up to MAX_BATCH)
  * into one multi-row insert: one statement and one commit for a burst of events.
  */
 export class SqlAuditStore implements AuditStore {
@@ -70,9 +69,8 @@ export class SqlAuditStore implements AuditStore {
 
 	constructor(private readonly db: Database) {}
 
-	/** In a transaction the entry is inserted there and then; otherwise with the saves arriving with it. */
-	save(entry: AuditEntry, tx?: Transaction): Promise<boolean> {
-		if (tx) return this.insert([entry], tx).then(inserted => inserted.has(entry.id));
+	/** Inserted with the saves arriving with it, in one statement. */
+	save(entry: AuditEntry): Promise<boolean> {
 		return new Promise<boolean>((resolve, reject) => {
 			this.queue.push({ entry, resolve, reject });
 			if (this.queue.length >= MAX_BATCH) this.flush();
@@ -109,15 +107,14 @@ export class SqlAuditStore implements AuditStore {
 	}
 
 	/** Inserts the entries whose id is not stored yet; returns the ids it inserted. */
-	private async insert(entries: AuditEntry[], tx?: Transaction): Promise<Set<string>> {
+	private async insert(entries: AuditEntry[]): Promise<Set<string>> {
 		const recordedAt = new Date().toISOString();
 		// An array of arrays is written as "(...), (...)", one row each.
 		const rows = entries.map(e => [e.id, e.kind, e.type, e.source, e.aggregateId, e.correlationId, e.actor, e.occurredAt, JSON.stringify(e.payload), recordedAt]);
 		const inserted = await this.db.rows<{ id: string }>(
 			`INSERT INTO audit_entries (id, kind, type, source, aggregate_id, correlation_id, actor, occurred_at, payload, recorded_at)
 			 VALUES :rows ON CONFLICT (id) DO NOTHING RETURNING id`,
-			{ rows },
-			tx
+			{ rows }
 		);
 		return new Set(inserted.map(row => row.id));
 	}
