@@ -84,8 +84,6 @@ interface Topology {
 	api: Api;
 	/** /metrics URL of every node. */
 	metrics: string[];
-	/** True when the gateway is its own node (its near cache is in play). */
-	split: boolean;
 	databaseUrl: string;
 }
 
@@ -127,7 +125,7 @@ class Bench {
 		const cpuReport = cpu.stop();
 		this.assertAlive(topology);
 		const after = await this.counters(topology);
-		return { warmup, load, cpu: cpuReport, cache: cacheStats(before, after, topology.split) };
+		return { warmup, load, cpu: cpuReport, cache: cacheStats(before, after) };
 	}
 
 	private async counters(topology: Topology): Promise<CacheCounters> {
@@ -192,7 +190,7 @@ class Bench {
 			try {
 				await this.processes.waitReady(child, `http://127.0.0.1:${port}/health/ready`);
 				this.processes.markReady([child]);
-				const topology: Topology = { children: [child], api: new Api(`http://127.0.0.1:${port}`, this.apiKey), metrics: [], split: false, databaseUrl: "" };
+				const topology: Topology = { children: [child], api: new Api(`http://127.0.0.1:${port}`, this.apiKey), metrics: [], databaseUrl: "" };
 				const measured = await this.measure(topology, () => ({
 					url: topology.api.baseUrl,
 					path: "/api/v1/products/7c0e1f9e-3a57-4bb4-9d7e-0c6a8f4f2b11",
@@ -231,7 +229,6 @@ class Bench {
 			children: [child],
 			api: new Api(`http://127.0.0.1:${port}`, this.apiKey),
 			metrics: [`http://127.0.0.1:${metricsPort}/metrics`],
-			split: false,
 			databaseUrl
 		};
 		await this.processes.waitReady(child, `${topology.api.baseUrl}/health/ready`);
@@ -263,7 +260,6 @@ class Bench {
 			children: [gateway, services],
 			api: new Api(`http://127.0.0.1:${port}`, this.apiKey),
 			metrics: [`http://127.0.0.1:${gatewayMetrics}/metrics`, `http://127.0.0.1:${servicesMetrics}/metrics`],
-			split: true,
 			databaseUrl
 		};
 		// Readiness asks every service's database through the gateway: both nodes are up and
@@ -298,7 +294,7 @@ class Bench {
 				pass: (result.vsBare ?? 0) >= TARGETS.a.vsBare && p95 < TARGETS.a.p95,
 				detail: `${result.vsBare} × bare, p95 ${p95} ms`
 			};
-			result.notes.push("hit ratio from the node's cacher counters (no near cache on one node: every call is local).");
+			result.notes.push(nearNote(measured.cache));
 		});
 		if (topology) await this.stopNodes(topology.children);
 	}
@@ -468,11 +464,7 @@ class Bench {
 
 function nearNote(cache: CacheStats | undefined): string {
 	if (!cache) return "";
-	const source =
-		cache.nearSource === "exported"
-			? "from the gateway's near-cache counters"
-			: "inferred as HTTP requests minus remote product calls, since the gateway exports no near-cache counter";
-	return `hit ratio = (near-cache hits + service cacher hits) / requests: ${cache.nearHits} near-cache hits of ${cache.requests} requests (${source}); service cacher ${cache.serviceHits} found of ${cache.serviceLookups} gets.`;
+	return `hit ratio = (near-cache hits + service cacher hits) / requests: ${cache.nearHits} near-cache hits of ${cache.requests} requests; service cacher ${cache.serviceHits} found of ${cache.serviceLookups} gets.`;
 }
 
 async function main(): Promise<void> {

@@ -1,24 +1,35 @@
 /**
- * A near cache on the calling node (the gateway) for remote actions that declare
- * `cache`: an answer is kept with the service's cache version at the time it was asked,
- * and served again while that version is unchanged. Checking the version is one Redis
- * read (or a local lookup with the Memory cacher), so a hit saves the transporter hop
- * and the service's work without ever serving an answer older than the last clean.
+ * A near cache on the calling node (the gateway) for actions that declare `cache`: an
+ * answer is kept with the service's cache version at the time it was asked, and served
+ * again while that version is unchanged. Checking the version is one Redis read (or a
+ * local lookup with the Memory cacher), so a hit saves the transporter hop and the
+ * service's work without ever serving an answer older than the last clean. It is used
+ * for remote calls (this middleware) and by the gateway for cached GETs, whose hits it
+ * answers with JSON serialized once (`answer`).
  *
  * It also keeps the last answer of each key as a fallback: actions that declare
  * `staleFallback` are answered from it, marked stale, when their service fails or its
  * circuit is open (see `staleAnswer`).
  */
 import type { Context, Middleware, ServiceBroker } from "moleculer";
+
+interface Counter {
+	increment(): void;
+}
 import type { VersionedCacher } from "./cacher";
 
-interface Entry {
+/** An answer, and its JSON once someone needed it. */
+export interface Answer {
 	value: unknown;
+	json?: string;
+}
+
+interface Entry extends Answer {
 	version: string;
 	expiresAt: number;
 }
 
-interface CachedActionDef {
+export interface CachedActionDef {
 	name: string;
 	cache?: boolean | { keys?: string[]; ttl?: number; enabled?: boolean };
 	staleFallback?: boolean;
@@ -32,7 +43,11 @@ export class NearCache {
 	private readonly last = new Map<string, unknown>();
 	private readonly defs = new Map<string, CachedActionDef>();
 
-	constructor(private readonly cacher: VersionedCacher) {}
+	constructor(
+		private readonly cacher: VersionedCacher,
+		private readonly hits?: Counter,
+		private readonly misses?: Counter
+	) {}
 
 	keyOf(def: CachedActionDef, params: unknown): string {
 		const opts = typeof def.cache === "object" ? def.cache : {};
@@ -47,18 +62,32 @@ export class NearCache {
 	}
 
 	async call(def: CachedActionDef, ctx: Context, handler: (ctx: Context) => Promise<unknown>): Promise<unknown> {
+		return (await this.answer(def, ctx.params, () => handler(ctx))).value;
+	}
+
+	/** The answer kept for an action and params while its service's version holds; else fetched, and kept. */
+	async answer(def: CachedActionDef, params: unknown, fetch: () => Promise<unknown>): Promise<Answer> {
 		this.defs.set(def.name, def);
 		const service = def.service?.name ?? def.name.split(".")[0];
+		// Read before fetching: a clean that lands meanwhile outdates what is fetched now.
 		const version = await this.cacher.version(service);
-		if (version === undefined) return handler(ctx);
-		const key = this.keyOf(def, ctx.params);
+		if (version === undefined) {
+			this.misses?.increment();
+			return { value: await fetch() };
+		}
+		const key = this.keyOf(def, params);
 		const entry = this.fresh.get(key);
-		if (entry && entry.version === version && entry.expiresAt > Date.now()) return entry.value;
-		const value = await handler(ctx);
+		if (entry && entry.version === version && entry.expiresAt > Date.now()) {
+			this.hits?.increment();
+			return entry;
+		}
+		this.misses?.increment();
+		const value = await fetch();
 		const ttl = (typeof def.cache === "object" && def.cache.ttl) || 60;
-		this.remember(this.fresh, key, { value, version, expiresAt: Date.now() + ttl * 1000 });
+		const fresh: Entry = { value, version, expiresAt: Date.now() + ttl * 1000 };
+		this.remember(this.fresh, key, fresh);
 		if (def.staleFallback) this.remember(this.last, key, value);
-		return value;
+		return fresh;
 	}
 
 	private remember<T>(map: Map<string, T>, key: string, value: T): void {
@@ -80,7 +109,17 @@ export function NearCacheMiddleware(): Middleware {
 		name: "NearCache",
 		created(broker: ServiceBroker) {
 			const cacher = broker.cacher as unknown as VersionedCacher | null;
-			if (cacher && typeof cacher.version === "function") nearCaches.set(broker, new NearCache(cacher));
+			if (!cacher || typeof cacher.version !== "function") return;
+			const counter = (name: string, description: string) =>
+				broker.isMetricsEnabled() ? ((broker.metrics.register({ name, type: "counter", description }) as unknown as Counter | null) ?? undefined) : undefined;
+			nearCaches.set(
+				broker,
+				new NearCache(
+					cacher,
+					counter("near_cache_hits_total", "Answers the near cache gave without calling the service"),
+					counter("near_cache_misses_total", "Near cache lookups that called the service")
+				)
+			);
 		},
 		remoteAction(this: ServiceBroker, handler: (ctx: Context) => Promise<unknown>, action: CachedActionDef) {
 			const enabled = action.cache && (typeof action.cache !== "object" || action.cache.enabled !== false);

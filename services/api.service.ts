@@ -18,7 +18,7 @@ import { toProblem } from "./api/problem";
 import { buildOpenApi, type ServiceDescription } from "./api/openapi";
 import { defineMixin, defineService } from "./shared/schema";
 import { rateLimitStoreFor, secondsUntil } from "./api/rate-limit";
-import { nearCacheOf } from "../middlewares/near-cache.middleware";
+import { nearCacheOf, type CachedActionDef } from "../middlewares/near-cache.middleware";
 import { ResilientRedisCacher } from "../middlewares/cacher";
 
 const PUBLIC_SERVICES = ["products", "inventory", "purchases", "audit"];
@@ -32,6 +32,7 @@ type Req = IncomingMessage & {
 	$ctx?: Context;
 	originalUrl?: string;
 	$alias?: { action?: string };
+	$endpoint?: { action: CachedActionDef };
 	$params?: Record<string, unknown>;
 	$route?: { rateLimit?: { store: { resetTime: number } } };
 };
@@ -49,7 +50,16 @@ type ApiThis = Service & {
 	routesStatus(): string;
 	recordRequest(ctx: Context<unknown, GatewayMeta>, req: Req, res: ServerResponse, alias: Alias, started: bigint): void;
 	answerStale(req: Req, res: ServerResponse, err: unknown): boolean;
+	sendResponse(req: Req, res: ServerResponse, data: unknown, action: unknown): void;
 };
+type Route = { callOptions?: Record<string, unknown> };
+
+/** moleculer-web's own way of calling an alias's action and sending its answer. */
+const gatewayCallAction = (ApiGateway as unknown as { methods: { callAction(...args: unknown[]): Promise<unknown> } }).methods.callAction;
+
+function cached(action: CachedActionDef): boolean {
+	return Boolean(action.cache) && (typeof action.cache !== "object" || action.cache.enabled !== false);
+}
 
 async function cacherStatus(broker: ServiceBroker): Promise<string> {
 	const cacher = broker.cacher;
@@ -319,6 +329,29 @@ const ApiService = defineService<ApiThis>({
 				? produce(this.broker, AUDIT_LOGS_TOPIC, record.correlationId, JSON.stringify(record))
 				: this.broker.call("audit.recordRequest", record, { requestID: record.correlationId });
 			sent.catch(err => this.logger.warn(`Request record ${record.id} (${record.route} ${record.status}) not stored: ${(err as Error).message}`));
+		},
+
+		/**
+		 * moleculer-web's callAction, except for GETs of cached actions: while the service's
+		 * cache version holds, they are answered from the near cache with the JSON it
+		 * serialized once, without calling the action at all.
+		 */
+		async callAction(this: ApiThis, route: Route, actionName: string, req: Req, res: ServerResponse, params: unknown, isStream: boolean) {
+			const near = nearCacheOf(this.broker);
+			const endpoint = req.$endpoint;
+			if (!near || req.method !== "GET" || !endpoint || !cached(endpoint.action))
+				return gatewayCallAction.call(this, route, actionName, req, res, params, isStream);
+			const ctx = req.$ctx!;
+			const answer = await near.answer(endpoint.action, params, () => ctx.call(endpoint as never, params, { ...route.callOptions }));
+			if ((ctx.meta as { $statusCode?: number }).$statusCode !== undefined || res.headersSent) {
+				this.sendResponse(req, res, answer.value, endpoint.action);
+				return true;
+			}
+			answer.json ??= JSON.stringify(answer.value);
+			res.statusCode = 200;
+			res.setHeader("Content-Type", "application/json; charset=utf-8");
+			res.end(answer.json);
+			return true;
 		},
 
 		/** Resolves the API key to its actor name; the key itself goes nowhere else. */
