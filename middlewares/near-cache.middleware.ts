@@ -12,11 +12,11 @@
  * circuit is open (see `staleAnswer`).
  */
 import type { Context, Middleware, ServiceBroker } from "moleculer";
+import type { VersionedCacher } from "./cacher";
 
 interface Counter {
 	increment(): void;
 }
-import type { VersionedCacher } from "./cacher";
 
 /** An answer, and its JSON once someone needed it. */
 export interface Answer {
@@ -37,6 +37,11 @@ export interface CachedActionDef {
 }
 
 const MAX_ENTRIES = 20_000;
+
+/** Whether an action's answers may be cached (it declares `cache`, not disabled). */
+export function isCached(def: CachedActionDef): boolean {
+	return Boolean(def.cache) && (typeof def.cache !== "object" || def.cache.enabled !== false);
+}
 
 export class NearCache {
 	private readonly fresh = new Map<string, Entry>();
@@ -122,8 +127,7 @@ export function NearCacheMiddleware(): Middleware {
 			);
 		},
 		remoteAction(this: ServiceBroker, handler: (ctx: Context) => Promise<unknown>, action: CachedActionDef) {
-			const enabled = action.cache && (typeof action.cache !== "object" || action.cache.enabled !== false);
-			if (!enabled) return handler;
+			if (!isCached(action)) return handler;
 			return (ctx: Context) => {
 				const near = nearCaches.get(this);
 				if (!near || (ctx.meta as { $cache?: boolean }).$cache === false) return handler(ctx);

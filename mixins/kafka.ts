@@ -59,8 +59,9 @@ export function ensureTopics(broker: ServiceBroker): Promise<void> {
 	const link = links.get(broker)!;
 	link.topics ??= (async () => {
 		const admin = link.kafka.admin();
-		await admin.connect();
+		// A connect that fails half way (Kafka going down) may leave a connection open: always disconnect.
 		try {
+			await admin.connect();
 			const partitions = appConfig(broker).kafkaPartitions;
 			await admin.createTopics({
 				waitForLeaders: true,
@@ -82,7 +83,12 @@ function producerOf(broker: ServiceBroker): Promise<Producer> {
 	link.producer ??= (async () => {
 		await ensureTopics(broker);
 		const producer = link.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
-		await producer.connect();
+		try {
+			await producer.connect();
+		} catch (err) {
+			await producer.disconnect().catch(() => undefined);
+			throw err;
+		}
 		return producer;
 	})().catch(err => {
 		link.producer = undefined;

@@ -18,7 +18,7 @@ import { toProblem } from "./api/problem";
 import { buildOpenApi, type ServiceDescription } from "./api/openapi";
 import { defineMixin, defineService } from "./shared/schema";
 import { rateLimitStoreFor, secondsUntil } from "./api/rate-limit";
-import { nearCacheOf, type CachedActionDef } from "../middlewares/near-cache.middleware";
+import { isCached, nearCacheOf, type CachedActionDef } from "../middlewares/near-cache.middleware";
 import { ResilientRedisCacher } from "../middlewares/cacher";
 
 const PUBLIC_SERVICES = ["products", "inventory", "purchases", "audit"];
@@ -56,10 +56,6 @@ type Route = { callOptions?: Record<string, unknown> };
 
 /** moleculer-web's own way of calling an alias's action and sending its answer. */
 const gatewayCallAction = (ApiGateway as unknown as { methods: { callAction(...args: unknown[]): Promise<unknown> } }).methods.callAction;
-
-function cached(action: CachedActionDef): boolean {
-	return Boolean(action.cache) && (typeof action.cache !== "object" || action.cache.enabled !== false);
-}
 
 async function cacherStatus(broker: ServiceBroker): Promise<string> {
 	const cacher = broker.cacher;
@@ -339,7 +335,7 @@ const ApiService = defineService<ApiThis>({
 		async callAction(this: ApiThis, route: Route, actionName: string, req: Req, res: ServerResponse, params: unknown, isStream: boolean) {
 			const near = nearCacheOf(this.broker);
 			const endpoint = req.$endpoint;
-			if (!near || req.method !== "GET" || !endpoint || !cached(endpoint.action))
+			if (!near || req.method !== "GET" || !endpoint || !isCached(endpoint.action))
 				return gatewayCallAction.call(this, route, actionName, req, res, params, isStream);
 			const ctx = req.$ctx!;
 			const answer = await near.answer(endpoint.action, params, () => ctx.call(endpoint as never, params, { ...route.callOptions }));
