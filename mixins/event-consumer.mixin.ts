@@ -137,7 +137,14 @@ export function createEventConsumerMixin(handlers: EventHandlers, options: Consu
 			async startKafkaConsumer(this: This): Promise<void> {
 				const topics = [...(CONSUMER_GROUPS[this.name] ?? []), ...Object.keys(options.recordTopics ?? {})];
 				for (let attempt = 0; !this.kafkaStopping; attempt++) {
-					const consumer = kafkaOf(this.broker).consumer({ groupId: groupName(this.broker, this.name), sessionTimeout: 10_000, heartbeatInterval: 1000 });
+					const consumer = kafkaOf(this.broker).consumer({
+						groupId: groupName(this.broker, this.name),
+						sessionTimeout: 10_000,
+						heartbeatInterval: 1000,
+						// kafkajs restarts a crashed consumer on its own; never once the node is leaving,
+						// or the restart would reconnect after the disconnect.
+						retry: { retries: 5, restartOnFailure: async () => !this.kafkaStopping }
+					});
 					this.kafkaConsumer = consumer;
 					try {
 						await ensureTopics(this.broker);
