@@ -307,7 +307,8 @@ const ApiService = defineService<ApiThis>({
 		/**
 		 * Sends the audit service its record of a write request, after the response: who
 		 * (the key's name, never the key), which route, the status, how long it took; on the
-		 * audit-logs topic with Kafka, else by a call.
+		 * audit-logs topic with Kafka, else (or while Kafka is away) by a call. Audit keeps a
+		 * record once by its id, so one that reached both ways is stored once.
 		 */
 		recordRequest(this: Service, ctx: Context<unknown, GatewayMeta>, req: Req, res: ServerResponse, alias: Alias, started: bigint) {
 			const record: RequestRecord = {
@@ -321,9 +322,13 @@ const ApiService = defineService<ApiThis>({
 				durationMs: Number(process.hrtime.bigint() - started) / 1e6,
 				correlationId: ctx.requestID ?? ctx.id
 			};
+			const call = () => this.broker.call("audit.recordRequest", record, { requestID: record.correlationId });
 			const sent = kafkaEnabled(this.broker)
-				? produce(this.broker, AUDIT_LOGS_TOPIC, record.correlationId, JSON.stringify(record))
-				: this.broker.call("audit.recordRequest", record, { requestID: record.correlationId });
+				? produce(this.broker, AUDIT_LOGS_TOPIC, record.correlationId, JSON.stringify(record)).catch(err => {
+						this.logger.warn(`Request record ${record.id} not on Kafka (${(err as Error).message}): sent to audit by a call.`);
+						return call();
+					})
+				: call();
 			sent.catch(err => this.logger.warn(`Request record ${record.id} (${record.route} ${record.status}) not stored: ${(err as Error).message}`));
 		},
 
