@@ -326,25 +326,34 @@ kafka_client_check() { # kafka_client_check <java>
     --bootstrap-server "$HOST:$KAFKA_PORT" >"$KAFKA_RUN/logs/client-check.log" 2>&1 </dev/null
 }
 
-kafka_up() {
-  local pid
-  if pid=$(kafka_pid) && port_open "$KAFKA_PORT"; then
-    say "kafka: already running (pid $pid) on $HOST:$KAFKA_PORT"
-    return 0
+# Whether an engine must be started: no (status 1) when its pid answers on its first
+# port. A pid that does not answer is a start that did not finish: it is stopped so the
+# start begins from scratch. Ports held by a process this script did not start are an error.
+# usage: needs_start NAME PID_FUNCTION PID_FILE PORT...
+needs_start() {
+  local name=$1 pid_of=$2 pid_file=$3 pid p
+  shift 3
+  if pid=$($pid_of) && port_open "$1"; then
+    say "$name: already running (pid $pid) on $HOST:$1"
+    return 1
   fi
+  if pid=$($pid_of); then
+    err "$name: pid $pid does not answer on $HOST:$1, restarting it"
+    stop_pid "$name" "$pid"
+  fi
+  rm -f "$pid_file"
+  for p in "$@"; do
+    port_open "$p" && die "$name: $HOST:$p is already in use by a process this script did not start (see: ss -ltnp 'sport = :$p')"
+  done
+  return 0
+}
+
+kafka_up() {
+  needs_start kafka kafka_pid "$KAFKA_PID" "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" || return 0
+  local pid
   local java
   java=$(kafka_java)
   ensure_kafka_dist
-  if pid=$(kafka_pid); then
-    # alive but not answering: a start that did not finish. Start it again from scratch.
-    err "kafka: pid $pid does not answer on $HOST:$KAFKA_PORT, restarting it"
-    stop_pid kafka "$pid"
-  fi
-  rm -f "$KAFKA_PID"
-  local p
-  for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do
-    port_open "$p" && die "kafka: $HOST:$p is already in use by a process this script did not start (see: ss -ltnp 'sport = :$p')"
-  done
 
   local t0
   t0=$(now)
@@ -449,24 +458,11 @@ EOF
 }
 
 es_up() {
-  local pid
   ensure_curl
-  if pid=$(es_pid) && port_open "$ES_PORT"; then
-    say "elasticsearch: already running (pid $pid) on http://$HOST:$ES_PORT"
-    return 0
-  fi
+  needs_start elasticsearch es_pid "$ES_PID" "$ES_PORT" "$ES_TRANSPORT_PORT" || return 0
   local java_home
   java_home=$(es_java_home)
   ensure_es_dist
-  if pid=$(es_pid); then
-    err "elasticsearch: pid $pid does not answer on $HOST:$ES_PORT, restarting it"
-    stop_pid elasticsearch "$pid"
-  fi
-  rm -f "$ES_PID"
-  local p
-  for p in "$ES_PORT" "$ES_TRANSPORT_PORT"; do
-    port_open "$p" && die "elasticsearch: $HOST:$p is already in use by a process this script did not start (see: ss -ltnp 'sport = :$p')"
-  done
 
   local t0
   t0=$(now)
