@@ -6,29 +6,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, openSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { CONFIG_VARIABLES } from "../config/env";
 
 export const ROOT = join(__dirname, "..");
-
-/** Settings of server.ts: a node gets only the ones the bench gives it, never the caller's. */
-const APP_VARIABLES = [
-	"SERVICES",
-	"TRANSPORTER",
-	"CACHER",
-	"DATABASE_URL",
-	"NODE_ID",
-	"NAMESPACE",
-	"PORT",
-	"METRICS_PORT",
-	"API_KEYS",
-	"LOG_LEVEL",
-	"LOG_FORMAT",
-	"PURCHASE_TTL",
-	"KAFKA_BROKERS",
-	"ELASTICSEARCH_URL",
-	"RATE_LIMIT",
-	"DRAIN_SECONDS",
-	"NODE_ENV"
-];
 
 const STOP_GRACE_MS = 8000;
 
@@ -75,7 +55,8 @@ export class Processes {
 	start(name: string, script: string, settings: Record<string, string>): Child {
 		if (this.closed) throw new Error("the bench is stopping");
 		const env: NodeJS.ProcessEnv = { ...process.env };
-		for (const variable of APP_VARIABLES) delete env[variable];
+		// Settings of server.ts: a node gets only the ones the bench gives it, never the caller's.
+		for (const variable of CONFIG_VARIABLES) delete env[variable];
 		Object.assign(env, settings);
 		const logFile = join(this.logDir, `${name}.log`);
 		const fd = openSync(logFile, "a");

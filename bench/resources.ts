@@ -5,7 +5,6 @@
  */
 import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client } from "pg";
@@ -29,19 +28,6 @@ export async function connectPostgres(connectionString: string): Promise<Client>
 			await new Promise(resolve => setTimeout(resolve, 500));
 		}
 	}
-}
-
-/** A TCP port nobody listens on right now. */
-export function freePort(): Promise<number> {
-	return new Promise((resolve, reject) => {
-		const server = createServer();
-		server.once("error", reject);
-		server.listen(0, "127.0.0.1", () => {
-			const address = server.address();
-			const port = typeof address === "object" && address ? address.port : 0;
-			server.close(() => resolve(port));
-		});
-	});
 }
 
 export class Resources {

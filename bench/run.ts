@@ -18,7 +18,8 @@ import { join } from "node:path";
 import { CONNECTIONS, runLoad, type LoadPlan, type LoadResult } from "./load";
 import { cacheCounters, cacheStats, scrape, type CacheCounters, type CacheStats } from "./metrics";
 import { CpuMeter, Processes, cpuOver, logFindings, type Child, type CpuReport } from "./processes";
-import { Resources, freePort } from "./resources";
+import { Resources } from "./resources";
+import { freePort } from "../scripts/cluster-nodes";
 import { renderMarkdown, writeResults, type BenchReport, type LogFindings, type ScenarioId, type ScenarioResult } from "./report";
 import {
 	Api,

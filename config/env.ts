@@ -60,6 +60,29 @@ export class ConfigError extends Error {
 
 type Env = Record<string, string | undefined>;
 
+/** Every variable loadConfig reads (test/unit/env.spec.ts keeps this list true). */
+export const CONFIG_VARIABLES = [
+	"NODE_ENV",
+	"SERVICES",
+	"NODE_ID",
+	"NAMESPACE",
+	"TRANSPORTER",
+	"CACHER",
+	"DATABASE_URL",
+	"DATABASE_POOL_MAX",
+	"PORT",
+	"METRICS_PORT",
+	"API_KEYS",
+	"LOG_LEVEL",
+	"LOG_FORMAT",
+	"PURCHASE_TTL",
+	"KAFKA_BROKERS",
+	"KAFKA_PARTITIONS",
+	"ELASTICSEARCH_URL",
+	"RATE_LIMIT",
+	"DRAIN_SECONDS"
+] as const;
+
 function read(env: Env, name: string): string | undefined {
 	const value = env[name]?.trim();
 	return value === undefined || value === "" ? undefined : value;

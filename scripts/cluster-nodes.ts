@@ -4,12 +4,24 @@
  * echoed with its name in front.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { createServer } from "node:net";
 import { join } from "node:path";
 
 const ROOT = join(__dirname, "..");
 // tsx as a loader inside the node process, not as a wrapper process: signals reach the
 // server itself (the wrapper kills a child that does not acknowledge a signal within 30 ms).
 const NODE_ARGS = ["--import", "tsx", "server.ts"];
+
+/** A TCP port nobody listens on right now. */
+export function freePort(): Promise<number> {
+	return new Promise((resolve, reject) => {
+		const server = createServer().listen(0, "127.0.0.1", () => {
+			const { port } = server.address() as { port: number };
+			server.close(() => resolve(port));
+		});
+		server.on("error", reject);
+	});
+}
 
 export interface NodeSpec {
 	name: string;

@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import Redis from "ioredis";
 import { clusterEngines, describeWith } from "../helpers/engines";
-import { freePort, useCluster } from "../helpers/cluster";
+import { useCluster } from "../helpers/cluster";
+import { freePort } from "../../scripts/cluster-nodes";
 import { httpClient } from "../helpers/http";
 import { waitFor } from "../helpers/wait";
 

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { waitFor } from "../helpers/wait";
-import { freePort } from "../helpers/cluster";
+import { freePort } from "../../scripts/cluster-nodes";
 import { spawnNode } from "../../scripts/cluster-nodes";
 
 const KEY = "process-secret-key-42";

@@ -3,23 +3,12 @@
  * cluster suites: each suite gets its own namespace and database, plus a client broker
  * in the same namespace to call actions directly.
  */
-import { createServer } from "node:net";
 import { randomBytes } from "node:crypto";
 import { ServiceBroker } from "moleculer";
-import { spawnNode, waitReady, type NodeSpec, type RunningNode } from "../../scripts/cluster-nodes";
+import { freePort, spawnNode, waitReady, type NodeSpec, type RunningNode } from "../../scripts/cluster-nodes";
 import { createTestDatabase, type TestDatabase } from "./databases";
 import { TEST_API_KEY } from "./nodes";
 import { waitFor } from "./wait";
-
-export function freePort(): Promise<number> {
-	return new Promise((resolve, reject) => {
-		const server = createServer().listen(0, "127.0.0.1", () => {
-			const { port } = server.address() as { port: number };
-			server.close(() => resolve(port));
-		});
-		server.on("error", reject);
-	});
-}
 
 export interface Cluster {
 	nodes: Map<string, RunningNode>;

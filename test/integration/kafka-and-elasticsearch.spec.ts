@@ -14,9 +14,8 @@ import { httpClient } from "../helpers/http";
 import { waitFor } from "../helpers/wait";
 import { catalog } from "../helpers/catalog";
 import { infra } from "../helpers/infra";
-import { freePort } from "../helpers/cluster";
 import { TEST_API_KEY } from "../helpers/nodes";
-import { spawnNode, type RunningNode } from "../../scripts/cluster-nodes";
+import { freePort, spawnNode, type RunningNode } from "../../scripts/cluster-nodes";
 import { ElasticsearchAuditStore, monthlyIndex } from "../../services/audit/elasticsearch-store";
 import type { AuditEntry } from "../../services/audit/store";
 import type { EventEnvelope } from "../../services/shared/events";
@@ -136,6 +135,7 @@ describeWith(url && process.env.TEST_ELASTICSEARCH_RESTARTABLE === "true")("audi
 
 	it("accepts every write, retries the audit, and makes each event searchable once when it is back", async () => {
 		await infra("down", "elasticsearch");
+		await waitFor(async () => (await request("GET", "/health/ready")).body.checks?.["audit.database"]?.startsWith("down"), 30_000);
 		const tag = randomBytes(4).toString("hex");
 		const ids: string[] = [];
 		for (let i = 0; i < 3; i++) {
@@ -263,6 +263,7 @@ describeWith(brokers && process.env.TEST_KAFKA_RESTARTABLE === "true")("writes w
 	it("accepts every write, keeps the events in the outbox, and delivers each once when Kafka is back", async () => {
 		await waitFor(async () => (await request("GET", "/health/ready")).status === 200, 30_000);
 		await infra("down", "kafka");
+		await waitFor(async () => (await request("GET", "/health/ready")).body.checks?.kafka?.startsWith("down"), 30_000);
 		const names = Array.from({ length: 5 }, (_, i) => `Offline ${ns} ${i}`);
 		const requestIds: string[] = [];
 		for (const name of names) {

@@ -1,4 +1,4 @@
-import { ConfigError, DEV_API_KEY, loadConfig, parseApiKeys, parseDatabase } from "../../config/env";
+import { CONFIG_VARIABLES, ConfigError, DEV_API_KEY, loadConfig, parseApiKeys, parseDatabase } from "../../config/env";
 
 /** Runs `fn` and returns what it threw, so a test can check both the class and the message. */
 function thrown(fn: () => unknown): unknown {
@@ -51,6 +51,12 @@ describe("loadConfig", () => {
 			expect(config.kafkaBrokers).toEqual([]);
 			expect(config.elasticsearchUrl).toBeUndefined();
 		});
+	});
+
+	it("reads exactly the variables CONFIG_VARIABLES names", () => {
+		const asked = new Set<string>();
+		loadConfig(new Proxy({} as Record<string, string | undefined>, { get: (_env, name) => (asked.add(String(name)), undefined) }));
+		expect([...asked].sort()).toEqual([...CONFIG_VARIABLES].sort());
 	});
 
 	it("treats blank values as unset", () => {
