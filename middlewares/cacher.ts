@@ -42,7 +42,12 @@ export class PolicyMemoryCacher extends Cachers.Memory implements VersionedCache
 
 	override async clean(match: string | string[] = "**") {
 		await super.clean(match);
-		for (const pattern of Array.isArray(match) ? match : [match]) await this.bumpVersion(serviceOfKey(pattern));
+		for (const pattern of Array.isArray(match) ? match : [match]) {
+			const service = serviceOfKey(pattern);
+			// "**" (Moleculer cleans everything after a reconnect) outdates every service.
+			if (service.includes("*")) this.versions.clear();
+			else await this.bumpVersion(service);
+		}
 	}
 
 	async version(service: string) {
@@ -170,7 +175,11 @@ export class ResilientRedisCacher extends Cachers.Redis implements VersionedCach
 			this.failed();
 			return;
 		}
-		for (const pattern of Array.isArray(match) ? match : [match]) await this.bumpVersion(serviceOfKey(pattern));
+		for (const pattern of Array.isArray(match) ? match : [match]) {
+			const service = serviceOfKey(pattern);
+			if (service.includes("*")) for (const known of this.knownServices) await this.bumpVersion(known);
+			else await this.bumpVersion(service);
+		}
 	}
 
 	override async lock(key: string, ttl?: number) {

@@ -7,9 +7,9 @@
  * for remote calls (this middleware) and by the gateway for cached GETs, whose hits it
  * answers with JSON serialized once (`answer`).
  *
- * It also keeps the last answer of each key as a fallback: actions that declare
- * `staleFallback` are answered from it, marked stale, when their service fails or its
- * circuit is open (see `staleAnswer`).
+ * The answer it keeps is also the fallback: actions that declare `staleFallback` are
+ * answered from it, marked stale, when their service fails or its circuit is open, even
+ * after their version moved on (see `staleAnswer`).
  */
 import type { Context, Middleware, ServiceBroker } from "moleculer";
 import type { VersionedCacher } from "./cacher";
@@ -45,7 +45,7 @@ export function isCached(def: CachedActionDef): boolean {
 
 export class NearCache {
 	private readonly fresh = new Map<string, Entry>();
-	private readonly last = new Map<string, unknown>();
+	/** The actions seen, by name: a stale answer is wanted when the action's service is gone. */
 	private readonly defs = new Map<string, CachedActionDef>();
 
 	constructor(
@@ -59,11 +59,10 @@ export class NearCache {
 		return this.cacher.getCacheKey(def, opts, { params: params ?? {}, meta: {} });
 	}
 
-	/** The last answer known for an action and params, if the action accepts stale answers. */
+	/** The last answer known for an action and params (outdated or not), if the action accepts stale answers. */
 	staleAnswer(actionName: string, params: unknown): unknown {
 		const def = this.defs.get(actionName);
-		if (!def?.staleFallback) return undefined;
-		return this.last.get(this.keyOf(def, params));
+		return def?.staleFallback ? this.fresh.get(this.keyOf(def, params))?.value : undefined;
 	}
 
 	async call(def: CachedActionDef, ctx: Context, handler: (ctx: Context) => Promise<unknown>): Promise<unknown> {
@@ -90,15 +89,14 @@ export class NearCache {
 		const value = await fetch();
 		const ttl = (typeof def.cache === "object" && def.cache.ttl) || 60;
 		const fresh: Entry = { value, version, expiresAt: Date.now() + ttl * 1000 };
-		this.remember(this.fresh, key, fresh);
-		if (def.staleFallback) this.remember(this.last, key, value);
+		this.remember(key, fresh);
 		return fresh;
 	}
 
-	private remember<T>(map: Map<string, T>, key: string, value: T): void {
-		map.delete(key);
-		map.set(key, value);
-		if (map.size > MAX_ENTRIES) map.delete(map.keys().next().value!);
+	private remember(key: string, entry: Entry): void {
+		this.fresh.delete(key);
+		this.fresh.set(key, entry);
+		if (this.fresh.size > MAX_ENTRIES) this.fresh.delete(this.fresh.keys().next().value!);
 	}
 }
 
@@ -130,7 +128,9 @@ export function NearCacheMiddleware(): Middleware {
 			if (!isCached(action)) return handler;
 			return (ctx: Context) => {
 				const near = nearCaches.get(this);
-				if (!near || (ctx.meta as { $cache?: boolean }).$cache === false) return handler(ctx);
+				// The gateway's own lookup (callAction) already asked: one lookup per miss.
+				if (!near || (ctx.meta as { $cache?: boolean }).$cache === false || (ctx.options as { nearCache?: boolean }).nearCache === false)
+					return handler(ctx);
 				return near.call(action, ctx, handler);
 			};
 		}

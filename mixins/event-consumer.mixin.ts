@@ -17,6 +17,7 @@ import { CONSUMER_GROUPS, type EventEnvelope, type EventType } from "../services
 import { defineMixin } from "../services/shared/schema";
 import { idempotentCall } from "../services/shared/resilience";
 import { isOutage } from "../services/shared/errors";
+import { appConfig } from "../config/broker-config";
 import { ensureTopics, groupName, kafkaEnabled, kafkaOf, plainTopic, produce, topicName } from "./kafka";
 
 export type EventHandler<T extends EventType = EventType> = (event: EventEnvelope<T>, tx: Transaction) => Promise<void>;
@@ -48,7 +49,7 @@ interface ConsumerThis extends DbServiceThis {
 	/** Set once the node leaves: no more (re)joining the consumer group. */
 	kafkaStopping?: boolean;
 	consumeOne(event: EventEnvelope): Promise<{ outcome: ConsumeOutcome }>;
-	consumeKafkaMessage(topic: string, message: KafkaMessage): Promise<void>;
+	consumeKafkaMessage(topic: string, message: KafkaMessage, heartbeat: () => Promise<void>): Promise<void>;
 	startKafkaConsumer(): Promise<void>;
 }
 type This = Service & ConsumerThis;
@@ -99,7 +100,7 @@ export function createEventConsumerMixin(handlers: EventHandlers, options: Consu
 			},
 
 			/** One Kafka message: handled (with retries), or parked on the dead-letter topic. */
-			async consumeKafkaMessage(this: This, topic: string, message: KafkaMessage): Promise<void> {
+			async consumeKafkaMessage(this: This, topic: string, message: KafkaMessage, heartbeat: () => Promise<void>): Promise<void> {
 				const recordMethod = options.recordTopics?.[topic];
 				let failure: unknown;
 				for (let attempt = 1; attempt <= KAFKA_ATTEMPTS; attempt++) {
@@ -112,10 +113,13 @@ export function createEventConsumerMixin(handlers: EventHandlers, options: Consu
 						return;
 					} catch (err) {
 						failure = err;
-						// Unreadable is unreadable; a stopping node leaves the offset for the next owner.
+						// Unreadable is unreadable; a leaving node leaves the offset for the next owner
+						// (its disconnect waits for this message, so it must not wait for an outage).
 						if (err instanceof SyntaxError) break;
-						if (this.databaseClosed) throw err;
+						if (this.kafkaStopping || this.databaseClosed) throw err;
 						await new Promise(resolve => setTimeout(resolve, Math.min(5000, 200 * 2 ** attempt)));
+						// Still a member of the group while it waits, so the partition is not handed over.
+						await heartbeat().catch(() => undefined);
 					}
 				}
 				const reason = String((failure as Error)?.message ?? failure).slice(0, 1000);
@@ -156,7 +160,11 @@ export function createEventConsumerMixin(handlers: EventHandlers, options: Consu
 							void consumer.disconnect().catch(() => undefined).then(() => this.startKafkaConsumer());
 						});
 						// The offset of a message is committed only after eachMessage resolved: its effect is stored.
-						await consumer.run({ eachMessage: ({ topic, message }) => this.consumeKafkaMessage(plainTopic(this.broker, topic), message) });
+						// Partitions are read side by side (each still in order), so a store can gather their messages.
+						await consumer.run({
+							partitionsConsumedConcurrently: appConfig(this.broker).kafkaPartitions,
+							eachMessage: ({ topic, message, heartbeat }) => this.consumeKafkaMessage(plainTopic(this.broker, topic), message, heartbeat)
+						});
 						// The node may have begun to leave while this consumer was joining.
 						if (this.kafkaStopping) return void (await consumer.disconnect());
 						this.logger.info(`Consuming ${topics.join(", ")} from Kafka as group ${groupName(this.broker, this.name)}.`);

@@ -8,7 +8,7 @@ import { createReadStream } from "node:fs";
 import { join } from "node:path";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import ApiGateway from "moleculer-web";
-import { Errors, type Context, type Service, type ServiceBroker, type ServiceSchema } from "moleculer";
+import { Errors, type CallingOptions, type Context, type Service, type ServiceBroker, type ServiceSchema } from "moleculer";
 import { getAbsoluteFSPath } from "swagger-ui-dist";
 import { appConfig, isDraining } from "../config/broker-config";
 import { ALL_SERVICES, type ApiKey } from "../config/env";
@@ -343,7 +343,7 @@ const ApiService = defineService<ApiThis>({
 			if (!near || req.method !== "GET" || !endpoint || !isCached(endpoint.action))
 				return gatewayCallAction.call(this, route, actionName, req, res, params, isStream);
 			const ctx = req.$ctx!;
-			const answer = await near.answer(endpoint.action, params, () => ctx.call(endpoint as never, params, { ...route.callOptions }));
+			const answer = await near.answer(endpoint.action, params, () => ctx.call(endpoint as never, params, { ...route.callOptions, nearCache: false } as CallingOptions));
 			if ((ctx.meta as { $statusCode?: number }).$statusCode !== undefined || res.headersSent) {
 				this.sendResponse(req, res, answer.value, endpoint.action);
 				return true;

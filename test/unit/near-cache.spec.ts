@@ -1,5 +1,6 @@
 import { NearCache } from "../../middlewares/near-cache.middleware";
-import type { VersionedCacher } from "../../middlewares/cacher";
+import { ServiceBroker } from "moleculer";
+import { PolicyMemoryCacher, type VersionedCacher } from "../../middlewares/cacher";
 
 /** A cacher's version book, as the near cache sees it; `undefined` while the store cannot be read. */
 class Versions implements VersionedCacher {
@@ -66,5 +67,18 @@ describe("the near cache", () => {
 		await versions.bumpVersion();
 		expect(near.staleAnswer("products.get", { id: "a" })).toBe("last");
 		expect(near.staleAnswer("products.get", { id: "b" })).toBeUndefined();
+	});
+});
+
+describe("the Memory cacher's versions", () => {
+	it("outdates every service on a clean of everything, as after a reconnect", async () => {
+		const broker = new ServiceBroker({ logger: false, cacher: new PolicyMemoryCacher({}) });
+		const cacher = broker.cacher as PolicyMemoryCacher;
+		const before = await cacher.version("products");
+		await cacher.clean("**");
+		expect(await cacher.version("products")).not.toBe(before);
+		const now = await cacher.version("products");
+		await cacher.clean("inventory.**");
+		expect(await cacher.version("products")).toBe(now);
 	});
 });
