@@ -20,6 +20,7 @@ import { defineMixin, defineService } from "./shared/schema";
 import { rateLimitStoreFor, secondsUntil } from "./api/rate-limit";
 import { isCached, nearCacheOf, type CachedActionDef } from "../middlewares/near-cache.middleware";
 import { ResilientRedisCacher } from "../middlewares/cacher";
+import { createCacheCleanerMixin } from "../mixins/cache-cleaner.mixin";
 
 const PUBLIC_SERVICES = ["products", "inventory", "purchases", "audit"];
 const WRITE_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
@@ -125,7 +126,8 @@ const settingsFromConfig = defineMixin<ApiThis>({
 
 const ApiService = defineService<ApiThis>({
 	name: "api",
-	mixins: [ApiGateway as unknown as Partial<ServiceSchema>, settingsFromConfig],
+	// The near cache keeps product and stock answers here too: a gateway of its own cleans them with every other node.
+	mixins: [ApiGateway as unknown as Partial<ServiceSchema>, settingsFromConfig, createCacheCleanerMixin(["products", "inventory"])],
 
 	settings: {
 		port: 3000,

@@ -47,21 +47,24 @@ export class RedisRateLimitStore {
 
 	private async flush(): Promise<void> {
 		const window = this.window;
-		const batch = [...this.counts].filter(([, c]) => c.pending > 0);
+		const batch = [...this.counts].filter(([, c]) => c.pending > 0).map(([key, count]) => ({ key, count, sent: count.pending }));
 		const multi = this.client.multi();
-		for (const [key, count] of batch) {
+		for (const { key, count, sent } of batch) {
 			const redisKey = `${this.prefix}${window}:${key}`;
-			multi.incrby(redisKey, count.pending).pexpire(redisKey, this.windowMs * 2);
-			count.pending = 0;
+			multi.incrby(redisKey, sent).pexpire(redisKey, this.windowMs * 2);
+			count.pending -= sent;
 		}
 		try {
 			const results = (await multi.exec()) ?? [];
-			batch.forEach(([, count], i) => {
-				const [, total] = results[i * 2] as [unknown, number];
-				if (window === this.window) count.shared = Number(total);
+			batch.forEach(({ count, sent }, i) => {
+				const [err, total] = results[i * 2] as [Error | null, number | null];
+				if (window !== this.window) return;
+				if (err || typeof total !== "number") count.pending += sent;
+				else count.shared = total;
 			});
 		} catch {
-			// Redis away: the limit is not enforced across nodes until it is back.
+			// Redis away: the hits stay counted here (the limit holds per node) and go to Redis with a later batch.
+			if (window === this.window) for (const { count, sent } of batch) count.pending += sent;
 		} finally {
 			this.flushing = undefined;
 		}

@@ -50,4 +50,17 @@ describeWith(redisUrl)("the shared rate-limit count in Redis", () => {
 		// Alone a node would count exactly its own hits; it learns the other's (5 at least) with its next batch.
 		await waitFor(() => [0, 1].every(n => hit(n) >= own[n] + 5), 3000);
 	});
+
+	it("keeps counting on the node while Redis cannot be reached", async () => {
+		const namespace = `rl${randomBytes(4).toString("hex")}`;
+		const broker = new ServiceBroker(createBrokerOptions(loadConfig({ CACHER: redisUrl, NAMESPACE: namespace, NODE_ID: `${namespace}-1`, METRICS_PORT: "0", LOG_LEVEL: "fatal" })));
+		brokers.push(broker);
+		await broker.start();
+		const store = new RedisRateLimitStore(60_000, {}, broker);
+		(broker.cacher as unknown as { client: { disconnect(): void } }).client.disconnect();
+		for (let i = 0; i < 10; i++) store.inc("key:shop");
+		// Several failed batches later the node still knows its own hits.
+		await new Promise(resolve => setTimeout(resolve, 200));
+		expect(store.inc("key:shop")).toBe(11);
+	});
 });

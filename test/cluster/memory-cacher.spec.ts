@@ -1,0 +1,62 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { ServiceBroker } from "moleculer";
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { clusterEngines, describeWith } from "../helpers/engines";
+import { httpClient } from "../helpers/http";
+import { TEST_API_KEY } from "../helpers/nodes";
+import { waitFor } from "../helpers/wait";
+import { loadConfig } from "../../config/env";
+import { createNode } from "../../server";
+
+const engines = clusterEngines();
+
+describeWith(engines)("a gateway of its own with the Memory cacher", () => {
+	jest.setTimeout(60_000);
+	const dir = mkdtempSync(join(tmpdir(), "pi-memory-cacher-"));
+	const brokers: ServiceBroker[] = [];
+	let baseUrl = "";
+	const request = httpClient(() => baseUrl);
+
+	beforeAll(async () => {
+		const namespace = `mc${randomBytes(4).toString("hex")}`;
+		const node = (services: string) =>
+			createNode(
+				loadConfig({
+					TRANSPORTER: engines!.nats,
+					NAMESPACE: namespace,
+					SERVICES: services,
+					NODE_ID: `${namespace}-${services.split(",")[0]}`,
+					DATABASE_URL: `sqlite:${join(dir, "inventory.sqlite")}`,
+					METRICS_PORT: "0",
+					PORT: "0",
+					LOG_LEVEL: "fatal",
+					API_KEYS: `tester:${TEST_API_KEY}`,
+					RATE_LIMIT: "0"
+				})
+			);
+		const [gateway, services] = [node("api"), node("products,inventory")];
+		brokers.push(gateway, services);
+		await Promise.all(brokers.map(b => b.start()));
+		await gateway.waitForServices(["products", "inventory"]);
+		const server = (gateway.getLocalService("api") as unknown as { server: Server }).server;
+		baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+	});
+	afterAll(async () => {
+		await Promise.all(brokers.map(b => b.stop()));
+		rmSync(dir, { recursive: true, force: true });
+	});
+
+	it("stops answering a product from its near cache once the product changed", async () => {
+		const created = await waitFor(async () => {
+			const response = await request("POST", "/api/v1/products", { body: { name: "Kept lamp", price: 10 } });
+			return response.status === 201 && response.body;
+		}, 10_000);
+		for (let i = 0; i < 2; i++) expect((await request("GET", `/api/v1/products/${created.id}`)).body.price).toBe(10);
+		expect((await request("PATCH", `/api/v1/products/${created.id}`, { body: { price: 12 } })).status).toBe(200);
+		await waitFor(async () => (await request("GET", `/api/v1/products/${created.id}`)).body.price === 12, 10_000);
+	});
+});
