@@ -22,7 +22,8 @@ const MAX_BATCH = 500;
 
 interface Pending {
 	entry: AuditEntry;
-	done: (err?: unknown) => void;
+	/** Settles the save: with an error, or with whether the document is new. */
+	done: (err: unknown, isNew?: boolean) => void;
 }
 
 /**
@@ -107,7 +108,7 @@ export class ElasticsearchAuditStore implements AuditStore {
 	/** Resolves once the bulk request carrying the entry has been acknowledged. */
 	save(entry: AuditEntry): Promise<boolean> {
 		return new Promise<boolean>((resolve, reject) => {
-			this.queue.push({ entry, done: err => (err ? reject(err) : resolve(true)) });
+			this.queue.push({ entry, done: (err, isNew) => (err ? reject(err) : resolve(isNew === true)) });
 			if (this.queue.length >= MAX_BATCH) void this.flush();
 			else this.timer ??= setTimeout(() => void this.flush(), FLUSH_MS);
 		});
@@ -132,7 +133,7 @@ export class ElasticsearchAuditStore implements AuditStore {
 				response.items.forEach((item, i) => {
 					const error = item.index?.error;
 					if (error?.type === "index_not_found_exception" && round === 1) unindexed.push(pending[i]);
-					else pending[i].done(error ? new Error(`Elasticsearch refused ${pending[i].entry.id}: ${error.reason}`) : undefined);
+					else pending[i].done(error ? new Error(`Elasticsearch refused ${pending[i].entry.id}: ${error.reason}`) : undefined, item.index?.result === "created");
 				});
 				const months = new Set(unindexed.map(({ entry }) => monthlyIndex(this.prefix, entry.occurredAt)));
 				for (const index of months) await this.createIndex(index);

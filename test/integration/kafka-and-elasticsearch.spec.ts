@@ -56,8 +56,8 @@ describeWith(url)("the Elasticsearch audit store", () => {
 
 	it("keeps one document per event id, in the index of its month", async () => {
 		const first = entry({ occurredAt: "2026-03-15T10:00:00.000Z" });
-		await store.save(first);
-		await store.save({ ...first, actor: "redelivered" });
+		await expect(store.save(first)).resolves.toBe(true);
+		await expect(store.save({ ...first, actor: "redelivered" })).resolves.toBe(false);
 		await refresh();
 		const found = await store.search({ aggregateId: first.aggregateId!, page: 1, pageSize: 10 });
 		expect(found.total).toBe(1);
