@@ -4,6 +4,7 @@
  * a service is missing or slow) without internals: no stack, no SQL, no data.
  */
 import { STATUS_CODES } from "node:http";
+import { isDatabaseUnreachable } from "../shared/errors";
 
 export interface ProblemDetails {
 	type: string;
@@ -71,7 +72,7 @@ export function toProblem(err: unknown): { problem: ProblemDetails; internal: bo
 	const body = BODY_ERRORS[type];
 	if (body) return { problem: problem(body.status, body.code, body.detail), internal: false };
 
-	if (/^Sequelize(Connection|HostNot|InvalidConnection|AccessDenied)/.test(String(e.name)))
+	if (isDatabaseUnreachable(err))
 		return { problem: problem(503, "DATABASE_UNAVAILABLE", "The database cannot be reached right now; try again shortly."), internal: true };
 
 	const unavailable = UNAVAILABLE[type];
