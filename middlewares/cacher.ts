@@ -7,10 +7,17 @@
  * - Each service has a cache version, bumped by every clean. The gateway's near cache
  *   (near-cache.middleware.ts) keeps answers tagged with it, so one cheap version read
  *   tells it whether an answer is still current without crossing to the service.
+ * - No answer older than the last clean is ever cached. A miss notes its service's
+ *   version before the service reads its database, and the fill is written only while
+ *   that version holds, atomically with the check: a reader that read before a change
+ *   committed cannot put its answer back after the change's clean (which bumps the
+ *   version first, then deletes).
+ * - A write-through (`writeThrough`) replaces a cached record only with a newer version of
+ *   it, so changes made on several nodes cannot land out of order.
  */
 import { randomInt } from "node:crypto";
 import { Cachers, type ServiceBroker } from "moleculer";
-import type { RedisOptions } from "ioredis";
+import type { Redis, RedisOptions } from "ioredis";
 import { AccessTracker, adaptiveTtl, serviceOfKey } from "./cache-policy";
 
 export interface VersionedCacher {
@@ -18,8 +25,40 @@ export interface VersionedCacher {
 	version(service: string): Promise<string | undefined>;
 	/** Marks every cached answer of a service as outdated. */
 	bumpVersion(service: string): Promise<void>;
+	/** Outdates the key's service and caches `record` unless a newer version of it is cached. */
+	writeThrough(key: string, record: VersionedRecord, ttl: number): Promise<void>;
 	getCacheKey(action: unknown, opts: unknown, ctx: unknown): string;
 }
+
+/** A record that carries its own version (a row version, incremented by every change). */
+export interface VersionedRecord {
+	version: number;
+}
+
+const MAX_PENDING_FILLS = 10_000;
+
+/**
+ * The service version each pending fill saw at its miss. The oldest one seen is kept:
+ * refusing a fill is always safe, writing one read before a clean is not.
+ */
+class PendingFills {
+	private readonly seen = new Map<string, string>();
+
+	note(key: string, version: string): void {
+		if (this.seen.has(key)) return;
+		this.seen.set(key, version);
+		if (this.seen.size > MAX_PENDING_FILLS) this.seen.delete(this.seen.keys().next().value!);
+	}
+
+	take(key: string): string | undefined {
+		const version = this.seen.get(key);
+		this.seen.delete(key);
+		return version;
+	}
+}
+
+const isNewerThan = (held: unknown, record: VersionedRecord) =>
+	!(typeof held === "object" && held !== null && typeof (held as VersionedRecord).version === "number" && (held as VersionedRecord).version >= record.version);
 
 /** How long to leave Redis alone after a failure before trying it again. */
 const RECOVERY_PAUSE_MS = 500;
@@ -30,33 +69,49 @@ const freshVersion = () => `${Date.now().toString(36)}-${randomInt(2 ** 40).toSt
 export class PolicyMemoryCacher extends Cachers.Memory implements VersionedCacher {
 	private readonly access = new AccessTracker();
 	private readonly versions = new Map<string, string>();
+	private readonly pending = new PendingFills();
+	declare cache: Map<string, { data: unknown; expire: number | null }>;
 
-	override get(key: string) {
+	override async get(key: string) {
 		this.access.touch(key);
-		return super.get(key);
+		const found = await super.get(key);
+		if (found === this.opts.missingResponse) this.pending.note(key, this.currentVersion(serviceOfKey(key)));
+		return found;
 	}
 
-	override set(key: string, data: unknown, ttl?: number) {
+	/** A fill after a miss: written only if no clean came since the miss (checked and written in one step). */
+	override async set(key: string, data: unknown, ttl?: number) {
+		const seen = this.pending.take(key);
+		if (seen === undefined || seen !== this.versions.get(serviceOfKey(key))) return undefined;
 		return super.set(key, data, ttl ? adaptiveTtl(ttl, this.access.reads(key)) : ttl);
 	}
 
 	override async clean(match: string | string[] = "**") {
-		await super.clean(match);
 		for (const pattern of Array.isArray(match) ? match : [match]) {
 			const service = serviceOfKey(pattern);
 			// "**" (Moleculer cleans everything after a reconnect) outdates every service.
 			if (service.includes("*")) this.versions.clear();
-			else await this.bumpVersion(service);
+			else this.versions.set(service, freshVersion());
 		}
+		await super.clean(match);
+	}
+
+	async writeThrough(key: string, record: VersionedRecord, ttl: number) {
+		this.versions.set(serviceOfKey(key), freshVersion());
+		if (isNewerThan(this.cache.get(key)?.data, record)) await super.set(key, record, adaptiveTtl(ttl, this.access.reads(key)));
 	}
 
 	async version(service: string) {
-		if (!this.versions.has(service)) this.versions.set(service, freshVersion());
-		return this.versions.get(service);
+		return this.currentVersion(service);
 	}
 
 	async bumpVersion(service: string) {
 		this.versions.set(service, freshVersion());
+	}
+
+	private currentVersion(service: string): string {
+		if (!this.versions.has(service)) this.versions.set(service, freshVersion());
+		return this.versions.get(service)!;
 	}
 }
 
@@ -91,12 +146,39 @@ function quietUnlock(unlock: () => Promise<unknown>): () => Promise<void> {
 	);
 }
 
+/** KEYS: service version, cache key. ARGV: the version seen at the miss, data, ttl (0: none). */
+const FILL_IF_VERSION = `
+if redis.call("GET", KEYS[1]) ~= ARGV[1] then return 0 end
+if tonumber(ARGV[3]) > 0 then redis.call("SET", KEYS[2], ARGV[2], "EX", ARGV[3]) else redis.call("SET", KEYS[2], ARGV[2]) end
+return 1`;
+
+/** KEYS: service version, cache key. ARGV: a new service version, data, ttl (0: none), the record's version. */
+const WRITE_IF_NEWER = `
+redis.call("SET", KEYS[1], ARGV[1])
+local held = redis.call("GET", KEYS[2])
+if held then
+  local ok, value = pcall(cjson.decode, held)
+  if ok and type(value) == "table" and type(value.version) == "number" and value.version >= tonumber(ARGV[4]) then return 0 end
+end
+if tonumber(ARGV[3]) > 0 then redis.call("SET", KEYS[2], ARGV[2], "EX", ARGV[3]) else redis.call("SET", KEYS[2], ARGV[2]) end
+return 1`;
+
+type Arg = string | number | Buffer;
+interface CacheClient extends Redis {
+	fillIfVersion(versionKey: string, key: string, seen: string, data: Arg, ttl: number): Promise<number>;
+	writeIfNewer(versionKey: string, key: string, newVersion: string, data: Arg, ttl: number, recordVersion: number): Promise<number>;
+}
+
 export class ResilientRedisCacher extends Cachers.Redis implements VersionedCacher {
 	private readonly access = new AccessTracker();
 	private readonly knownServices = new Set<string>();
 	/** Set by any failed command; while set, Redis is left alone until it has been emptied. */
 	private wasDown = false;
-	declare client: import("ioredis").Redis;
+	/** A change was skipped before the first connection was ready. */
+	private missedChange = false;
+	private readonly pending = new PendingFills();
+	declare client: CacheClient;
+	declare serializer: { serialize(data: unknown): Buffer };
 
 	constructor(
 		url: string,
@@ -110,6 +192,24 @@ export class ResilientRedisCacher extends Cachers.Redis implements VersionedCach
 	override init(broker: ServiceBroker) {
 		super.init(broker);
 		this.client.on("error", () => this.failed());
+		this.client.on("ready", () => {
+			if (!this.missedChange) return;
+			this.missedChange = false;
+			this.failed();
+		});
+		this.client.defineCommand("fillIfVersion", { numberOfKeys: 2, lua: FILL_IF_VERSION });
+		this.client.defineCommand("writeIfNewer", { numberOfKeys: 2, lua: WRITE_IF_NEWER });
+	}
+
+	/**
+	 * Whether Redis may be used now: not while it is failing, nor before the first connection
+	 * is ready. A change (a clean, a write-through) skipped while connecting is made up for
+	 * once connected, as after a failure.
+	 */
+	private usable(change = false): boolean {
+		if (!this.wasDown && this.client.status === "ready") return true;
+		if (change && !this.wasDown) this.missedChange = true;
+		return false;
 	}
 
 	/**
@@ -124,7 +224,7 @@ export class ResilientRedisCacher extends Cachers.Redis implements VersionedCach
 		const recover = async () => {
 			try {
 				await super.clean("**");
-				for (const service of this.knownServices) await this.client.set(`${this.versionPrefix}${service}`, freshVersion());
+				for (const service of this.knownServices) await this.client.set(this.versionKey(service), freshVersion());
 				this.wasDown = false;
 				this.logger.info("Redis answers again: the cache was emptied and is in use again.");
 			} catch {
@@ -137,27 +237,67 @@ export class ResilientRedisCacher extends Cachers.Redis implements VersionedCach
 
 	override async get(key: string) {
 		this.access.touch(key);
-		if (this.wasDown) return this.opts.missingResponse;
+		if (!this.usable()) return this.opts.missingResponse;
 		try {
-			return await super.get(key);
+			const found = await super.get(key);
+			if (found === this.opts.missingResponse) {
+				const version = await this.version(serviceOfKey(key));
+				if (version !== undefined) this.pending.note(key, version);
+			}
+			return found;
 		} catch {
 			this.failed();
 			return this.opts.missingResponse;
 		}
 	}
 
+	/** A fill after a miss: written only if no clean came since the miss (checked and written in one script). */
 	override async set(key: string, data: unknown, ttl?: number) {
-		if (this.wasDown) return undefined;
+		const seen = this.pending.take(key);
+		if (!this.usable() || seen === undefined) return undefined;
 		try {
-			return await super.set(key, data, ttl ? adaptiveTtl(ttl, this.access.reads(key)) : ttl);
+			await this.client.fillIfVersion(
+				this.versionKey(serviceOfKey(key)),
+				this.prefix + key,
+				seen,
+				this.serializer.serialize(data),
+				this.ttlOf(key, ttl)
+			);
 		} catch {
 			this.failed();
-			return undefined;
+		}
+		return undefined;
+	}
+
+	async writeThrough(key: string, record: VersionedRecord, ttl: number) {
+		const service = serviceOfKey(key);
+		this.knownServices.add(service);
+		if (!this.usable(true)) return;
+		try {
+			await this.client.writeIfNewer(
+				this.versionKey(service),
+				this.prefix + key,
+				freshVersion(),
+				this.serializer.serialize(record),
+				this.ttlOf(key, ttl),
+				record.version
+			);
+		} catch {
+			this.failed();
 		}
 	}
 
+	private ttlOf(key: string, ttl?: number): number {
+		const base = ttl ?? this.opts.ttl;
+		return base ? adaptiveTtl(base, this.access.reads(key)) : 0;
+	}
+
+	private versionKey(service: string): string {
+		return `${this.versionPrefix}${service}`;
+	}
+
 	override async del(keys: string | string[]) {
-		if (this.wasDown) return undefined;
+		if (!this.usable(true)) return undefined;
 		try {
 			return await super.del(keys);
 		} catch {
@@ -168,23 +308,23 @@ export class ResilientRedisCacher extends Cachers.Redis implements VersionedCach
 
 	override async clean(match: string | string[] = "**") {
 		// While Redis is away a clean is missed on purpose: recovery empties everything.
-		if (this.wasDown) return;
-		try {
-			await super.clean(match);
-		} catch {
-			this.failed();
-			return;
-		}
+		if (!this.usable(true)) return;
+		// The version first: a fill in flight is refused from here on, so none survives the delete.
 		for (const pattern of Array.isArray(match) ? match : [match]) {
 			const service = serviceOfKey(pattern);
 			if (service.includes("*")) for (const known of this.knownServices) await this.bumpVersion(known);
 			else await this.bumpVersion(service);
 		}
+		try {
+			await super.clean(match);
+		} catch {
+			this.failed();
+		}
 	}
 
 	override async lock(key: string, ttl?: number) {
 		// Without Redis there is no shared lock; going on unlocked beats failing the read.
-		if (this.wasDown) return async () => undefined;
+		if (!this.usable()) return async () => undefined;
 		try {
 			return quietUnlock(await super.lock(key, ttl));
 		} catch {
@@ -199,8 +339,8 @@ export class ResilientRedisCacher extends Cachers.Redis implements VersionedCach
 
 	async version(service: string) {
 		this.knownServices.add(service);
-		if (this.wasDown) return undefined;
-		const key = `${this.versionPrefix}${service}`;
+		if (!this.usable()) return undefined;
+		const key = this.versionKey(service);
 		try {
 			const current = await this.client.get(key);
 			if (current !== null) return current;
@@ -214,9 +354,9 @@ export class ResilientRedisCacher extends Cachers.Redis implements VersionedCach
 
 	async bumpVersion(service: string) {
 		this.knownServices.add(service);
-		if (this.wasDown) return;
+		if (!this.usable(true)) return;
 		try {
-			await this.client.set(`${this.versionPrefix}${service}`, freshVersion());
+			await this.client.set(this.versionKey(service), freshVersion());
 		} catch {
 			this.failed();
 		}

@@ -2,7 +2,7 @@
  * Pure rules of stock: the invariants `0 <= reserved <= onHand`, what each movement
  * does, and when a change crosses the low-stock threshold or runs out.
  */
-import { StockBelowReservedError } from "./inventory.errors";
+import { StockBelowReservedError, StockLimitError } from "./inventory.errors";
 
 export const MOVEMENT_REASONS = ["INITIAL", "RESTOCK", "ADJUSTMENT", "RESERVE", "RELEASE", "SALE", "RETURN"] as const;
 export type MovementReason = (typeof MOVEMENT_REASONS)[number];
@@ -69,9 +69,13 @@ export function checkManualDelta(reason: ManualReason, delta: number): string | 
 	return undefined;
 }
 
-/** New levels after adding `delta` to on-hand stock; refuses to go below what is reserved. */
+/** The most units a product may have on hand (stock columns are 32-bit integers). */
+export const MAX_ON_HAND = 1_000_000_000;
+
+/** New levels after adding `delta` to on-hand stock; refuses to go below what is reserved or above MAX_ON_HAND. */
 export function changeOnHand(current: StockRecord, delta: number): StockLevels {
 	const onHand = current.onHand + delta;
+	if (onHand > MAX_ON_HAND) throw new StockLimitError(current.productId, { onHand: current.onHand, requested: onHand, limit: MAX_ON_HAND });
 	if (onHand < current.reserved || onHand < 0)
 		throw new StockBelowReservedError(current.productId, {
 			onHand: current.onHand,

@@ -18,6 +18,16 @@ export class StockBelowReservedError extends ConflictError {
 	}
 }
 
+export class StockLimitError extends ConflictError {
+	constructor(productId: string, levels: { onHand: number; requested: number; limit: number }) {
+		super(
+			`On-hand stock of product ${productId} cannot become ${levels.requested}: the most a product may hold is ${levels.limit}.`,
+			"STOCK_LIMIT_EXCEEDED",
+			{ productId, ...levels }
+		);
+	}
+}
+
 export interface Shortage {
 	productId: string;
 	requested: number;

@@ -18,6 +18,7 @@ import { orderItems, pageParams, uuid, offsetOf, pageOf, type Page, type PageQue
 import { UnprocessableError } from "./shared/errors";
 import {
 	MANUAL_REASONS,
+	MAX_ON_HAND,
 	available,
 	release,
 	returnSold,
@@ -153,7 +154,7 @@ type This = Service & InventoryThis;
 /** Seconds a cached stock lives (the proposal's 30 minutes); changes replace it at once. */
 const STOCK_TTL = 1800;
 
-const quantity = { type: "number", integer: true, min: 0, max: 1_000_000_000, convert: false } as const;
+const quantity = { type: "number", integer: true, min: 0, max: MAX_ON_HAND, convert: false } as const;
 
 const InventoryService = defineService<This>({
 	name: "inventory",
@@ -288,9 +289,15 @@ const InventoryService = defineService<This>({
 				// Sorted, so concurrent reservations lock rows in the same order and never deadlock.
 				const items = [...ctx.params.items].sort((a, b) => a.productId.localeCompare(b.productId));
 				const origin = originOf(ctx);
-				// Most refusals need no lock: if the stock is short already, say so at once.
+				// Most refusals need no lock: if the stock is short already, say so at once
+				// (unless this is a retry of a reservation that took the last units).
 				const short = await this.findShortages(items);
-				if (short.length > 0) throw new InsufficientStockError(short);
+				if (short.length > 0) {
+					const [held] = await this.db.rows<{ status: ReservationStatus }>("SELECT status FROM reservations WHERE id = :id", { id: reservationId });
+					if (!held) throw new InsufficientStockError(short);
+					if (held.status !== "HELD") throw new ReservationClosedError(reservationId, held.status);
+					return { reservationId, status: held.status };
+				}
 				try {
 					return await this.db.transaction(async tx => {
 						const existing = await this.lockReservation(tx, reservationId);
@@ -477,8 +484,7 @@ const InventoryService = defineService<This>({
 			const cacher = this.broker.cacher as (Cachers.Base<object> & VersionedCacher) | null;
 			if (!cacher) return;
 			const key = cacher.getCacheKey({ name: `${this.name}.get` }, { keys: ["productId"] }, { params: { productId: record.productId }, meta: {} });
-			await cacher.set(key, toStock(record), STOCK_TTL);
-			await cacher.bumpVersion(this.name);
+			await cacher.writeThrough(key, toStock(record), STOCK_TTL);
 			// A shared (Redis) cache is current already; per-node Memory caches elsewhere are not.
 			if (cacher instanceof PolicyMemoryCacher) await this.broker.broadcast(`cache.clean.${this.name}`);
 		},

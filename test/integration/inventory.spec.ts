@@ -3,7 +3,7 @@ import { testDialects } from "../helpers/engines";
 import { useNode } from "../helpers/suite";
 import { waitFor } from "../helpers/wait";
 import type { Product } from "../../services/products.domain";
-import { ON_HAND_REASONS, type Stock } from "../../services/inventory.domain";
+import { MAX_ON_HAND, ON_HAND_REASONS, type Stock } from "../../services/inventory.domain";
 import type { Movement } from "../../services/inventory.service";
 import type { Page } from "../../services/shared/params";
 import { buildEvent, type EventEnvelope } from "../../services/shared/events";
@@ -81,6 +81,19 @@ describe.each(testDialects())("inventory service on %s", dialect => {
 		await expect(call("inventory.setStock", { productId, onHand: -1 })).rejects.toMatchObject({ code: 422 });
 		await expect(call("inventory.get", { productId })).resolves.toMatchObject({ onHand: 3, version: 1 });
 		expect(await ledgerSum(productId)).toBe(3);
+	});
+
+	it("refuses to hold more than MAX_ON_HAND units with 409, and changes nothing", async () => {
+		const productId = await productWithStock(MAX_ON_HAND);
+		await expect(call("inventory.adjust", { productId, delta: MAX_ON_HAND, reason: "RESTOCK" })).rejects.toMatchObject({
+			code: 409,
+			type: "STOCK_LIMIT_EXCEEDED",
+			data: { onHand: MAX_ON_HAND, requested: 2 * MAX_ON_HAND }
+		});
+		await expect(call("inventory.adjust", { productId, delta: -1, reason: "ADJUSTMENT" })).resolves.toMatchObject({ onHand: MAX_ON_HAND - 1 });
+		await expect(call("inventory.adjust", { productId, delta: 2, reason: "RESTOCK" })).rejects.toMatchObject({ type: "STOCK_LIMIT_EXCEEDED" });
+		await expect(call("inventory.get", { productId })).resolves.toMatchObject({ onHand: MAX_ON_HAND - 1, version: 2 });
+		expect(await ledgerSum(productId)).toBe(MAX_ON_HAND - 1);
 	});
 
 	it("refuses system reasons and wrong signs with 422", async () => {

@@ -11,6 +11,9 @@ class Versions implements VersionedCacher {
 	async bumpVersion() {
 		this.current = `${this.current}+`;
 	}
+	async writeThrough() {
+		await this.bumpVersion();
+	}
 	getCacheKey(action: unknown, _opts: unknown, ctx: unknown) {
 		return `${(action as { name: string }).name}:${(ctx as { params: { id: string } }).params.id}`;
 	}
