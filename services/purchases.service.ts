@@ -412,10 +412,12 @@ const PurchasesService = defineService<This>({
 				{ before: new Date(now - reservingGraceMs).toISOString() }
 			);
 			for (const { id } of stuck) {
-				// Release first: if this node dies before the delete, the next sweep releases again (a no-op) and deletes.
-				await this.broker.call("inventory.release", { reservationId: id }, { requestID: origin.correlationId });
+				// The row goes first, so a create still running cannot mark it RESERVED after the
+				// release. Should this node die before the release, the orphan sweep below releases it.
 				const [deleted] = await this.db.rows("DELETE FROM purchases WHERE id = :id AND reservation_state = 'RESERVING' RETURNING id", { id });
-				if (deleted) result.repaired++;
+				if (!deleted) continue;
+				await this.broker.call("inventory.release", { reservationId: id }, { requestID: origin.correlationId });
+				result.repaired++;
 			}
 
 			const ttlMs = appConfig(this.broker).purchaseTtl * 1000;

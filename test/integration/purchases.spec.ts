@@ -186,6 +186,21 @@ describe.each(testDialects())("purchases on %s", dialect => {
 		await expectConsistent(product.id);
 	});
 
+	it("answers a retried reservation that took the last units as held, not as a shortage", async () => {
+		const product = await productWithStock(3);
+		const reservationId = randomUUID();
+		const items = [{ productId: product.id, quantity: 3 }];
+		await expect(call("inventory.reserve", { reservationId, items })).resolves.toEqual({ reservationId, status: "HELD" });
+		await expect(call("inventory.reserve", { reservationId, items })).resolves.toEqual({ reservationId, status: "HELD" });
+		await expect(call("inventory.reserve", { reservationId: randomUUID(), items })).rejects.toMatchObject({ type: "INSUFFICIENT_STOCK" });
+		await call("inventory.release", { reservationId });
+		await expect(call("inventory.reserve", { reservationId, items: [{ productId: product.id, quantity: 4 }] })).rejects.toMatchObject({
+			type: "RESERVATION_CLOSED"
+		});
+		await expect(stock(product.id)).resolves.toMatchObject({ onHand: 3, reserved: 0 });
+		await expectConsistent(product.id);
+	});
+
 	it("changes nothing when a purchase event is delivered again", async () => {
 		const product = await productWithStock(10);
 		const purchase = await buy([{ productId: product.id, quantity: 4 }], {}, "customer-7");
@@ -332,10 +347,60 @@ describe.each(testDialects())("purchase expiry on %s", dialect => {
 		await expect(call<Purchase>("purchases.get", { id: purchase.id })).resolves.toMatchObject({ status: "CANCELLED", cancelReason: "expired" });
 	});
 
+	it("keeps the invariants when expiry races confirmations, cancellations and sweeps running side by side", async () => {
+		const products = await Promise.all([productWithStock(30), productWithStock(30)]);
+		const made = await Promise.all(
+			Array.from({ length: 16 }, (_, i) =>
+				call<Purchase>("purchases.create", {
+					items: [{ productId: products[i % 2].id, quantity: 1 + (i % 2) }, ...(i % 3 === 0 ? [{ productId: products[(i + 1) % 2].id, quantity: 1 }] : [])]
+				})
+			)
+		);
+		// Transitions spread across the TTL boundary (1 s), while three sweepers, as on three nodes, expire what is due.
+		const transitions = made.map((p, i) =>
+			new Promise(resolve => setTimeout(resolve, 700 + i * 40)).then(() =>
+				Promise.allSettled([
+					call(i % 3 === 0 ? "purchases.cancel" : "purchases.confirm", { id: p.id }),
+					...(i % 4 === 0 ? [call("purchases.cancel", { id: p.id })] : [])
+				])
+			)
+		);
+		const sweeps = Array.from({ length: 3 }, async () => {
+			for (let round = 0; round < 12; round++) {
+				await call("purchases.sweep");
+				await new Promise(resolve => setTimeout(resolve, 100));
+			}
+		});
+		await Promise.all([...transitions, ...sweeps]);
+
+		const finals = await Promise.all(made.map(p => call<Purchase>("purchases.get", { id: p.id })));
+		expect(finals.filter(p => p.status === "PENDING")).toEqual([]);
+		expect(finals.filter(p => p.cancelReason === "expired").length).toBeGreaterThan(0);
+		for (const product of products) {
+			const sold = finals
+				.filter(p => p.status === "CONFIRMED")
+				.flatMap(p => p.items)
+				.filter(i => i.productId === product.id)
+				.reduce((s, i) => s + i.quantity, 0);
+			await waitFor(async () => {
+				const s = await stock(product.id);
+				return s.onHand === 30 - sold && s.reserved === 0;
+			}, 3000);
+			await expectConsistent(product.id);
+		}
+		for (const purchase of finals.filter(p => p.status === "CANCELLED")) {
+			const cancelled = await waitFor(async () => {
+				const page = await call<Page<AuditEntry>>("audit.search", { aggregateId: purchase.id, type: "purchase.cancelled" });
+				return page.total > 0 && page;
+			});
+			expect(cancelled.total).toBe(1);
+		}
+	});
+
 	it("releases a reservation whose purchase was never written", async () => {
 		const product = await productWithStock(5);
-		const reservedAt = Date.now();
 		await call("inventory.reserve", { reservationId: randomUUID(), items: [{ productId: product.id, quantity: 3 }] });
+		const reservedAt = Date.now();
 		await expect(stock(product.id)).resolves.toMatchObject({ reserved: 3 });
 		await waitFor(() => Date.now() > reservedAt + 1100, 3000);
 		await expect(call("purchases.sweep", { reservingGraceMs: 0 })).resolves.toMatchObject({ orphansReleased: 1 });
