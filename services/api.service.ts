@@ -32,12 +32,11 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,100}$/;
 type Req = IncomingMessage & {
 	$ctx?: Context;
 	originalUrl?: string;
-	$alias?: { action?: string };
+	$alias?: { action?: string; method?: string; fullPath?: string };
 	$endpoint?: { action: CachedActionDef };
 	$params?: Record<string, unknown>;
 	$route?: { rateLimit?: { store: { resetTime: number } } };
 };
-type Alias = { method: string; fullPath: string };
 interface GatewayMeta {
 	user?: { name: string };
 	idempotencyKey?: string;
@@ -49,14 +48,19 @@ type ApiThis = Service & {
 	routes: { opts: { autoAliases?: boolean } }[];
 	regenerateAutoAliases(route: unknown): void;
 	routesStatus(): string;
-	recordRequest(ctx: Context<unknown, GatewayMeta>, req: Req, res: ServerResponse, alias: Alias, started: bigint): void;
+	recordRequest(req: Req, res: ServerResponse, started: bigint): void;
 	answerStale(req: Req, res: ServerResponse, err: unknown): boolean;
 	sendResponse(req: Req, res: ServerResponse, data: unknown, action: unknown): void;
 };
 type Route = { callOptions?: Record<string, unknown> };
 
+const gatewayMethods = (ApiGateway as unknown as { methods: Record<"callAction" | "httpHandler", (...args: unknown[]) => Promise<unknown>> }).methods;
 /** moleculer-web's own way of calling an alias's action and sending its answer. */
-const gatewayCallAction = (ApiGateway as unknown as { methods: { callAction(...args: unknown[]): Promise<unknown> } }).methods.callAction;
+const gatewayCallAction = gatewayMethods.callAction;
+/** moleculer-web's own handler of every HTTP request. */
+const gatewayHttpHandler = gatewayMethods.httpHandler;
+/** Calls to audit for one request record: about 16 s of trying (0.5, 1, 2, 4, 8 s apart). */
+const RECORD_ATTEMPTS = 6;
 
 async function cacherStatus(broker: ServiceBroker): Promise<string> {
 	const cacher = broker.cacher;
@@ -149,13 +153,9 @@ const ApiService = defineService<ApiThis>({
 				mappingPolicy: "restrict",
 				authentication: true,
 				bodyParsers: { json: { strict: true, limit: "1mb" }, urlencoded: false },
-				onBeforeCall(this: ApiThis, ctx: Context<unknown, GatewayMeta>, _route: unknown, req: Req, res: ServerResponse, alias: Alias) {
+				onBeforeCall(this: ApiThis, ctx: Context<unknown, GatewayMeta>, _route: unknown, req: Req) {
 					const key = req.headers["idempotency-key"];
 					if (typeof key === "string") ctx.meta.idempotencyKey = key;
-					if (WRITE_METHODS.has(req.method ?? "")) {
-						const started = process.hrtime.bigint();
-						res.once("finish", () => this.recordRequest(ctx, req, res, alias, started));
-					}
 				}
 			},
 			{
@@ -307,30 +307,52 @@ const ApiService = defineService<ApiThis>({
 		},
 
 		/**
-		 * Sends the audit service its record of a write request, after the response: who
-		 * (the key's name, never the key), which route, the status, how long it took; on the
-		 * audit-logs topic with Kafka, else (or while Kafka is away) by a call. Audit keeps a
-		 * record once by its id, so one that reached both ways is stored once.
+		 * moleculer-web's entry for every HTTP request; a write request is recorded once its
+		 * response is sent, whatever answered it (an action, the body parser, authentication,
+		 * or no route at all), unless the rate limit refused it.
 		 */
-		recordRequest(this: Service, ctx: Context<unknown, GatewayMeta>, req: Req, res: ServerResponse, alias: Alias, started: bigint) {
+		httpHandler(this: ApiThis, req: Req, res: ServerResponse, next?: unknown) {
+			if (WRITE_METHODS.has(req.method ?? "")) {
+				const started = process.hrtime.bigint();
+				// A flood the rate limit turns away must not become as many audit writes.
+				res.once("finish", () => res.statusCode !== 429 && this.recordRequest(req, res, started));
+			}
+			return gatewayHttpHandler.call(this, req, res, next);
+		},
+
+		/**
+		 * Sends the audit service its record of a write request: who (the key's name, never
+		 * the key), which route, the status, how long it took; on the audit-logs topic with
+		 * Kafka, else (or while Kafka is away) by a call, tried again for a while when audit
+		 * cannot be reached. Audit keeps a record once by its id, so one that arrived twice is
+		 * stored once.
+		 */
+		recordRequest(this: ApiThis, req: Req, res: ServerResponse, started: bigint) {
+			const given = req.headers["x-api-key"];
+			const alias = req.$alias;
 			const record: RequestRecord = {
 				id: randomUUID(),
 				occurredAt: new Date().toISOString(),
-				actor: ctx.meta.user?.name ?? "anonymous",
+				actor: (req.$ctx?.meta as GatewayMeta | undefined)?.user?.name ?? (typeof given === "string" ? findKey(appConfig(this.broker).apiKeys, given)?.name : undefined) ?? "anonymous",
 				method: req.method ?? "",
-				route: `${alias.method} ${alias.fullPath}`,
-				path: (req.originalUrl ?? req.url ?? "").split("?")[0],
+				route: alias?.fullPath ? `${alias.method} ${alias.fullPath}` : "(not routed)",
+				path: (req.originalUrl ?? req.url ?? "").split("?")[0].slice(0, 500),
 				status: res.statusCode,
 				durationMs: Number(process.hrtime.bigint() - started) / 1e6,
-				correlationId: ctx.requestID ?? ctx.id
+				correlationId: String(res.getHeader("X-Request-ID") ?? req.$ctx?.requestID ?? requestIdOf(req))
 			};
-			const call = () => this.broker.call("audit.recordRequest", record, { requestID: record.correlationId });
+			const call = (attempt: number): Promise<unknown> =>
+				this.broker.call("audit.recordRequest", record, { requestID: record.correlationId }).catch(async err => {
+					if (attempt >= RECORD_ATTEMPTS || (this.broker as unknown as { stopping: boolean }).stopping) throw err;
+					await new Promise(resolve => setTimeout(resolve, 250 * 2 ** attempt).unref());
+					return call(attempt + 1);
+				});
 			const sent = kafkaEnabled(this.broker)
 				? produce(this.broker, AUDIT_LOGS_TOPIC, record.correlationId, JSON.stringify(record)).catch(err => {
 						this.logger.warn(`Request record ${record.id} not on Kafka (${(err as Error).message}): sent to audit by a call.`);
-						return call();
+						return call(1);
 					})
-				: call();
+				: call(1);
 			sent.catch(err => this.logger.warn(`Request record ${record.id} (${record.route} ${record.status}) not stored: ${(err as Error).message}`));
 		},
 

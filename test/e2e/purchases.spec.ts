@@ -92,6 +92,27 @@ describe.each(testDialects())("purchases and audit over HTTP on %s", dialect => 
 		await expect(request("GET", `/api/v1/audit?q=${TEST_API_KEY}`)).resolves.toMatchObject({ body: { total: 0 } });
 	});
 
+	it("records write requests refused before any action: malformed JSON, a wrong key, an unknown route", async () => {
+		const id = `corr-${randomUUID()}`;
+		const wrongKey = `wrong-${randomUUID()}`;
+		const refused = [
+			await request("POST", "/api/v1/purchases", { rawBody: "{", headers: { "X-Request-Id": `${id}-json` } }),
+			await request("POST", "/api/v1/purchases", { body: { items: [] }, apiKey: wrongKey, headers: { "X-Request-Id": `${id}-key` } }),
+			await request("DELETE", "/api/v1/nowhere/1", { headers: { "X-Request-Id": `${id}-route` } })
+		];
+		expect(refused.map(r => r.status)).toEqual([400, 401, 404]);
+		const recordOf = (suffix: string) =>
+			waitFor(async () => (await request("GET", `/api/v1/audit?type=http.request&correlationId=${id}-${suffix}`)).body.items[0], 3000);
+		await expect(recordOf("json")).resolves.toMatchObject({ actor: "tester", payload: { method: "POST", path: "/api/v1/purchases", status: 400 } });
+		await expect(recordOf("key")).resolves.toMatchObject({ actor: "anonymous", payload: { method: "POST", status: 401 } });
+		await expect(recordOf("route")).resolves.toMatchObject({ actor: "tester", payload: { method: "DELETE", path: "/api/v1/nowhere/1", status: 404 } });
+		// No key, right or wrong, is in any record.
+		const all = await request("GET", "/api/v1/audit?type=http.request&pageSize=100");
+		expect(all.body.total).toBeGreaterThanOrEqual(3);
+		expect(JSON.stringify(all.body)).not.toContain(TEST_API_KEY);
+		expect(JSON.stringify(all.body)).not.toContain(wrongKey);
+	});
+
 	it("searches the audit trail by type, aggregate, time and text, newest first", async () => {
 		const before = new Date().toISOString();
 		const product = await productWithStock(3, { name: `Findable ${dialect}` });
