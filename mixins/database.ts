@@ -105,8 +105,9 @@ export function openDatabase(config: DatabaseConfig, schema: string): Database {
 
 /** True when a statement failed on a unique key (sku taken, event already stored, ...). */
 export function isUniqueViolation(err: unknown): boolean {
-	const e = err as { name?: string; parent?: { code?: string } };
-	return e?.name === "SequelizeUniqueConstraintError" || e?.parent?.code === "23505";
+	const e = err as { parent?: { code?: string; message?: string } } | undefined;
+	// Sequelize reports every SQLite constraint failure (NOT NULL, CHECK) as a unique one.
+	return e?.parent?.code === "23505" || (e?.parent?.code === "SQLITE_CONSTRAINT" && /UNIQUE constraint failed/.test(e.parent.message ?? ""));
 }
 
 /** SQL types that differ between the two dialects, for migrations. */

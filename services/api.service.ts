@@ -15,6 +15,8 @@ import { ALL_SERVICES, type ApiKey } from "../config/env";
 import { AUDIT_LOGS_TOPIC, type RequestRecord } from "./shared/events";
 import { kafkaEnabled, kafkaStatus, produce } from "../mixins/kafka";
 import { toProblem } from "./api/problem";
+import { findHostileInput } from "./api/input-guard";
+import { UnprocessableError } from "./shared/errors";
 import { buildOpenApi, type ServiceDescription } from "./api/openapi";
 import { defineMixin, defineService } from "./shared/schema";
 import { rateLimitStoreFor, secondsUntil } from "./api/rate-limit";
@@ -51,6 +53,8 @@ type ApiThis = Service & {
 	recordRequest(req: Req, res: ServerResponse, started: bigint): void;
 	answerStale(req: Req, res: ServerResponse, err: unknown): boolean;
 	sendResponse(req: Req, res: ServerResponse, data: unknown, action: unknown): void;
+	sendError(req: Req, res: ServerResponse, err: unknown): void;
+	server: import("node:http").Server;
 };
 type Route = { callOptions?: Record<string, unknown> };
 
@@ -61,6 +65,15 @@ const gatewayCallAction = gatewayMethods.callAction;
 const gatewayHttpHandler = gatewayMethods.httpHandler;
 /** Calls to audit for one request record: about 16 s of trying (0.5, 1, 2, 4, 8 s apart). */
 const RECORD_ATTEMPTS = 6;
+const MAX_BODY_BYTES = 1024 * 1024;
+/** How long a client may take to send a whole request (Node's default is 5 minutes). */
+const REQUEST_TIMEOUT_MS = 30_000;
+
+/** Route middleware, after the body parser: input no action should see is a 422 (services/api/input-guard.ts). */
+function refuseHostileInput(req: Req & { body?: unknown; query?: unknown }, _res: ServerResponse, next: (err?: unknown) => void) {
+	const found = findHostileInput(req.body) ?? findHostileInput(req.query);
+	next(found ? new UnprocessableError("Parameters validation error!", [found]) : undefined);
+}
 
 async function cacherStatus(broker: ServiceBroker): Promise<string> {
 	const cacher = broker.cacher;
@@ -152,7 +165,8 @@ const ApiService = defineService<ApiThis>({
 				autoAliases: true,
 				mappingPolicy: "restrict",
 				authentication: true,
-				bodyParsers: { json: { strict: true, limit: "1mb" }, urlencoded: false },
+				bodyParsers: { json: { strict: true, limit: MAX_BODY_BYTES }, urlencoded: false },
+				use: [refuseHostileInput],
 				onBeforeCall(this: ApiThis, ctx: Context<unknown, GatewayMeta>, _route: unknown, req: Req) {
 					const key = req.headers["idempotency-key"];
 					if (typeof key === "string") ctx.meta.idempotencyKey = key;
@@ -265,6 +279,10 @@ const ApiService = defineService<ApiThis>({
 		}
 	},
 
+	started(this: ApiThis) {
+		this.server.requestTimeout = REQUEST_TIMEOUT_MS;
+	},
+
 	events: {
 		// Aliases are otherwise built 500 ms after the registry changes: build them as soon as
 		// the node's own services are up, so the first request after start finds its route.
@@ -317,7 +335,25 @@ const ApiService = defineService<ApiThis>({
 				// A flood the rate limit turns away must not become as many audit writes.
 				res.once("finish", () => res.statusCode !== 429 && this.recordRequest(req, res, started));
 			}
+			// No CORS: the gateway answers OPTIONS itself. moleculer-web would otherwise run the
+			// action of the method a preflight names (Access-Control-Request-Method).
+			if (req.method === "OPTIONS") {
+				res.writeHead(204, { Allow: "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS" });
+				return void res.end();
+			}
+			// HEAD is a GET whose body Node leaves out.
+			if (req.method === "HEAD") req.method = "GET";
+			// A body declared too large is refused at once, not after waiting for all of it.
+			if (Number(req.headers["content-length"]) > MAX_BODY_BYTES) {
+				res.setHeader("Connection", "close");
+				return this.sendError(req, res, Object.assign(new Error("request entity too large"), { type: "entity.too.large" }));
+			}
 			return gatewayHttpHandler.call(this, req, res, next);
+		},
+
+		/** Errors are logged by onError, once and only when they are the server's fault. */
+		errorHandler(this: ApiThis, req: Req, res: ServerResponse, err: unknown) {
+			this.sendError(req, res, err);
 		},
 
 		/**

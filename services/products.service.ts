@@ -15,6 +15,7 @@ import { defineService } from "./shared/schema";
 import { cachedRead, guardedWrite, idempotentCall } from "./shared/resilience";
 import { money, pageParams, uuid, offsetOf, pageOf, type Page, type PageQuery } from "./shared/params";
 import { toCents } from "./shared/money";
+import { UnprocessableError } from "./shared/errors";
 import {
 	applyChanges,
 	DEFAULT_CURRENCY,
@@ -71,6 +72,11 @@ const editableFields = {
 	currency: { type: "string", pattern: /^[A-Z]{3}$/, optional: true },
 	active: { type: "boolean", optional: true }
 } as const;
+
+/** Editable fields that cannot be emptied: fastest-validator lets an optional field be null. */
+const NOT_NULLABLE = Object.entries(editableFields)
+	.filter(([, rule]) => !("nullable" in rule && rule.nullable))
+	.map(([field]) => field);
 
 const optional = <T extends object>(rule: T) => ({ ...rule, optional: true });
 const count = { type: "number", integer: true, min: 0, max: 1_000_000_000 } as const;
@@ -297,6 +303,12 @@ const ProductsService = defineService<This>({
 
 		async updateProduct(this: This, ctx: Context<UpdateParams>, mode: "replace" | "merge"): Promise<Product> {
 			const { id, version } = ctx.params;
+			const nulled = [...NOT_NULLABLE, "version"].filter(field => (ctx.params as unknown as Record<string, unknown>)[field] === null);
+			if (nulled.length > 0)
+				throw new UnprocessableError(
+					"Parameters validation error!",
+					nulled.map(field => ({ field, message: `The '${field}' field cannot be null.` }))
+				);
 			let result: ProductRecord | undefined;
 			try {
 				await this.db.transaction(async tx => {

@@ -71,6 +71,9 @@ export function toProblem(err: unknown): { problem: ProblemDetails; internal: bo
 
 	const body = BODY_ERRORS[type];
 	if (body) return { problem: problem(body.status, body.code, body.detail), internal: false };
+	// zlib's failures (Z_DATA_ERROR, Z_BUF_ERROR, ...): the body is not what its Content-Encoding says.
+	if (typeof e.code === "string" && /^Z_[A-Z_]+$/.test(e.code))
+		return { problem: problem(400, "UNDECODABLE_BODY", "The request body could not be decoded with its Content-Encoding."), internal: false };
 
 	if (isDatabaseUnreachable(err))
 		return { problem: problem(503, "DATABASE_UNAVAILABLE", "The database cannot be reached right now; try again shortly."), internal: true };

@@ -2,6 +2,8 @@ import { testDialects } from "../helpers/engines";
 import { useNode } from "../helpers/suite";
 import { httpClient } from "../helpers/http";
 import { waitFor } from "../helpers/wait";
+import { request as httpRequest } from "node:http";
+import { TEST_API_KEY } from "../helpers/nodes";
 
 describe.each(testDialects())("the REST API over HTTP on %s", dialect => {
 	const suite = useNode(dialect);
@@ -101,6 +103,86 @@ describe.each(testDialects())("the REST API over HTTP on %s", dialect => {
 			const failed = await request("GET", "/api/v1/products/not-a-uuid", { headers: { "X-Request-Id": "err-1" } });
 			expect(failed.headers.get("x-request-id")).toBe("err-1");
 			expect(failed.body.requestId).toBe("err-1");
+		});
+	});
+
+	describe("hostile input", () => {
+		/** A request sent as written (headers and body not made consistent), answered or not. */
+		function rawRequest(method: string, path: string, headers: Record<string, string>, body: string) {
+			return new Promise<{ status: number; body: string }>((resolve, reject) => {
+				const req = httpRequest(suite.node.baseUrl! + path, { method, headers }, res => {
+					let data = "";
+					res.on("data", chunk => (data += chunk));
+					res.on("end", () => {
+						resolve({ status: res.statusCode!, body: data });
+						req.destroy();
+					});
+				});
+				req.on("error", reject);
+				req.write(body);
+			});
+		}
+
+		it("answers OPTIONS itself, never with the action of the method a preflight names", async () => {
+			const product = await createProduct();
+			const preflight = await request("OPTIONS", `/api/v1/products/${product.id}`, { headers: { "Access-Control-Request-Method": "DELETE" } });
+			expect(preflight.status).toBe(204);
+			expect(preflight.headers.get("allow")).toContain("DELETE");
+			await expect(request("GET", `/api/v1/products/${product.id}`)).resolves.toMatchObject({ status: 200, body: { id: product.id } });
+		});
+
+		it("answers HEAD as GET without a body", async () => {
+			const head = await request("HEAD", "/api/v1/products");
+			expect(head).toMatchObject({ status: 200, body: "" });
+			expect(head.headers.get("content-type")).toMatch(/^application\/json/);
+			expect((await request("HEAD", "/api/v1/products", { apiKey: false })).status).toBe(401);
+		});
+
+		it("refuses __proto__ keys, NUL characters and deep nesting with 422, changing nothing", async () => {
+			const product = await createProduct({ price: 5 });
+			const proto = await request("POST", "/api/v1/products", { rawBody: '{"__proto__":{"name":"protoonly","price":2}}' });
+			expectProblem(proto, 422, "VALIDATION_ERROR");
+			expect(proto.body.errors).toEqual([{ field: "__proto__", message: expect.any(String) }]);
+			expectProblem(await request("PATCH", `/api/v1/products/${product.id}`, { rawBody: '{"__proto__":{"price":99}}' }), 422);
+			const nul = await request("POST", "/api/v1/products", { body: { name: "x\u0000y", price: 1 } });
+			expectProblem(nul, 422);
+			expect(nul.body.errors).toEqual([{ field: "name", message: "must not contain NUL characters" }]);
+			expectProblem(await request("GET", "/api/v1/audit?q=a%00b"), 422);
+			expectProblem(await request("GET", "/api/v1/products?category=a%00b"), 422);
+			const deep = `{"name":${"[".repeat(5000)}1${"]".repeat(5000)},"price":1}`;
+			expectProblem(await request("POST", "/api/v1/products", { rawBody: deep }), 422);
+			await expect(request("GET", `/api/v1/products/${product.id}`)).resolves.toMatchObject({ body: { price: 5, version: 1 } });
+			await expect(request("GET", "/api/v1/products?q=protoonly")).resolves.toMatchObject({ body: { total: 0 } });
+		});
+
+		it("refuses null for a field that cannot be emptied with 422", async () => {
+			const product = await createProduct();
+			for (const field of ["name", "sku", "price", "currency", "active"]) {
+				const response = await request("PATCH", `/api/v1/products/${product.id}`, { body: { [field]: null } });
+				expectProblem(response, 422, "VALIDATION_ERROR");
+				expect(response.body.errors).toEqual([{ field, message: expect.stringContaining("null") }]);
+			}
+			expectProblem(await request("PUT", `/api/v1/products/${product.id}`, { body: { name: "N", price: 1, sku: null } }), 422);
+			await expect(request("GET", `/api/v1/products/${product.id}`)).resolves.toMatchObject({ body: { version: 1 } });
+		});
+
+		it("answers 400 to a body its Content-Encoding cannot decode, and 413 at once to a body declared too large", async () => {
+			const gzip = await rawRequest("POST", "/api/v1/products", { "X-API-Key": TEST_API_KEY, "Content-Type": "application/json", "Content-Encoding": "gzip", "Content-Length": "7" }, "notgzip");
+			expect(gzip.status).toBe(400);
+			expect(JSON.parse(gzip.body)).toMatchObject({ code: "UNDECODABLE_BODY" });
+			// Two bytes of a declared 2 MB: the answer comes without waiting for the rest.
+			const declared = await rawRequest("POST", "/api/v1/products", { "Content-Type": "application/json", "Content-Length": "2000000" }, "{}");
+			expect(declared.status).toBe(413);
+			expect(JSON.parse(declared.body)).toMatchObject({ code: "PAYLOAD_TOO_LARGE" });
+		});
+
+		it("refuses audit dates outside the years 1970 to 9999 with 422", async () => {
+			for (const date of ["%2B010000-01-01T00:00:00Z", "-000001-01-01T00:00:00Z", "1969-12-31T23:59:59Z"]) {
+				const response = await request("GET", `/api/v1/audit?from=${date}`);
+				expectProblem(response, 422);
+				expect(response.body.errors).toEqual([{ field: "from", message: expect.stringContaining("1970") }]);
+			}
+			await expect(request("GET", "/api/v1/audit?from=2020-01-01T00:00:00Z&to=9999-12-31T00:00:00Z")).resolves.toMatchObject({ status: 200 });
 		});
 	});
 
@@ -210,7 +292,8 @@ describe.each(testDialects())("the REST API over HTTP on %s", dialect => {
 		});
 
 		it("keeps ledger and on-hand equal under 100 parallel adjustments", async () => {
-			const productId = await productWithStock(100);
+			// 150 units: enough for every withdrawal, in whatever order the adjustments land.
+			const productId = await productWithStock(150);
 			const responses = await Promise.all(
 				Array.from({ length: 100 }, (_, i) =>
 					request("POST", `/api/v1/inventory/${productId}/adjustments`, {
@@ -220,7 +303,7 @@ describe.each(testDialects())("the REST API over HTTP on %s", dialect => {
 			);
 			expect(responses.map(r => r.status).filter(s => s !== 200)).toEqual([]);
 			const stock = await request("GET", `/api/v1/inventory/${productId}`);
-			expect(stock.body.onHand).toBe(100 + 25 * 5 - 75 * 2);
+			expect(stock.body.onHand).toBe(150 + 25 * 5 - 75 * 2);
 			let sum = 0;
 			for (const page of [1, 2]) {
 				const movements = await request("GET", `/api/v1/inventory/${productId}/movements?pageSize=100&page=${page}`);

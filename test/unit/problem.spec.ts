@@ -26,6 +26,12 @@ describe("toProblem", () => {
 			expect(internal).toBe(false);
 		});
 
+		it("renders a body its Content-Encoding cannot decode (a zlib error) as 400, not 500", () => {
+			const { problem, internal } = toProblem(new Errors.MoleculerError("incorrect header check", "Z_DATA_ERROR" as never));
+			expect(problem).toMatchObject({ status: 400, code: "UNDECODABLE_BODY" });
+			expect(internal).toBe(false);
+		});
+
 		it("renders an unsupported charset as 415", () => {
 			expect(toProblem({ type: "charset.unsupported", status: 415 }).problem).toMatchObject({
 				status: 415,
