@@ -17,6 +17,12 @@ export interface Database {
 	location: string;
 	/** Runs `work` in one transaction; on SQLite transactions of a process take turns. */
 	transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T>;
+	/**
+	 * Runs `hook` once `tx` has committed, before `transaction` resolves; never when it did
+	 * not (Sequelize's own afterCommit also runs after a failed COMMIT). A failing hook is
+	 * logged: it cannot undo the commit, so the work still succeeds.
+	 */
+	afterCommit(tx: Transaction, hook: () => unknown): void;
 	/** Runs a statement and returns its rows (also for INSERT/UPDATE ... RETURNING). */
 	rows<T>(sql: string, replacements?: Record<string, unknown>, tx?: Transaction): Promise<T[]>;
 	close(): Promise<void>;
@@ -30,7 +36,7 @@ export function sqliteFileFor(storage: string, schema: string): string {
 
 const SCHEMA_NAME = /^[a-z][a-z0-9_]*$/;
 
-export function openDatabase(config: DatabaseConfig, schema: string): Database {
+export function openDatabase(config: DatabaseConfig, schema: string, logger: Pick<Console, "warn"> = console): Database {
 	if (!SCHEMA_NAME.test(schema)) throw new Error(`invalid schema name "${schema}"`);
 	let sequelize: Sequelize;
 	let location: string;
@@ -69,12 +75,33 @@ export function openDatabase(config: DatabaseConfig, schema: string): Database {
 	let turn: Promise<unknown> = Promise.resolve();
 	const inFlight = new Set<Promise<unknown>>();
 	let closing = false;
+	const commitHooks = new WeakMap<Transaction, (() => unknown)[]>();
+	const afterCommit = (tx: Transaction, hook: () => unknown) => {
+		const hooks = commitHooks.get(tx);
+		if (hooks) hooks.push(hook);
+		else commitHooks.set(tx, [hook]);
+	};
+	const committed = async <T>(work: (tx: Transaction) => Promise<T>): Promise<T> => {
+		let transaction: Transaction | undefined;
+		const result = await sequelize.transaction(tx => {
+			transaction = tx;
+			return work(tx);
+		});
+		for (const hook of commitHooks.get(transaction!) ?? []) {
+			try {
+				await hook();
+			} catch (err) {
+				logger.warn(`After a commit in ${schema}:`, (err as Error).message);
+			}
+		}
+		return result;
+	};
 	const transaction = <T>(work: (tx: Transaction) => Promise<T>): Promise<T> => {
 		if (closing) return Promise.reject(new Error(`the ${schema} database is closing`));
 		let run: Promise<T>;
-		if (config.dialect !== "sqlite") run = sequelize.transaction(work);
+		if (config.dialect !== "sqlite") run = committed(work);
 		else {
-			run = turn.then(() => sequelize.transaction(work));
+			run = turn.then(() => committed(work));
 			turn = run.catch(() => undefined);
 		}
 		const settled = run.catch(() => undefined);
@@ -95,6 +122,7 @@ export function openDatabase(config: DatabaseConfig, schema: string): Database {
 		dialect: config.dialect,
 		location,
 		transaction,
+		afterCommit,
 		// Sequelize's SQLite driver runs a statement that starts with "INSERT INTO" without
 		// fetching rows, which would drop RETURNING; a leading comment makes it fetch them.
 		rows: <T>(sql: string, replacements?: Record<string, unknown>, tx?: Transaction) =>

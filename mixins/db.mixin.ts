@@ -55,7 +55,7 @@ class MigratingSequelizeAdapter extends SequelizeDbAdapter {
 
 	override async connect(): Promise<void> {
 		const service = this.service;
-		const database = openDatabase(appConfig(this.broker).database, this.options.schema ?? service.name);
+		const database = openDatabase(appConfig(this.broker).database, this.options.schema ?? service.name, service.logger);
 		try {
 			await database.sequelize.authenticate();
 			if (database.dialect === "sqlite") await database.sequelize.query("PRAGMA journal_mode=WAL");

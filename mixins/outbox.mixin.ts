@@ -60,7 +60,7 @@ export function createOutboxMixin(options: { pollMs?: number } = {}): Partial<Se
 						}
 					);
 				}
-				tx.afterCommit(() => this.outboxRelay?.kick());
+				this.db.afterCommit(tx, () => this.outboxRelay?.kick());
 			},
 
 			/** Hands an event to one destination: the broadcast, its Kafka topic, or a consumer group's acknowledged call. */

@@ -387,13 +387,13 @@ const InventoryService = defineService<This>({
 			await this.recordMovement(tx, productId, change, at);
 			const record: StockRecord = { productId, ...levels, lowStock: isLowStock(levels), version: 1, createdAt: at, updatedAt: at };
 			await this.appendEvents(tx, this.stockEvents(null, record, change, event));
-			tx.afterCommit(() => this.clearCache());
+			this.db.afterCommit(tx, () => this.clearCache());
 		},
 
 		/** Drops the stock record of a deleted product; its ledger stays for the record. */
 		async removeStockWhenProductDeleted(this: This, event: EventEnvelope<"product.deleted">, tx: Transaction) {
 			await this.db.rows("DELETE FROM stocks WHERE product_id = :productId RETURNING product_id", { productId: event.aggregateId }, tx);
-			tx.afterCommit(() => this.clearCache());
+			this.db.afterCommit(tx, () => this.clearCache());
 		},
 
 		async changeStock(this: This, productId: string, origin: EventOrigin, decide: (current: StockRecord) => StockChange | null): Promise<Stock> {
@@ -425,7 +425,7 @@ const InventoryService = defineService<This>({
 			const change: StockChange = { delta: quantity, reason: "RESERVE", reference: reservationId, levels: after };
 			await this.recordMovement(tx, productId, change, at);
 			await this.appendEvents(tx, this.stockEvents({ ...after, reserved: after.reserved - quantity }, after, change, origin));
-			tx.afterCommit(() => this.refreshStockCache(after));
+			this.db.afterCommit(tx, () => this.refreshStockCache(after));
 			return after;
 		},
 
@@ -471,7 +471,7 @@ const InventoryService = defineService<This>({
 			if (!updated) throw new Error(`stock of ${current.productId} changed under a row lock`);
 			if (change.delta !== 0) await this.recordMovement(tx, current.productId, change, at);
 			await this.appendEvents(tx, this.stockEvents(current, next, change, origin));
-			tx.afterCommit(() => this.refreshStockCache(next));
+			this.db.afterCommit(tx, () => this.refreshStockCache(next));
 			return next;
 		},
 
