@@ -6,7 +6,8 @@ export const VALIDATION_MESSAGES = {
 	money: "The '{field}' field must be a number with at most two decimals."
 };
 
-export const uuid = { type: "uuid" } as const;
+/** A UUID, lower-cased: PostgreSQL compares UUIDs regardless of case, SQLite's text does not. */
+export const uuid = { type: "uuid", custom: (value: unknown) => (typeof value === "string" ? value.toLowerCase() : value) } as const;
 
 /** A non-negative price with at most two decimals; `multipleOf` documents it in OpenAPI. */
 export const money = {

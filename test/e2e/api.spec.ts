@@ -224,6 +224,15 @@ describe.each(testDialects())("the REST API over HTTP on %s", dialect => {
 			expectProblem(await request("GET", "/api/v1/products/'%3B%20DROP%20TABLE%20products%3B--"), 422);
 		});
 
+		it("takes ids in either case, on SQLite as on PostgreSQL", async () => {
+			const productId = await productWithStock(3);
+			const upper = productId.toUpperCase();
+			await expect(request("GET", `/api/v1/products/${upper}`)).resolves.toMatchObject({ status: 200, body: { id: productId } });
+			await expect(request("GET", `/api/v1/inventory/${upper}`)).resolves.toMatchObject({ status: 200, body: { productId } });
+			const bought = await request("POST", "/api/v1/purchases", { body: { items: [{ productId: upper, quantity: 1 }] } });
+			expect(bought).toMatchObject({ status: 201, body: { items: [{ productId, quantity: 1 }] } });
+		});
+
 		it("answers 409 for a duplicate sku", async () => {
 			await createProduct({ sku: `E2E-${dialect}` });
 			expectProblem(await request("POST", "/api/v1/products", { body: { name: "Again", price: 1, sku: `e2e-${dialect}` } }), 409, "DUPLICATE_SKU");
