@@ -193,10 +193,14 @@ export function loadConfig(env: Env = process.env): AppConfig {
 	const namespace = read(env, "NAMESPACE") ?? "";
 	if (!/^[A-Za-z0-9_-]*$/.test(namespace))
 		throw new ConfigError("NAMESPACE", "only letters, digits, '-' and '_' are allowed");
+	const nodeId = read(env, "NODE_ID");
+	// Node ids become parts of NATS subjects and Kafka client ids.
+	if (nodeId !== undefined && !/^[A-Za-z0-9_.-]{1,100}$/.test(nodeId))
+		throw new ConfigError("NODE_ID", "1 to 100 letters, digits, '.', '-' and '_' are allowed");
 
 	return {
 		env: nodeEnv,
-		nodeId: read(env, "NODE_ID"),
+		nodeId,
 		namespace,
 		services: parseServices(read(env, "SERVICES")),
 		transporter: parseTransporter(read(env, "TRANSPORTER")),

@@ -6,6 +6,7 @@ import type { Product } from "../../services/products.domain";
 import { MAX_ON_HAND, ON_HAND_REASONS, type Stock } from "../../services/inventory.domain";
 import type { Movement } from "../../services/inventory.service";
 import type { Page } from "../../services/shared/params";
+import type { DbServiceThis } from "../../mixins/db.mixin";
 import { buildEvent, type EventEnvelope } from "../../services/shared/events";
 
 /** Records every domain event the cluster broadcasts. */
@@ -155,6 +156,17 @@ describe.each(testDialects())("inventory service on %s", dialect => {
 			{ productId, available: 4, lowStockThreshold: 5 }
 		]);
 		expect(eventsOf(productId, "inventory.out-of-stock")).toHaveLength(1);
+		// What inventory wrote to its outbox, exactly: once per crossing, not once per change.
+		const inventory = suite.node.broker.getLocalService("inventory") as unknown as DbServiceThis;
+		const written = await inventory.db.rows<{ type: string; count: number | string }>(
+			"SELECT type, count(*) AS count FROM outbox WHERE aggregate_id = :productId GROUP BY type ORDER BY type",
+			{ productId }
+		);
+		expect(written.map(row => [row.type, Number(row.count)])).toEqual([
+			["inventory.low-stock", 2],
+			["inventory.out-of-stock", 1],
+			["inventory.stock-updated", 6]
+		]);
 		const low = await call<Page<Stock>>("inventory.list", { lowStock: true, pageSize: 100 });
 		expect(low.items.map(s => s.productId)).toContain(productId);
 		expect(low.items.every(s => s.lowStock)).toBe(true);

@@ -90,7 +90,9 @@ describe("loadConfig", () => {
 		["API_KEYS", { NODE_ENV: "production" }],
 		["KAFKA_BROKERS", { KAFKA_BROKERS: "bad" }],
 		["ELASTICSEARCH_URL", { ELASTICSEARCH_URL: "ftp://x" }],
-		["NAMESPACE", { NAMESPACE: "my namespace" }]
+		["NAMESPACE", { NAMESPACE: "my namespace" }],
+		["NODE_ID", { NODE_ID: "node one" }],
+		["NODE_ID", { NODE_ID: "node.>" }]
 	])("names %s in the error for %j", (variable, env) => {
 		const err = thrown(() => loadConfig(env));
 		expect(err).toBeInstanceOf(ConfigError);
