@@ -12,6 +12,8 @@ describe.each(testDialects())("purchases and audit over HTTP on %s", dialect => 
 	const { productWithStock, expectConsistent } = catalog(() => suite.node.broker);
 	const purchase = (items: object[], headers: Record<string, string> = {}, extra: object = {}) =>
 		request("POST", "/api/v1/purchases", { body: { items, ...extra }, headers });
+	const expectProblemBody = (response: { status: number; body: { status?: number; type?: string } }, status: number) =>
+		expect(response).toMatchObject({ status, body: { status, type: expect.stringMatching(/^\/problems\//) } });
 
 	it("runs the purchase flow: create, confirm, complete", async () => {
 		const product = await productWithStock(10, { price: 4.99 });
@@ -31,6 +33,57 @@ describe.each(testDialects())("purchases and audit over HTTP on %s", dialect => 
 		expect(refused).toMatchObject({ status: 409, body: { code: "INVALID_TRANSITION", detail: expect.stringContaining("COMPLETED") } });
 		await waitFor(async () => (await request("GET", `/api/v1/inventory/${product.id}`)).body.onHand === 8, 3000);
 		await expectConsistent(product.id);
+	});
+
+	it("cancels a PENDING purchase (stock released) and a CONFIRMED one (stock returned), and refuses every other transition", async () => {
+		const product = await productWithStock(10);
+		const stockOf = async () => (await request("GET", `/api/v1/inventory/${product.id}`)).body;
+		const pending = (await purchase([{ productId: product.id, quantity: 2 }])).body;
+		const confirmed = (await purchase([{ productId: product.id, quantity: 3 }])).body;
+		await expect(stockOf()).resolves.toMatchObject({ onHand: 10, reserved: 5 });
+
+		expect(await request("POST", `/api/v1/purchases/${pending.id}/complete`)).toMatchObject({
+			status: 409,
+			body: { code: "INVALID_TRANSITION", detail: expect.stringContaining("PENDING") }
+		});
+		await expect(request("POST", `/api/v1/purchases/${pending.id}/cancel`, { body: { reason: "changed my mind" } })).resolves.toMatchObject({
+			status: 200,
+			body: { status: "CANCELLED", cancelReason: "changed my mind", cancelledAt: expect.any(String) }
+		});
+		await expect(request("POST", `/api/v1/purchases/${confirmed.id}/confirm`)).resolves.toMatchObject({ status: 200, body: { status: "CONFIRMED" } });
+		await waitFor(async () => (await stockOf()).onHand === 7 && (await stockOf()).reserved === 0, 3000);
+		expect(await request("POST", `/api/v1/purchases/${confirmed.id}/confirm`)).toMatchObject({ status: 409, body: { code: "INVALID_TRANSITION" } });
+		await expect(request("POST", `/api/v1/purchases/${confirmed.id}/cancel`)).resolves.toMatchObject({ status: 200, body: { status: "CANCELLED" } });
+		await waitFor(async () => (await stockOf()).onHand === 10, 3000);
+
+		for (const transition of ["confirm", "cancel", "complete"])
+			expect(await request("POST", `/api/v1/purchases/${pending.id}/${transition}`)).toMatchObject({
+				status: 409,
+				body: { code: "INVALID_TRANSITION", detail: expect.stringContaining("CANCELLED") }
+			});
+		expect(await request("POST", `/api/v1/purchases/${randomUUID()}/confirm`)).toMatchObject({ status: 404, body: { code: "PURCHASE_NOT_FOUND" } });
+		expectProblemBody(await request("POST", `/api/v1/purchases/${pending.id}/cancel`, { body: { reason: "x".repeat(201) } }), 422);
+		await expectConsistent(product.id);
+	});
+
+	it("reserves all items of a purchase or none, naming the items short", async () => {
+		const plenty = await productWithStock(10);
+		const scarce = await productWithStock(1);
+		const customerId = `short-${randomUUID()}`;
+		const refused = await purchase(
+			[
+				{ productId: plenty.id, quantity: 4 },
+				{ productId: scarce.id, quantity: 2 }
+			],
+			{},
+			{ customerId }
+		);
+		expect(refused).toMatchObject({ status: 409, body: { code: "INSUFFICIENT_STOCK", data: { items: [{ productId: scarce.id, requested: 2, available: 1 }] } } });
+		await expect(request("GET", `/api/v1/inventory/${plenty.id}`)).resolves.toMatchObject({ body: { reserved: 0 } });
+		await expect(request("GET", `/api/v1/inventory/${scarce.id}`)).resolves.toMatchObject({ body: { reserved: 0 } });
+		await expect(request("GET", `/api/v1/purchases?customerId=${customerId}`)).resolves.toMatchObject({ status: 200, body: { total: 0 } });
+		await expectConsistent(plenty.id);
+		await expectConsistent(scarce.id);
 	});
 
 	it("sells exactly 50 units to 200 concurrent buyers through the gateway", async () => {
