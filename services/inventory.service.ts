@@ -333,9 +333,9 @@ const InventoryService = defineService<This>({
 			visibility: "public",
 			...idempotentCall,
 			params: { reservationId: uuid },
-			handler(this: This, ctx: Context<{ reservationId: string }>) {
+			async handler(this: This, ctx: Context<{ reservationId: string }>) {
 				const { reservationId } = ctx.params;
-				return this.db.transaction(async tx => {
+				const settle = () => this.db.transaction(async tx => {
 					const reservation = await this.lockReservation(tx, reservationId);
 					if (!reservation) {
 						const now = new Date().toISOString();
@@ -350,6 +350,13 @@ const InventoryService = defineService<This>({
 						await this.settleReservation(tx, reservation, "RELEASED", "RELEASE", release, originOf(ctx));
 					return { reservationId, status: reservation.status === "HELD" ? "RELEASED" : reservation.status };
 				});
+				try {
+					return await settle();
+				} catch (err) {
+					// A reserve of the same id inserted its row meanwhile: settle that one instead.
+					if (!isUniqueViolation(err)) throw err;
+					return settle();
+				}
 			}
 		},
 

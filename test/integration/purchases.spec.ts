@@ -201,6 +201,20 @@ describe.each(testDialects())("purchases on %s", dialect => {
 		await expectConsistent(product.id);
 	});
 
+	it("settles a release that races a reserve of the same id, whichever commits first", async () => {
+		const product = await productWithStock(100);
+		for (let i = 0; i < 20; i++) {
+			const reservationId = randomUUID();
+			const [, released] = await Promise.allSettled([
+				call("inventory.reserve", { reservationId, items: [{ productId: product.id, quantity: 1 }] }),
+				call("inventory.release", { reservationId })
+			]);
+			expect(released).toMatchObject({ status: "fulfilled", value: { reservationId, status: "RELEASED" } });
+		}
+		await expect(stock(product.id)).resolves.toMatchObject({ onHand: 100, reserved: 0 });
+		await expectConsistent(product.id);
+	});
+
 	it("changes nothing when a purchase event is delivered again", async () => {
 		const product = await productWithStock(10);
 		const purchase = await buy([{ productId: product.id, quantity: 4 }], {}, "customer-7");
