@@ -47,6 +47,8 @@ const RESERVING_GRACE_MS = 30_000;
 /** Answers from inventory that mean "no reservation was made": the row can go at once. */
 const NOT_RESERVED = new Set(["INSUFFICIENT_STOCK", "RESERVATION_CLOSED", "VALIDATION_ERROR"]);
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,200}$/;
+/** Tells the OpenAPI document that the action reads the Idempotency-Key header. */
+const readsIdempotencyKey = { idempotencyKey: true };
 
 function definePurchaseModel(sequelize: Sequelize) {
 	return sequelize.define(
@@ -153,6 +155,7 @@ const PurchasesService = defineService<This>({
 		 */
 		create: {
 			rest: "POST /",
+			...readsIdempotencyKey,
 			...guardedWrite,
 			params: {
 				items: orderItems,

@@ -16,6 +16,8 @@ export interface ActionDescription {
 	params?: Record<string, unknown>;
 	description?: string;
 	visibility?: string;
+	/** The action reads the `Idempotency-Key` header (the gateway passes it on in meta). */
+	idempotencyKey?: boolean;
 }
 
 export interface OpenApiOptions {
@@ -26,18 +28,19 @@ export interface OpenApiOptions {
 
 export type JsonSchema = Record<string, unknown>;
 
-interface Parameter {
+export interface Parameter {
 	name: string;
-	in: "path" | "query";
+	in: "path" | "query" | "header";
 	required: boolean;
 	schema: JsonSchema;
+	description?: string;
 }
 
 interface Operation {
 	operationId: string;
 	tags: string[];
 	summary?: string;
-	parameters?: Parameter[];
+	parameters?: (Parameter | { $ref: string })[];
 	requestBody?: { required: true; content: { "application/json": { schema: JsonSchema } } };
 	responses: Record<string, unknown>;
 }
@@ -65,6 +68,23 @@ const PROBLEM_RESPONSES: Record<string, string> = {
 	422: "UnprocessableContent",
 	500: "InternalServerError"
 };
+
+/** Headers every operation takes or gives, besides the key. */
+const REQUEST_ID: Parameter = {
+	name: "X-Request-Id",
+	in: "header",
+	required: false,
+	description: "The correlation id (letters, digits, '.', '_', ':', '-'; else one is made): returned in X-Request-ID and carried by every call, event and audit entry the request causes.",
+	schema: { type: "string", maxLength: 100 }
+};
+const IDEMPOTENCY_KEY: Parameter = {
+	name: "Idempotency-Key",
+	in: "header",
+	required: false,
+	description: "The same key with the same body answers the same result, done once; with another body it is a 422.",
+	schema: { type: "string", minLength: 1, maxLength: 200, pattern: "^[\\x21-\\x7e]+$" }
+};
+const RESPONSE_HEADERS = { "X-Request-ID": { description: "The request's correlation id.", schema: { type: "string" } } };
 
 const PROBLEM_SCHEMA: JsonSchema = {
 	type: "object",
@@ -108,6 +128,7 @@ export function buildOpenApi(services: ServiceDescription[], options: OpenApiOpt
 		paths,
 		components: {
 			securitySchemes: { ApiKey: { type: "apiKey", in: "header", name: "X-API-Key" } },
+			parameters: { RequestId: REQUEST_ID, IdempotencyKey: IDEMPOTENCY_KEY },
 			schemas: { Problem: PROBLEM_SCHEMA },
 			responses: Object.fromEntries(
 				Object.values(PROBLEM_RESPONSES).map(name => [
@@ -166,14 +187,16 @@ function operationOf(tag: string, action: ActionDescription, route: { method: st
 		for (const name of others)
 			parameters.push({ name, in: "query", required: isRequired(params[name]), schema: ruleToSchema(params[name]) });
 
+	const headers = [{ $ref: "#/components/parameters/RequestId" }, ...(action.idempotencyKey ? [{ $ref: "#/components/parameters/IdempotencyKey" }] : [])];
+
 	const body = hasBody && others.length ? objectSchema(pick(params, others), params.$$strict === true) : undefined;
 	return {
 		operationId: action.name.replace(/[^A-Za-z0-9_]/g, "_"),
 		tags: [tag],
 		...(action.description ? { summary: action.description } : {}),
-		...(parameters.length ? { parameters } : {}),
+		parameters: [...parameters, ...headers],
 		...(body ? { requestBody: { required: true, content: { "application/json": { schema: body } } } } : {}),
-		responses: { ...successResponse(route.method), ...problemResponses() }
+		responses: { ...successResponse(route.method, route.path), ...problemResponses() }
 	};
 }
 
@@ -181,10 +204,13 @@ function pick(params: Rule, keys: string[]): Rule {
 	return Object.fromEntries(keys.map(key => [key, params[key]]));
 }
 
-function successResponse(method: string): Record<string, unknown> {
-	if (method === "delete") return { 204: { description: "No Content" } };
+/** 201 for a POST to a collection (it creates), 204 for a DELETE, else 200. */
+function successResponse(method: string, path: string): Record<string, unknown> {
+	if (method === "delete") return { 204: { description: "No Content", headers: RESPONSE_HEADERS } };
 	const content = { "application/json": { schema: {} } };
-	return method === "post" ? { 201: { description: "Created", content } } : { 200: { description: "OK", content } };
+	if (method !== "post" || path.includes("{")) return { 200: { description: "OK", headers: RESPONSE_HEADERS, content } };
+	const location = { Location: { description: "Where the created resource is served.", schema: { type: "string" } } };
+	return { 201: { description: "Created", headers: { ...RESPONSE_HEADERS, ...location }, content } };
 }
 
 function problemResponses(): Record<string, unknown> {

@@ -1,6 +1,10 @@
-import { buildOpenApi, ruleToSchema, type ServiceDescription } from "../../services/api/openapi";
+import { buildOpenApi, ruleToSchema, type OpenApiDocument, type Parameter, type ServiceDescription } from "../../services/api/openapi";
 
 const options = { title: "Product inventory", version: "1.0.0", basePath: "/api/v1" };
+
+type Operation = OpenApiDocument["paths"][string][string];
+/** An operation's own parameters (path and query), without the shared headers it refers to. */
+const own = (op: Operation) => op.parameters?.filter((p): p is Parameter => !("$ref" in p));
 
 const products: ServiceDescription = {
 	name: "products",
@@ -91,7 +95,7 @@ describe("buildOpenApi", () => {
 
 	it("keeps the first copy when a service is listed once per node", () => {
 		const doc = build([products, { ...products, actions: { "products.get": { name: "products.get", rest: "GET /:id" } } }]);
-		expect(doc.paths["/api/v1/products/{id}"].get.parameters?.[0].schema).toEqual({ type: "string", format: "uuid" });
+		expect(own(doc.paths["/api/v1/products/{id}"].get)?.[0].schema).toEqual({ type: "string", format: "uuid" });
 	});
 
 	it("names the operation after the action, tags it with the service and summarises it by its description", () => {
@@ -101,18 +105,18 @@ describe("buildOpenApi", () => {
 	});
 
 	it("turns path params into required path parameters with the schema of their rule", () => {
-		expect(build().paths["/api/v1/products/{id}"].get.parameters).toEqual([
+		expect(own(build().paths["/api/v1/products/{id}"].get)).toEqual([
 			{ name: "id", in: "path", required: true, schema: { type: "string", format: "uuid" } }
 		]);
 	});
 
 	it("types a path param without a rule as a string", () => {
 		const doc = build([{ name: "x", settings: { rest: "/x" }, actions: { "x.get": { name: "x.get", rest: "GET /:key" } } }]);
-		expect(doc.paths["/api/v1/x/{key}"].get.parameters).toEqual([{ name: "key", in: "path", required: true, schema: { type: "string" } }]);
+		expect(own(doc.paths["/api/v1/x/{key}"].get)).toEqual([{ name: "key", in: "path", required: true, schema: { type: "string" } }]);
 	});
 
 	it("turns the other params of a GET into query parameters, required unless optional or defaulted", () => {
-		expect(build().paths["/api/v1/products"].get.parameters).toEqual([
+		expect(own(build().paths["/api/v1/products"].get)).toEqual([
 			{ name: "page", in: "query", required: false, schema: { type: "integer", minimum: 1, default: 1 } },
 			{ name: "q", in: "query", required: false, schema: { type: "string" } },
 			{ name: "category", in: "query", required: true, schema: { type: "string" } }
@@ -121,7 +125,7 @@ describe("buildOpenApi", () => {
 
 	it("turns the params of a POST into a required JSON body, closed when $$strict is true", () => {
 		const op = build().paths["/api/v1/products"].post;
-		expect(op.parameters).toBeUndefined();
+		expect(own(op)).toEqual([]);
 		expect(op.requestBody).toEqual({
 			required: true,
 			content: {
@@ -143,22 +147,49 @@ describe("buildOpenApi", () => {
 
 	it("keeps path params out of the body and leaves the body open without $$strict", () => {
 		const op = build().paths["/api/v1/products/{id}"].patch;
-		expect(op.parameters?.map(p => [p.name, p.in])).toEqual([["id", "path"]]);
+		expect(own(op)?.map(p => [p.name, p.in])).toEqual([["id", "path"]]);
 		expect(op.requestBody?.content["application/json"].schema).toEqual({ type: "object", properties: { name: { type: "string" } } });
 	});
 
 	it("gives a DELETE no query of its path params and no body", () => {
 		const op = build().paths["/api/v1/products/{id}"].delete;
-		expect(op.parameters).toHaveLength(1);
+		expect(own(op)).toHaveLength(1);
 		expect(op.requestBody).toBeUndefined();
 	});
 
 	it("answers 200 to a GET, 201 to a POST and 204 without content to a DELETE", () => {
 		const paths = build().paths;
-		expect(paths["/api/v1/products"].get.responses["200"]).toEqual({ description: "OK", content: { "application/json": { schema: {} } } });
+		expect(paths["/api/v1/products"].get.responses["200"]).toMatchObject({ description: "OK", content: { "application/json": { schema: {} } } });
 		expect(paths["/api/v1/products"].post.responses["201"]).toMatchObject({ content: { "application/json": { schema: {} } } });
-		expect(paths["/api/v1/products/{id}"].delete.responses["204"]).toEqual({ description: "No Content" });
+		expect(paths["/api/v1/products/{id}"].delete.responses["204"]).toEqual({ description: "No Content", headers: { "X-Request-ID": expect.any(Object) } });
 		expect(paths["/api/v1/products/{id}"].delete.responses["200"]).toBeUndefined();
+	});
+
+	it("documents X-Request-Id on every operation, Idempotency-Key where the action reads it, Location on a 201", () => {
+		const doc = build([
+			{
+				name: "orders",
+				settings: { rest: "/orders" },
+				actions: {
+					"orders.create": { name: "orders.create", rest: "POST /", idempotencyKey: true, params: {} },
+					"orders.confirm": { name: "orders.confirm", rest: "POST /:id/confirm", params: { id: "uuid" } }
+				}
+			}
+		]);
+		const refs = (op: Operation) => op.parameters?.filter(p => "$ref" in p);
+		expect(refs(doc.paths["/api/v1/orders"].post)).toEqual([
+			{ $ref: "#/components/parameters/RequestId" },
+			{ $ref: "#/components/parameters/IdempotencyKey" }
+		]);
+		expect(refs(doc.paths["/api/v1/orders/{id}/confirm"].post)).toEqual([{ $ref: "#/components/parameters/RequestId" }]);
+		expect(doc.components.parameters).toMatchObject({
+			RequestId: { name: "X-Request-Id", in: "header", required: false },
+			IdempotencyKey: { name: "Idempotency-Key", in: "header", required: false }
+		});
+		expect(doc.paths["/api/v1/orders"].post.responses["201"]).toMatchObject({ headers: { Location: expect.any(Object), "X-Request-ID": expect.any(Object) } });
+		// A POST to one resource (a transition) answers 200, not 201.
+		expect(Object.keys(doc.paths["/api/v1/orders/{id}/confirm"].post.responses)).toContain("200");
+		expect(doc.paths["/api/v1/orders/{id}/confirm"].post.responses["201"]).toBeUndefined();
 	});
 
 	it("refers every error status to a shared problem+json response", () => {
@@ -309,7 +340,7 @@ describe("ruleToSchema", () => {
 			],
 			options
 		);
-		expect(doc.paths["/api/v1/s"].get.parameters?.map(p => [p.name, p.required])).toEqual([
+		expect(own(doc.paths["/api/v1/s"].get)?.map(p => [p.name, p.required])).toEqual([
 			["a", true],
 			["b", false]
 		]);
