@@ -13,7 +13,11 @@ interface Link {
 	kafka: Kafka;
 	producer?: Promise<Producer>;
 	topics?: Promise<void>;
+	/** The last readiness answer, shared by the probes that come within STATUS_FRESH_MS of it. */
+	status?: { at: number; answer: Promise<string> };
 }
+
+const STATUS_FRESH_MS = 2000;
 
 const links = new WeakMap<ServiceBroker, Link>();
 
@@ -118,17 +122,25 @@ export async function produce(broker: ServiceBroker, topic: string, key: string,
 }
 
 /** Whether Kafka answers (for readiness). */
-export async function kafkaStatus(broker: ServiceBroker): Promise<string> {
-	const admin = kafkaOf(broker).admin();
-	try {
-		await admin.connect();
-		const cluster = await admin.describeCluster();
-		return cluster.brokers.length > 0 ? "up" : "down: no brokers";
-	} catch (err) {
-		return `down: ${(err as Error).message}`;
-	} finally {
-		await admin.disconnect().catch(() => undefined);
-	}
+export function kafkaStatus(broker: ServiceBroker): Promise<string> {
+	const kafka = kafkaOf(broker);
+	const link = links.get(broker)!;
+	// Probes may come often and from many places: one admin connection answers them all for a while.
+	if (link.status && Date.now() - link.status.at < STATUS_FRESH_MS) return link.status.answer;
+	const answer = (async () => {
+		const admin = kafka.admin();
+		try {
+			await admin.connect();
+			const cluster = await admin.describeCluster();
+			return cluster.brokers.length > 0 ? "up" : "down: no brokers";
+		} catch (err) {
+			return `down: ${(err as Error).message}`;
+		} finally {
+			await admin.disconnect().catch(() => undefined);
+		}
+	})();
+	link.status = { at: Date.now(), answer };
+	return answer;
 }
 
 /** Closes the producer when the broker stops (after the outbox relays have flushed). */
