@@ -44,6 +44,15 @@ export interface ConsumerOptions {
 /** Attempts of a Kafka message before it is parked on the dead-letter topic. */
 const KAFKA_ATTEMPTS = 5;
 
+/**
+ * How long a consumer remembers the events it handled. Redeliveries come within seconds
+ * (the outbox relay) or minutes (a Kafka rebalance); only a consumer that took an event,
+ * lost its acknowledgement and then stayed away longer than this could see it again.
+ */
+export const PROCESSED_EVENTS_RETENTION_MS = 30 * 24 * 3600_000;
+const PRUNE_EVERY_MS = 3600_000;
+const PRUNE_BATCH = 5000;
+
 interface ConsumerThis extends DbServiceThis {
 	kafkaConsumer?: Consumer;
 	/** Set once the node leaves: no more (re)joining the consumer group. */
@@ -51,6 +60,8 @@ interface ConsumerThis extends DbServiceThis {
 	consumeOne(event: EventEnvelope): Promise<{ outcome: ConsumeOutcome }>;
 	consumeKafkaMessage(topic: string, message: KafkaMessage, heartbeat: () => Promise<void>): Promise<void>;
 	startKafkaConsumer(): Promise<void>;
+	pruneProcessedEvents(before: Date): Promise<number>;
+	pruneTimer?: NodeJS.Timeout;
 }
 type This = Service & ConsumerThis;
 
@@ -75,6 +86,20 @@ export function createEventConsumerMixin(handlers: EventHandlers, options: Consu
 		},
 
 		methods: {
+			/** Forgets the events handled before `before`, in batches; safe on several nodes at once. */
+			async pruneProcessedEvents(this: This, before: Date): Promise<number> {
+				let pruned = 0;
+				for (;;) {
+					const rows = await this.db.rows(
+						`DELETE FROM processed_events WHERE (consumer, event_id) IN
+						 (SELECT consumer, event_id FROM processed_events WHERE processed_at < :before LIMIT ${PRUNE_BATCH}) RETURNING event_id`,
+						{ before: before.toISOString() }
+					);
+					pruned += rows.length;
+					if (rows.length < PRUNE_BATCH) return pruned;
+				}
+			},
+
 			async consumeOne(this: This, event: EventEnvelope): Promise<{ outcome: ConsumeOutcome }> {
 				const method = handlers[event.type] ?? handlers["*"];
 				if (!method) return { outcome: "ignored" };
@@ -181,6 +206,14 @@ export function createEventConsumerMixin(handlers: EventHandlers, options: Consu
 		},
 
 		started(this: This) {
+			if (!options.handlersIdempotentById) {
+				const prune = () =>
+					this.pruneProcessedEvents(new Date(Date.now() - PROCESSED_EVENTS_RETENTION_MS)).catch(err =>
+						this.logger.warn("Pruning processed events failed:", (err as Error).message)
+					);
+				void this.databaseReady.then(prune);
+				this.pruneTimer = setInterval(prune, PRUNE_EVERY_MS).unref();
+			}
 			if (!kafkaEnabled(this.broker)) return;
 			// Stop reading before the database closes, so no offset moves past an unstored effect.
 			(this.beforeDatabaseClose ??= []).unshift(async () => {
@@ -189,6 +222,10 @@ export function createEventConsumerMixin(handlers: EventHandlers, options: Consu
 			});
 			// Not awaited: the database mixin may start after this one.
 			void this.databaseReady.then(() => this.startKafkaConsumer());
+		},
+
+		stopped(this: This) {
+			clearInterval(this.pruneTimer);
 		}
 	});
 }

@@ -1,5 +1,5 @@
 import type { Migration } from "../../mixins/migrator";
-import { createOutboxTable, createProcessedEventsTable } from "./shared";
+import { createOutboxTable, createProcessedEventsTable, indexProcessedEventsByTime } from "./shared";
 
 export const inventoryMigrations: Migration[] = [
 	{
@@ -49,5 +49,6 @@ export const inventoryMigrations: Migration[] = [
 			)`);
 			await exec("CREATE INDEX reservations_held ON reservations (created_at) WHERE status = 'HELD'");
 		}
-	}
+	},
+	{ version: 5, name: "index processed events by time", up: indexProcessedEventsByTime }
 ];

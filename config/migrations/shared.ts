@@ -32,3 +32,8 @@ export async function createProcessedEventsTable({ exec, types: t }: MigrationCo
 		PRIMARY KEY (consumer, event_id)
 	)`);
 }
+
+/** Old processed-event rows are pruned by their time (mixins/event-consumer.mixin.ts). */
+export async function indexProcessedEventsByTime({ exec }: MigrationContext): Promise<void> {
+	await exec("CREATE INDEX processed_events_at ON processed_events (processed_at)");
+}

@@ -7,6 +7,7 @@ import { MAX_ON_HAND, ON_HAND_REASONS, type Stock } from "../../services/invento
 import type { Movement } from "../../services/inventory.service";
 import type { Page } from "../../services/shared/params";
 import type { DbServiceThis } from "../../mixins/db.mixin";
+import { PROCESSED_EVENTS_RETENTION_MS } from "../../mixins/event-consumer.mixin";
 import { buildEvent, type EventEnvelope } from "../../services/shared/events";
 
 /** Records every domain event the cluster broadcasts. */
@@ -204,6 +205,20 @@ describe.each(testDialects())("inventory service on %s", dialect => {
 		await expect(call("inventory.consumeEvent", event)).resolves.toEqual({ outcome: "duplicate" });
 		await expect(call("inventory.get", { productId })).resolves.toMatchObject({ onHand: 8, version: 2 });
 		expect(await ledgerSum(productId)).toBe(8);
+	});
+
+	it("remembers handled events for the retention period, then forgets them in batches", async () => {
+		const inventory = suite.node.broker.getLocalService("inventory") as unknown as DbServiceThis & {
+			pruneProcessedEvents(before: Date): Promise<number>;
+		};
+		await productWithStock(1);
+		const count = async () => Number((await inventory.db.rows<{ n: number | string }>("SELECT count(*) AS n FROM processed_events"))[0].n);
+		const remembered = await count();
+		expect(remembered).toBeGreaterThan(0);
+		await expect(inventory.pruneProcessedEvents(new Date(Date.now() - PROCESSED_EVENTS_RETENTION_MS))).resolves.toBe(0);
+		expect(await count()).toBe(remembered);
+		await expect(inventory.pruneProcessedEvents(new Date(Date.now() + 1000))).resolves.toBe(remembered);
+		expect(await count()).toBe(0);
 	});
 
 	it("drops the stock record when its product is deleted, keeping the ledger", async () => {
