@@ -7,10 +7,10 @@
  * - Each service has a cache version, bumped by every clean. The gateway's near cache
  *   (near-cache.middleware.ts) keeps answers tagged with it, so one cheap version read
  *   tells it whether an answer is still current without crossing to the service.
- * - No answer older than the last clean is ever cached. A miss notes its service's
- *   version before the service reads its database, and the fill is written only while
- *   that version holds, atomically with the check: a reader that read before a change
- *   committed cannot put its answer back after the change's clean (which bumps the
+ * - No answer older than the last clean is ever cached (`guardedRead`). A miss reads its
+ *   service's version before the service reads its database, and the answer is written
+ *   only while that version holds, atomically with the check: a read that began before a
+ *   change committed cannot put its answer back after the change's clean (which bumps the
  *   version first, then deletes).
  * - A write-through (`writeThrough`) replaces a cached record only with a newer version of
  *   it, so changes made on several nodes cannot land out of order.
@@ -26,7 +26,7 @@ export interface VersionedCacher {
 	/** Marks every cached answer of a service as outdated. */
 	bumpVersion(service: string): Promise<void>;
 	/** Outdates the key's service and caches `record` unless a newer version of it is cached. */
-	writeThrough(key: string, record: VersionedRecord, ttl: number): Promise<void>;
+	writeThrough<T extends VersionedRecord>(key: string, record: T, ttl: number): Promise<void>;
 	getCacheKey(action: unknown, opts: unknown, ctx: unknown): string;
 }
 
@@ -35,29 +35,52 @@ export interface VersionedRecord {
 	version: number;
 }
 
-const MAX_PENDING_FILLS = 10_000;
+/** The parts of a cacher `guardedRead` works with. */
+export interface GuardedCacher extends VersionedCacher {
+	opts: { missingResponse?: unknown };
+	get(key: string): Promise<unknown>;
+	lock(key: string, ttl?: number): Promise<() => Promise<unknown>>;
+	/** Caches `data` if the service's version is still `seen`, checked and written in one step. */
+	fill(key: string, data: unknown, ttl: number | undefined, seen: string): Promise<void>;
+}
+
+interface CacheOptions {
+	ttl?: number;
+	lock?: { enabled?: boolean; ttl?: number };
+}
 
 /**
- * The service version each pending fill saw at its miss. The oldest one seen is kept:
- * refusing a fill is always safe, writing one read before a clean is not.
+ * Moleculer's cache-aside read (both with and without the key's lock), except that the
+ * service's version is read before the handler reads the database and the answer is
+ * cached only while that version holds.
  */
-class PendingFills {
-	private readonly seen = new Map<string, string>();
-
-	note(key: string, version: string): void {
-		if (this.seen.has(key)) return;
-		this.seen.set(key, version);
-		if (this.seen.size > MAX_PENDING_FILLS) this.seen.delete(this.seen.keys().next().value!);
-	}
-
-	take(key: string): string | undefined {
-		const version = this.seen.get(key);
-		this.seen.delete(key);
-		return version;
+async function guardedRead(cacher: GuardedCacher, ctx: { cachedResult?: boolean }, key: string, handler: (ctx: unknown) => Promise<unknown>, opts: CacheOptions) {
+	const cached = (found: unknown) => {
+		ctx.cachedResult = true;
+		return found;
+	};
+	const hit = await cacher.get(key);
+	if (hit !== cacher.opts.missingResponse) return cached(hit);
+	const unlock = opts.lock?.enabled === false ? undefined : await cacher.lock(key, opts.lock?.ttl);
+	try {
+		if (unlock) {
+			const filledMeanwhile = await cacher.get(key);
+			if (filledMeanwhile !== cacher.opts.missingResponse) return cached(filledMeanwhile);
+		}
+		const seen = await cacher.version(serviceOfKey(key));
+		const result = await handler(ctx);
+		// Like Moleculer, the answer does not wait for the cache; the lock is held until it is filled.
+		if (seen !== undefined) void cacher.fill(key, result, opts.ttl, seen).finally(() => unlock?.());
+		else void unlock?.();
+		return result;
+	} catch (err) {
+		await unlock?.();
+		throw err;
 	}
 }
 
-const isNewerThan = (held: unknown, record: VersionedRecord) =>
+/** Whether `record` may replace `held`: it is newer, or what is held carries no version. */
+const supersedes = (record: VersionedRecord, held: unknown) =>
 	!(typeof held === "object" && held !== null && typeof (held as VersionedRecord).version === "number" && (held as VersionedRecord).version >= record.version);
 
 /** How long to leave Redis alone after a failure before trying it again. */
@@ -66,24 +89,30 @@ const RECOVERY_PAUSE_MS = 500;
 /** A version nobody used before, so a restarted store never revives old tags. */
 const freshVersion = () => `${Date.now().toString(36)}-${randomInt(2 ** 40).toString(36)}`;
 
-export class PolicyMemoryCacher extends Cachers.Memory implements VersionedCacher {
+export class PolicyMemoryCacher extends Cachers.Memory implements GuardedCacher {
 	private readonly access = new AccessTracker();
 	private readonly versions = new Map<string, string>();
-	private readonly pending = new PendingFills();
 	declare cache: Map<string, { data: unknown; expire: number | null }>;
 
-	override async get(key: string) {
-		this.access.touch(key);
-		const found = await super.get(key);
-		if (found === this.opts.missingResponse) this.pending.note(key, this.currentVersion(serviceOfKey(key)));
-		return found;
+	override middlewareWithLock(ctx: object, key: string, handler: (ctx: unknown) => Promise<unknown>, opts: CacheOptions) {
+		return guardedRead(this, ctx, key, handler, opts);
 	}
 
-	/** A fill after a miss: written only if no clean came since the miss (checked and written in one step). */
-	override async set(key: string, data: unknown, ttl?: number) {
-		const seen = this.pending.take(key);
-		if (seen === undefined || seen !== this.versions.get(serviceOfKey(key))) return undefined;
+	override middlewareWithoutLock(ctx: object, key: string, handler: (ctx: unknown) => Promise<unknown>, opts: CacheOptions) {
+		return guardedRead(this, ctx, key, handler, { ...opts, lock: { enabled: false } });
+	}
+
+	override get(key: string) {
+		this.access.touch(key);
+		return super.get(key);
+	}
+
+	override set(key: string, data: unknown, ttl?: number) {
 		return super.set(key, data, ttl ? adaptiveTtl(ttl, this.access.reads(key)) : ttl);
+	}
+
+	async fill(key: string, data: unknown, ttl: number | undefined, seen: string) {
+		if (this.versions.get(serviceOfKey(key)) === seen) await this.set(key, data, ttl);
 	}
 
 	override async clean(match: string | string[] = "**") {
@@ -96,9 +125,11 @@ export class PolicyMemoryCacher extends Cachers.Memory implements VersionedCache
 		await super.clean(match);
 	}
 
-	async writeThrough(key: string, record: VersionedRecord, ttl: number) {
+	async writeThrough<T extends VersionedRecord>(key: string, record: T, ttl: number) {
 		this.versions.set(serviceOfKey(key), freshVersion());
-		if (isNewerThan(this.cache.get(key)?.data, record)) await super.set(key, record, adaptiveTtl(ttl, this.access.reads(key)));
+		const held = this.cache.get(key);
+		const live = held && (held.expire === null || held.expire > Date.now()) ? held.data : undefined;
+		if (supersedes(record, live)) await this.set(key, record, ttl);
 	}
 
 	async version(service: string) {
@@ -152,7 +183,11 @@ if redis.call("GET", KEYS[1]) ~= ARGV[1] then return 0 end
 if tonumber(ARGV[3]) > 0 then redis.call("SET", KEYS[2], ARGV[2], "EX", ARGV[3]) else redis.call("SET", KEYS[2], ARGV[2]) end
 return 1`;
 
-/** KEYS: service version, cache key. ARGV: a new service version, data, ttl (0: none), the record's version. */
+/**
+ * KEYS: service version, cache key. ARGV: a new service version, data, ttl (0: none), the
+ * record's version. It reads the held record's version with cjson: the cacher keeps its
+ * default JSON serializer.
+ */
 const WRITE_IF_NEWER = `
 redis.call("SET", KEYS[1], ARGV[1])
 local held = redis.call("GET", KEYS[2])
@@ -169,14 +204,13 @@ interface CacheClient extends Redis {
 	writeIfNewer(versionKey: string, key: string, newVersion: string, data: Arg, ttl: number, recordVersion: number): Promise<number>;
 }
 
-export class ResilientRedisCacher extends Cachers.Redis implements VersionedCacher {
+export class ResilientRedisCacher extends Cachers.Redis implements GuardedCacher {
 	private readonly access = new AccessTracker();
 	private readonly knownServices = new Set<string>();
 	/** Set by any failed command; while set, Redis is left alone until it has been emptied. */
 	private wasDown = false;
-	/** A change was skipped before the first connection was ready. */
+	/** A change (a clean, a write-through) was skipped because Redis could not be used. */
 	private missedChange = false;
-	private readonly pending = new PendingFills();
 	declare client: CacheClient;
 	declare serializer: { serialize(data: unknown): Buffer };
 
@@ -192,23 +226,29 @@ export class ResilientRedisCacher extends Cachers.Redis implements VersionedCach
 	override init(broker: ServiceBroker) {
 		super.init(broker);
 		this.client.on("error", () => this.failed());
+		// Connected (first, or again without an error): changes skipped meanwhile are made up for.
 		this.client.on("ready", () => {
-			if (!this.missedChange) return;
-			this.missedChange = false;
-			this.failed();
+			if (this.missedChange && !this.wasDown) this.failed();
 		});
 		this.client.defineCommand("fillIfVersion", { numberOfKeys: 2, lua: FILL_IF_VERSION });
 		this.client.defineCommand("writeIfNewer", { numberOfKeys: 2, lua: WRITE_IF_NEWER });
 	}
 
+	override middlewareWithLock(ctx: object, key: string, handler: (ctx: unknown) => Promise<unknown>, opts: CacheOptions) {
+		return guardedRead(this, ctx, key, handler, opts);
+	}
+
+	override middlewareWithoutLock(ctx: object, key: string, handler: (ctx: unknown) => Promise<unknown>, opts: CacheOptions) {
+		return guardedRead(this, ctx, key, handler, { ...opts, lock: { enabled: false } });
+	}
+
 	/**
-	 * Whether Redis may be used now: not while it is failing, nor before the first connection
-	 * is ready. A change (a clean, a write-through) skipped while connecting is made up for
-	 * once connected, as after a failure.
+	 * Whether Redis may be used now: not while it is failing or recovering, nor while it is
+	 * not connected. A change skipped here is made up for by the recovery.
 	 */
 	private usable(change = false): boolean {
 		if (!this.wasDown && this.client.status === "ready") return true;
-		if (change && !this.wasDown) this.missedChange = true;
+		if (change) this.missedChange = true;
 		return false;
 	}
 
@@ -223,8 +263,13 @@ export class ResilientRedisCacher extends Cachers.Redis implements VersionedCach
 		this.wasDown = true;
 		const recover = async () => {
 			try {
-				await super.clean("**");
-				for (const service of this.knownServices) await this.client.set(this.versionKey(service), freshVersion());
+				// Until a pass sees no change skipped meanwhile. Versions before the delete: a fill
+				// in flight anywhere is refused from then on, so none survives the delete.
+				do {
+					this.missedChange = false;
+					for (const service of this.knownServices) await this.client.set(this.versionKey(service), freshVersion());
+					await super.clean("**");
+				} while (this.missedChange);
 				this.wasDown = false;
 				this.logger.info("Redis answers again: the cache was emptied and is in use again.");
 			} catch {
@@ -239,37 +284,33 @@ export class ResilientRedisCacher extends Cachers.Redis implements VersionedCach
 		this.access.touch(key);
 		if (!this.usable()) return this.opts.missingResponse;
 		try {
-			const found = await super.get(key);
-			if (found === this.opts.missingResponse) {
-				const version = await this.version(serviceOfKey(key));
-				if (version !== undefined) this.pending.note(key, version);
-			}
-			return found;
+			return await super.get(key);
 		} catch {
 			this.failed();
 			return this.opts.missingResponse;
 		}
 	}
 
-	/** A fill after a miss: written only if no clean came since the miss (checked and written in one script). */
 	override async set(key: string, data: unknown, ttl?: number) {
-		const seen = this.pending.take(key);
-		if (!this.usable() || seen === undefined) return undefined;
+		if (!this.usable()) return undefined;
 		try {
-			await this.client.fillIfVersion(
-				this.versionKey(serviceOfKey(key)),
-				this.prefix + key,
-				seen,
-				this.serializer.serialize(data),
-				this.ttlOf(key, ttl)
-			);
+			return await super.set(key, data, this.ttlOf(key, ttl) || undefined);
+		} catch {
+			this.failed();
+			return undefined;
+		}
+	}
+
+	async fill(key: string, data: unknown, ttl: number | undefined, seen: string) {
+		if (!this.usable()) return;
+		try {
+			await this.client.fillIfVersion(this.versionKey(serviceOfKey(key)), this.prefix + key, seen, this.serializer.serialize(data), this.ttlOf(key, ttl));
 		} catch {
 			this.failed();
 		}
-		return undefined;
 	}
 
-	async writeThrough(key: string, record: VersionedRecord, ttl: number) {
+	async writeThrough<T extends VersionedRecord>(key: string, record: T, ttl: number) {
 		const service = serviceOfKey(key);
 		this.knownServices.add(service);
 		if (!this.usable(true)) return;
@@ -327,8 +368,9 @@ export class ResilientRedisCacher extends Cachers.Redis implements VersionedCach
 		if (!this.usable()) return async () => undefined;
 		try {
 			return quietUnlock(await super.lock(key, ttl));
-		} catch {
-			this.failed();
+		} catch (err) {
+			// Still held by a slow reader elsewhere (redlock's LockError) is contention, not an outage.
+			if ((err as Error).name !== "LockError") this.failed();
 			return async () => undefined;
 		}
 	}

@@ -16,7 +16,7 @@ import { AUDIT_LOGS_TOPIC, type RequestRecord } from "./shared/events";
 import { kafkaEnabled, kafkaStatus, produce } from "../mixins/kafka";
 import { toProblem } from "./api/problem";
 import { findHostileInput } from "./api/input-guard";
-import { UnprocessableError } from "./shared/errors";
+import { UnprocessableError, isOutage } from "./shared/errors";
 import { buildOpenApi, type ServiceDescription } from "./api/openapi";
 import { defineMixin, defineService } from "./shared/schema";
 import { rateLimitStoreFor, secondsUntil } from "./api/rate-limit";
@@ -66,14 +66,11 @@ const gatewayHttpHandler = gatewayMethods.httpHandler;
 /** Calls to audit for one request record: about 16 s of trying (0.5, 1, 2, 4, 8 s apart). */
 const RECORD_ATTEMPTS = 6;
 const MAX_BODY_BYTES = 1024 * 1024;
+/** The status recorded for a request whose client left before the answer (nginx's 499). */
+const CLIENT_CLOSED_REQUEST = 499;
 /** How long a client may take to send a whole request (Node's default is 5 minutes). */
 const REQUEST_TIMEOUT_MS = 30_000;
 
-/** Route middleware, after the body parser: input no action should see is a 422 (services/api/input-guard.ts). */
-function refuseHostileInput(req: Req & { body?: unknown; query?: unknown }, _res: ServerResponse, next: (err?: unknown) => void) {
-	const found = findHostileInput(req.body) ?? findHostileInput(req.query);
-	next(found ? new UnprocessableError("Parameters validation error!", [found]) : undefined);
-}
 
 async function cacherStatus(broker: ServiceBroker): Promise<string> {
 	const cacher = broker.cacher;
@@ -166,8 +163,10 @@ const ApiService = defineService<ApiThis>({
 				mappingPolicy: "restrict",
 				authentication: true,
 				bodyParsers: { json: { strict: true, limit: MAX_BODY_BYTES }, urlencoded: false },
-				use: [refuseHostileInput],
-				onBeforeCall(this: ApiThis, ctx: Context<unknown, GatewayMeta>, _route: unknown, req: Req) {
+				// After the key and the rate limit, before the action: the body and query as parsed.
+				onBeforeCall(this: ApiThis, ctx: Context<unknown, GatewayMeta>, _route: unknown, req: Req & { body?: unknown; query?: unknown }) {
+					const hostile = findHostileInput(req.body) ?? findHostileInput(req.query);
+					if (hostile) throw new UnprocessableError("Parameters validation error!", [hostile]);
 					const key = req.headers["idempotency-key"];
 					if (typeof key === "string") ctx.meta.idempotencyKey = key;
 				}
@@ -332,8 +331,8 @@ const ApiService = defineService<ApiThis>({
 		httpHandler(this: ApiThis, req: Req, res: ServerResponse, next?: unknown) {
 			if (WRITE_METHODS.has(req.method ?? "")) {
 				const started = process.hrtime.bigint();
-				// A flood the rate limit turns away must not become as many audit writes.
-				res.once("finish", () => res.statusCode !== 429 && this.recordRequest(req, res, started));
+				// Also when the client went away before the answer ("close" without "finish").
+				res.once("close", () => this.recordRequest(req, res, started));
 			}
 			// No CORS: the gateway answers OPTIONS itself. moleculer-web would otherwise run the
 			// action of the method a preflight names (Access-Control-Request-Method).
@@ -357,29 +356,32 @@ const ApiService = defineService<ApiThis>({
 		},
 
 		/**
-		 * Sends the audit service its record of a write request: who (the key's name, never
-		 * the key), which route, the status, how long it took; on the audit-logs topic with
-		 * Kafka, else (or while Kafka is away) by a call, tried again for a while when audit
-		 * cannot be reached. Audit keeps a record once by its id, so one that arrived twice is
-		 * stored once.
+		 * Sends the audit service its record of a write request made with a valid key: who
+		 * (the key's name, never the key), which route, the status (499 when the client left
+		 * first), how long it took; on the audit-logs topic with Kafka, else (or while Kafka
+		 * is away) by a call, tried again for a while when audit is away. Audit keeps a record
+		 * once by its id, so one that arrived twice is stored once. Requests without a valid
+		 * key and those the rate limit refused are not recorded: neither may grow the trail.
 		 */
 		recordRequest(this: ApiThis, req: Req, res: ServerResponse, started: bigint) {
 			const given = req.headers["x-api-key"];
+			const actor = typeof given === "string" ? findKey(appConfig(this.broker).apiKeys, given)?.name : undefined;
+			if (actor === undefined || res.statusCode === 429) return;
 			const alias = req.$alias;
 			const record: RequestRecord = {
 				id: randomUUID(),
 				occurredAt: new Date().toISOString(),
-				actor: (req.$ctx?.meta as GatewayMeta | undefined)?.user?.name ?? (typeof given === "string" ? findKey(appConfig(this.broker).apiKeys, given)?.name : undefined) ?? "anonymous",
+				actor,
 				method: req.method ?? "",
 				route: alias?.fullPath ? `${alias.method} ${alias.fullPath}` : "(not routed)",
 				path: (req.originalUrl ?? req.url ?? "").split("?")[0].slice(0, 500),
-				status: res.statusCode,
+				status: res.writableFinished ? res.statusCode : CLIENT_CLOSED_REQUEST,
 				durationMs: Number(process.hrtime.bigint() - started) / 1e6,
 				correlationId: String(res.getHeader("X-Request-ID") ?? req.$ctx?.requestID ?? requestIdOf(req))
 			};
 			const call = (attempt: number): Promise<unknown> =>
 				this.broker.call("audit.recordRequest", record, { requestID: record.correlationId }).catch(async err => {
-					if (attempt >= RECORD_ATTEMPTS || (this.broker as unknown as { stopping: boolean }).stopping) throw err;
+					if (attempt >= RECORD_ATTEMPTS || !isOutage(err) || (this.broker as unknown as { stopping: boolean }).stopping) throw err;
 					await new Promise(resolve => setTimeout(resolve, 250 * 2 ** attempt).unref());
 					return call(attempt + 1);
 				});

@@ -4,11 +4,11 @@
  */
 import { randomUUID } from "node:crypto";
 import { ServiceBroker, type Cachers } from "moleculer";
-import { PolicyMemoryCacher, ResilientRedisCacher, type VersionedCacher } from "../../middlewares/cacher";
+import { PolicyMemoryCacher, ResilientRedisCacher, type GuardedCacher } from "../../middlewares/cacher";
 import { engineUrl, REDIS_ENV } from "../helpers/engines";
 import { waitFor } from "../helpers/wait";
 
-type TestCacher = Cachers.Base<object> & VersionedCacher;
+type TestCacher = Cachers.Base<object> & GuardedCacher;
 
 const redisUrl = engineUrl(REDIS_ENV, "redis://127.0.0.1:6379");
 const cachers: [string, (namespace: string) => TestCacher][] = [["Memory", () => new PolicyMemoryCacher({ clone: false }) as unknown as TestCacher]];
@@ -73,26 +73,45 @@ describe.each(cachers)("cache fills and write-through with the %s cacher", (_nam
 	});
 
 	it("does not let a fill that began before a write-through replace it", async () => {
-		await expect(cacher.get(key)).resolves.toBeUndefined();
-		await cacher.writeThrough(key, { name: "new", version: 2 } as never, 60);
-		await cacher.set(key, { name: "old", version: 1 }, 60);
+		const seen = (await cacher.version("catalog"))!;
+		await cacher.writeThrough(key, { name: "new", version: 2 }, 60);
+		await cacher.fill(key, { name: "old", version: 1 }, 60, seen);
 		await expect(cacher.get(key)).resolves.toEqual({ name: "new", version: 2 });
 	});
 
 	it("replaces a written-through record only with a newer version of it, and outdates the service each time", async () => {
 		const before = await cacher.version("catalog");
-		await cacher.writeThrough(key, { name: "six", version: 6 } as never, 60);
+		await cacher.writeThrough(key, { name: "six", version: 6 }, 60);
 		const afterSix = await cacher.version("catalog");
-		await cacher.writeThrough(key, { name: "five", version: 5 } as never, 60);
+		await cacher.writeThrough(key, { name: "five", version: 5 }, 60);
 		await expect(cacher.get(key)).resolves.toEqual({ name: "six", version: 6 });
 		expect(new Set([before, afterSix, await cacher.version("catalog")]).size).toBe(3);
-		await cacher.writeThrough(key, { name: "seven", version: 7 } as never, 60);
+		await cacher.writeThrough(key, { name: "seven", version: 7 }, 60);
 		await expect(cacher.get(key)).resolves.toEqual({ name: "seven", version: 7 });
 	});
 
-	it("writes a fill that no clean interrupted", async () => {
-		await expect(cacher.get(key)).resolves.toBeUndefined();
-		await cacher.set(key, { name: "filled", version: 1 }, 60);
+	it("writes a fill that no clean interrupted, and none that one did", async () => {
+		const seen = (await cacher.version("catalog"))!;
+		await cacher.fill(key, { name: "filled", version: 1 }, 60, seen);
 		await expect(cacher.get(key)).resolves.toEqual({ name: "filled", version: 1 });
+		await cacher.clean("catalog.**");
+		await cacher.fill(key, { name: "late", version: 1 }, 60, seen);
+		await expect(cacher.get(key)).resolves.toBeUndefined();
+	});
+
+	it("keeps the answer of a read queued behind one that a clean outdated", async () => {
+		const slow = await startRead();
+		stored = { name: "new", version: 2 };
+		await cacher.clean("catalog.**");
+		// A second read queues on the key's lock, then reads the new record once the slow one is done.
+		reading = undefined;
+		const fresh = broker.call("catalog.get", { id: "a" });
+		slow.release();
+		await expect(slow.answer).resolves.toEqual({ name: "old", version: 1 });
+		await waitFor(() => reading);
+		reading!.release();
+		await expect(fresh).resolves.toEqual({ name: "new", version: 2 });
+		reading = undefined;
+		await expect(broker.call("catalog.get", { id: "a" })).resolves.toEqual({ name: "new", version: 2 });
 	});
 });
