@@ -5,7 +5,7 @@
  *   2. reserve every item in inventory (all or none, idempotent by purchase id),
  *   3. mark the row RESERVED and write `purchase.created` to the outbox.
  * The sweeper cancels PENDING purchases past their TTL, and releases reservations of
- * rows that never got past step 1 or 2. It is safe on any number of nodes: every change
+ * rows that never got past step 1 or 2 (marking them ABANDONED first). It is safe on any number of nodes: every change
  * is conditional on the state it read.
  */
 import { randomUUID } from "node:crypto";
@@ -76,7 +76,7 @@ function definePurchaseModel(sequelize: Sequelize) {
 }
 
 interface StoredPurchase extends PurchaseRecord {
-	reservationState: "RESERVING" | "RESERVED";
+	reservationState: "RESERVING" | "RESERVED" | "ABANDONED";
 	requestHash: string;
 }
 
@@ -410,17 +410,25 @@ const PurchasesService = defineService<This>({
 				if (expired) result.expired++;
 			}
 
-			const stuck = await this.db.rows<{ id: string }>(
-				"SELECT id FROM purchases WHERE reservation_state = 'RESERVING' AND created_at <= :before ORDER BY created_at LIMIT 100",
+			// A row stuck in RESERVING is first marked ABANDONED, so a create still running can no
+			// longer mark it RESERVED; then its stock is released, and only then the row goes.
+			// A release that fails leaves the row ABANDONED for the next sweep.
+			await this.db.rows(
+				"UPDATE purchases SET reservation_state = 'ABANDONED' WHERE reservation_state = 'RESERVING' AND created_at <= :before RETURNING id",
 				{ before: new Date(now - reservingGraceMs).toISOString() }
 			);
-			for (const { id } of stuck) {
-				// The row goes first, so a create still running cannot mark it RESERVED after the
-				// release. Should this node die before the release, the orphan sweep below releases it.
-				const [deleted] = await this.db.rows("DELETE FROM purchases WHERE id = :id AND reservation_state = 'RESERVING' RETURNING id", { id });
-				if (!deleted) continue;
-				await this.broker.call("inventory.release", { reservationId: id }, { requestID: origin.correlationId });
-				result.repaired++;
+			const abandoned = await this.db.rows<{ id: string }>(
+				"SELECT id FROM purchases WHERE reservation_state = 'ABANDONED' ORDER BY created_at LIMIT 100"
+			);
+			for (const { id } of abandoned) {
+				try {
+					await this.broker.call("inventory.release", { reservationId: id }, { requestID: origin.correlationId });
+				} catch (err) {
+					this.logger.warn(`Sweep: the reservation of abandoned purchase ${id} was not released (${(err as Error).message}); next sweep.`);
+					continue;
+				}
+				const [deleted] = await this.db.rows("DELETE FROM purchases WHERE id = :id AND reservation_state = 'ABANDONED' RETURNING id", { id });
+				if (deleted) result.repaired++;
 			}
 
 			const ttlMs = appConfig(this.broker).purchaseTtl * 1000;

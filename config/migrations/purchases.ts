@@ -33,5 +33,13 @@ export const purchasesMigrations: Migration[] = [
 			await exec("CREATE INDEX purchases_status ON purchases (status, created_at)");
 		}
 	},
-	{ version: 2, name: "create outbox", up: createOutboxTable }
+	{ version: 2, name: "create outbox", up: createOutboxTable },
+	{
+		version: 3,
+		name: "index abandoned purchases",
+		async up({ exec }) {
+			// Rows the sweeper gave up on (RESERVING too long) until their stock is released.
+			await exec("CREATE INDEX purchases_abandoned ON purchases (created_at) WHERE reservation_state = 'ABANDONED'");
+		}
+	}
 ];

@@ -1,3 +1,4 @@
+import { Errors } from "moleculer";
 import { randomUUID } from "node:crypto";
 import { testDialects } from "../helpers/engines";
 import { useNode } from "../helpers/suite";
@@ -175,6 +176,22 @@ describe.each(testDialects())("purchases on %s", dialect => {
 		await call("inventory.reserve", { reservationId: id, items: [{ productId: product.id, quantity: 3 }] });
 		await expect(stock(product.id)).resolves.toMatchObject({ reserved: 3 });
 
+		// The release fails (inventory away): the row is abandoned, so a late create can no longer mark it reserved.
+		const broker = suite.node.broker;
+		const realCall = broker.call.bind(broker);
+		broker.call = ((action: string, ...rest: unknown[]) =>
+			action === "inventory.release"
+				? Promise.reject(new Errors.ServiceNotAvailableError({ action, nodeID: broker.nodeID }))
+				: (realCall as (...args: unknown[]) => unknown)(action, ...rest)) as typeof broker.call;
+		try {
+			await expect(call("purchases.sweep", { reservingGraceMs: 0 })).resolves.toMatchObject({ repaired: 0 });
+		} finally {
+			broker.call = realCall;
+		}
+		const [late] = await purchases.db.rows("UPDATE purchases SET reservation_state = 'RESERVED' WHERE id = :id AND reservation_state = 'RESERVING' RETURNING id", { id });
+		expect(late).toBeUndefined();
+		await expect(stock(product.id)).resolves.toMatchObject({ reserved: 3 });
+		// The next sweep releases the stock, then the row goes.
 		await expect(call("purchases.sweep", { reservingGraceMs: 0 })).resolves.toMatchObject({ repaired: 1 });
 		await expect(stock(product.id)).resolves.toMatchObject({ reserved: 0 });
 		await expect(call("purchases.get", { id })).rejects.toMatchObject({ code: 404 });
