@@ -78,32 +78,38 @@ export function openDatabase(config: DatabaseConfig, schema: string, logger: Pic
 	const commitHooks = new WeakMap<Transaction, (() => unknown)[]>();
 	const afterCommit = (tx: Transaction, hook: () => unknown) => {
 		const hooks = commitHooks.get(tx);
-		if (hooks) hooks.push(hook);
-		else commitHooks.set(tx, [hook]);
+		if (!hooks) throw new Error(`afterCommit needs a transaction opened by the ${schema} database's transaction()`);
+		hooks.push(hook);
 	};
-	const committed = async <T>(work: (tx: Transaction) => Promise<T>): Promise<T> => {
-		let transaction: Transaction | undefined;
-		const result = await sequelize.transaction(tx => {
-			transaction = tx;
-			return work(tx);
-		});
-		for (const hook of commitHooks.get(transaction!) ?? []) {
+	const runHooks = async (tx: Transaction) => {
+		for (const hook of commitHooks.get(tx) ?? []) {
 			try {
 				await hook();
 			} catch (err) {
 				logger.warn(`After a commit in ${schema}:`, (err as Error).message);
 			}
 		}
-		return result;
 	};
 	const transaction = <T>(work: (tx: Transaction) => Promise<T>): Promise<T> => {
 		if (closing) return Promise.reject(new Error(`the ${schema} database is closing`));
-		let run: Promise<T>;
-		if (config.dialect !== "sqlite") run = committed(work);
+		let opened: Transaction | undefined;
+		const begin = () =>
+			sequelize.transaction(tx => {
+				opened = tx;
+				commitHooks.set(tx, []);
+				return work(tx);
+			});
+		let committed: Promise<T>;
+		if (config.dialect !== "sqlite") committed = begin();
 		else {
-			run = turn.then(() => committed(work));
-			turn = run.catch(() => undefined);
+			committed = turn.then(begin);
+			turn = committed.catch(() => undefined);
 		}
+		// Hooks run once the transaction (and on SQLite its turn) is over: they never hold up other writers.
+		const run = committed.then(async result => {
+			await runHooks(opened!);
+			return result;
+		});
 		const settled = run.catch(() => undefined);
 		inFlight.add(settled);
 		void settled.then(() => inFlight.delete(settled));

@@ -13,11 +13,13 @@ interface Link {
 	kafka: Kafka;
 	producer?: Promise<Producer>;
 	topics?: Promise<void>;
-	/** The last readiness answer, shared by the probes that come within STATUS_FRESH_MS of it. */
-	status?: { at: number; answer: Promise<string> };
+	/** The readiness answer being worked out, or the last one; `at` is when it was known. */
+	status?: { at?: number; answer: Promise<string> };
 }
 
+/** How long a readiness answer is reused, and how long asking Kafka may take. */
 const STATUS_FRESH_MS = 2000;
+const STATUS_TIMEOUT_MS = 3000;
 
 const links = new WeakMap<ServiceBroker, Link>();
 
@@ -125,10 +127,12 @@ export async function produce(broker: ServiceBroker, topic: string, key: string,
 export function kafkaStatus(broker: ServiceBroker): Promise<string> {
 	const kafka = kafkaOf(broker);
 	const link = links.get(broker)!;
-	// Probes may come often and from many places: one admin connection answers them all for a while.
-	if (link.status && Date.now() - link.status.at < STATUS_FRESH_MS) return link.status.answer;
-	const answer = (async () => {
-		const admin = kafka.admin();
+	// Probes may come often and from many places: one question to Kafka at a time answers
+	// them all, and its answer serves those that come within STATUS_FRESH_MS after it.
+	const status = link.status;
+	if (status && (status.at === undefined || Date.now() - status.at < STATUS_FRESH_MS)) return status.answer;
+	const ask = async () => {
+		const admin = kafka.admin({ retry: { retries: 0 } });
 		try {
 			await admin.connect();
 			const cluster = await admin.describeCluster();
@@ -138,9 +142,12 @@ export function kafkaStatus(broker: ServiceBroker): Promise<string> {
 		} finally {
 			await admin.disconnect().catch(() => undefined);
 		}
-	})();
-	link.status = { at: Date.now(), answer };
-	return answer;
+	};
+	const timeout = new Promise<string>(resolve => setTimeout(() => resolve(`down: no answer within ${STATUS_TIMEOUT_MS} ms`), STATUS_TIMEOUT_MS).unref());
+	const current: NonNullable<Link["status"]> = { answer: Promise.race([ask(), timeout]) };
+	void current.answer.then(() => (current.at = Date.now()));
+	link.status = current;
+	return current.answer;
 }
 
 /** Closes the producer when the broker stops (after the outbox relays have flushed). */

@@ -75,7 +75,8 @@ export const MAX_ON_HAND = 1_000_000_000;
 /** New levels after adding `delta` to on-hand stock; refuses to go below what is reserved or above MAX_ON_HAND. */
 export function changeOnHand(current: StockRecord, delta: number): StockLevels {
 	const onHand = current.onHand + delta;
-	if (onHand > MAX_ON_HAND) throw new StockLimitError(current.productId, { onHand: current.onHand, requested: onHand, limit: MAX_ON_HAND });
+	// Only an increase is held to the limit: a return may have taken stock above it.
+	if (delta > 0 && onHand > MAX_ON_HAND) throw new StockLimitError(current.productId, { onHand: current.onHand, requested: onHand, limit: MAX_ON_HAND });
 	if (onHand < current.reserved || onHand < 0)
 		throw new StockBelowReservedError(current.productId, {
 			onHand: current.onHand,

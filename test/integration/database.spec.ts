@@ -1,25 +1,24 @@
 /**
  * The database wrapper's commit hooks run after a commit, never after a COMMIT that
- * failed (Sequelize's own afterCommit runs either way).
+ * failed (Sequelize's own afterCommit runs either way), and outside the SQLite turn.
  */
-import { engineUrl, POSTGRES_ENV, describeWith } from "../helpers/engines";
+import { testDialects } from "../helpers/engines";
 import { createTestDatabase, type TestDatabase } from "../helpers/databases";
 import { openDatabase, type Database } from "../../mixins/database";
 import { parseDatabase } from "../../config/env";
 
-const postgres = engineUrl(POSTGRES_ENV, "postgres://postgres@127.0.0.1:5432/test");
-
-describeWith(postgres)("commit hooks on PostgreSQL", () => {
+describe.each(testDialects())("commit hooks on %s", dialect => {
 	let testDb: TestDatabase;
 	let db: Database;
 	const warnings: unknown[][] = [];
 
 	beforeAll(async () => {
-		testDb = await createTestDatabase("postgres");
+		testDb = await createTestDatabase(dialect);
 		db = openDatabase(parseDatabase(testDb.url), "hooks", { warn: (...args: unknown[]) => void warnings.push(args) });
-		await db.sequelize.query("CREATE SCHEMA IF NOT EXISTS hooks");
-		// Checked at COMMIT: a duplicate makes the COMMIT itself fail.
-		await db.sequelize.query("CREATE TABLE hooks.marks (id INTEGER, CONSTRAINT marks_unique UNIQUE (id) DEFERRABLE INITIALLY DEFERRED)");
+		if (dialect === "postgres") await db.sequelize.query("CREATE SCHEMA IF NOT EXISTS hooks");
+		// On PostgreSQL the unique key is checked at COMMIT: a duplicate makes the COMMIT itself fail.
+		const deferred = dialect === "postgres" ? " DEFERRABLE INITIALLY DEFERRED" : "";
+		await db.sequelize.query(`CREATE TABLE marks (id INTEGER, CONSTRAINT marks_unique UNIQUE (id)${deferred})`);
 	});
 
 	afterAll(async () => {
@@ -27,25 +26,26 @@ describeWith(postgres)("commit hooks on PostgreSQL", () => {
 		await testDb.drop();
 	});
 
-	it("runs a hook after its transaction committed, before the transaction resolves", async () => {
+	it("runs a transaction's hooks in order after it committed, before the transaction resolves", async () => {
 		const ran: string[] = [];
 		await db.transaction(async tx => {
 			await db.rows("INSERT INTO marks (id) VALUES (1) RETURNING id", {}, tx);
 			db.afterCommit(tx, () => ran.push("first"));
 			db.afterCommit(tx, () => ran.push("second"));
+			expect(ran).toEqual([]);
 		});
 		expect(ran).toEqual(["first", "second"]);
 	});
 
-	it("never runs a hook when the COMMIT fails", async () => {
-		const ran: string[] = [];
-		await expect(
-			db.transaction(async tx => {
-				await db.rows("INSERT INTO marks (id) VALUES (2), (2) RETURNING id", {}, tx);
-				db.afterCommit(tx, () => ran.push("hook"));
-			})
-		).rejects.toMatchObject({ parent: { code: "23505" } });
-		expect(ran).toEqual([]);
+	it("lets the next transaction run while a hook is still working (on SQLite too)", async () => {
+		let finishHook!: () => void;
+		const slowHookDone = db.transaction(async tx => {
+			await db.rows("INSERT INTO marks (id) VALUES (10) RETURNING id", {}, tx);
+			db.afterCommit(tx, () => new Promise<void>(resolve => (finishHook = resolve)));
+		});
+		await expect(db.transaction(tx => db.rows("INSERT INTO marks (id) VALUES (11) RETURNING id", {}, tx))).resolves.toHaveLength(1);
+		finishHook();
+		await slowHookDone;
 	});
 
 	it("keeps the work's success when a hook fails after the commit", async () => {
@@ -60,4 +60,25 @@ describeWith(postgres)("commit hooks on PostgreSQL", () => {
 		expect(warnings).toEqual([[expect.stringContaining("After a commit"), "cache away"]]);
 		await expect(db.rows("SELECT id FROM marks WHERE id = 3")).resolves.toHaveLength(1);
 	});
+
+	it("refuses a hook on a transaction it did not open", async () => {
+		const foreign = await db.sequelize.transaction();
+		try {
+			expect(() => db.afterCommit(foreign, () => undefined)).toThrow(/afterCommit needs a transaction opened by/);
+		} finally {
+			await foreign.rollback();
+		}
+	});
+
+	if (dialect === "postgres")
+		it("never runs a hook when the COMMIT fails", async () => {
+			const ran: string[] = [];
+			await expect(
+				db.transaction(async tx => {
+					await db.rows("INSERT INTO marks (id) VALUES (2), (2) RETURNING id", {}, tx);
+					db.afterCommit(tx, () => ran.push("hook"));
+				})
+			).rejects.toMatchObject({ parent: { code: "23505" } });
+			expect(ran).toEqual([]);
+		});
 });

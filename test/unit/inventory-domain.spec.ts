@@ -1,4 +1,5 @@
 import {
+	MAX_ON_HAND,
 	available,
 	changeOnHand,
 	checkManualDelta,
@@ -60,6 +61,17 @@ describe("changeOnHand", () => {
 			type: "STOCK_BELOW_RESERVED",
 			data: { productId, onHand: 20, reserved: 5, requested: 4 }
 		});
+	});
+
+	it("refuses an increase past MAX_ON_HAND with a 409, but lets a decrease through from above it", () => {
+		expect(changeOnHand(stock({ onHand: MAX_ON_HAND - 1 }), 1)).toMatchObject({ onHand: MAX_ON_HAND });
+		expect(thrown(() => changeOnHand(stock({ onHand: MAX_ON_HAND }), 1))).toMatchObject({
+			code: 409,
+			type: "STOCK_LIMIT_EXCEEDED",
+			data: { productId, onHand: MAX_ON_HAND, requested: MAX_ON_HAND + 1, limit: MAX_ON_HAND }
+		});
+		// A returned sale may have taken stock above the limit; taking some away must still work.
+		expect(changeOnHand(stock({ onHand: MAX_ON_HAND + 5 }), -1)).toMatchObject({ onHand: MAX_ON_HAND + 4 });
 	});
 
 	it("refuses to go below zero when nothing is reserved", () => {
