@@ -17,6 +17,7 @@ import { kafkaEnabled, kafkaStatus, produce } from "../mixins/kafka";
 import { toProblem } from "./api/problem";
 import { findHostileInput } from "./api/input-guard";
 import { UnprocessableError, isOutage } from "./shared/errors";
+import { REQUEST_ID } from "./shared/params";
 import { buildOpenApi, type ServiceDescription } from "./api/openapi";
 import { defineMixin, defineService } from "./shared/schema";
 import { rateLimitStoreFor, secondsUntil } from "./api/rate-limit";
@@ -29,7 +30,6 @@ const WRITE_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 /** Services whose database readiness decides the gateway's readiness. */
 const DATABASE_SERVICES = ALL_SERVICES.filter(name => name !== "api");
 const SWAGGER_FILES = new Set(["swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js", "favicon-32x32.png"]);
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,100}$/;
 
 type Req = IncomingMessage & {
 	$ctx?: Context;
@@ -166,7 +166,7 @@ const ApiService = defineService<ApiThis>({
 				// After the key and the rate limit, before the action: the body and query as parsed.
 				onBeforeCall(this: ApiThis, ctx: Context<unknown, GatewayMeta>, _route: unknown, req: Req & { body?: unknown; query?: unknown }) {
 					const hostile = findHostileInput(req.body) ?? findHostileInput(req.query);
-					if (hostile) throw new UnprocessableError("Parameters validation error!", [hostile]);
+					if (hostile) throw new UnprocessableError([hostile]);
 					const key = req.headers["idempotency-key"];
 					if (typeof key === "string") ctx.meta.idempotencyKey = key;
 				}

@@ -11,8 +11,7 @@ import { createEventConsumerMixin } from "../mixins/event-consumer.mixin";
 import { auditMigrations } from "../config/migrations/audit";
 import { defineService } from "./shared/schema";
 import { idempotentCall } from "./shared/resilience";
-import { pageParams, type Page } from "./shared/params";
-import { UnprocessableError } from "./shared/errors";
+import { isoDate, pageParams, type Page } from "./shared/params";
 import { AUDIT_LOGS_TOPIC, type EventEnvelope, type RequestRecord } from "./shared/events";
 import { SqlAuditStore, type AuditEntry, type AuditQuery, type AuditStore } from "./audit/store";
 import { ElasticsearchAuditStore } from "./audit/elasticsearch-store";
@@ -90,21 +89,11 @@ const AuditService = defineService<This>({
 				type: text,
 				aggregateId: text,
 				correlationId: text,
-				from: { type: "date", convert: true, optional: true },
-				to: { type: "date", convert: true, optional: true },
+				from: { ...isoDate, optional: true },
+				to: { ...isoDate, optional: true },
 				q: text
 			},
 			handler(this: This, ctx: Context<AuditQuery>): Promise<Page<AuditEntry>> {
-				// Timestamps are compared as ISO text, which holds for four-digit years only.
-				const outOfRange = (["from", "to"] as const).filter(field => {
-					const year = ctx.params[field]?.getUTCFullYear();
-					return year !== undefined && (year < 1970 || year > 9999);
-				});
-				if (outOfRange.length > 0)
-					throw new UnprocessableError(
-						"Parameters validation error!",
-						outOfRange.map(field => ({ field, message: `The '${field}' field must be a date between the years 1970 and 9999.` }))
-					);
 				return this.store.search(ctx.params);
 			}
 		},

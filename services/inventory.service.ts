@@ -151,6 +151,12 @@ interface InventoryThis extends DbServiceThis, OutboxThis {
 }
 type This = Service & InventoryThis;
 
+/** A reserve asked again for a reservation that exists: the same answer while it is held, else a 409. */
+function answerAgain(reservationId: string, status: ReservationStatus | "unknown") {
+	if (status !== "HELD") throw new ReservationClosedError(reservationId, status);
+	return { reservationId, status };
+}
+
 /** Seconds a cached stock lives (the proposal's 30 minutes); changes replace it at once. */
 const STOCK_TTL = 1800;
 
@@ -244,7 +250,7 @@ const InventoryService = defineService<This>({
 			): Promise<Stock> {
 				const { productId, delta, reason, reference } = ctx.params;
 				const problem = checkManualDelta(reason, delta);
-				if (problem) throw new UnprocessableError("Parameters validation error!", [{ field: "delta", message: problem }]);
+				if (problem) throw new UnprocessableError([{ field: "delta", message: problem }]);
 				return this.changeStock(productId, originOf(ctx), current => ({
 					delta,
 					reason,
@@ -293,18 +299,14 @@ const InventoryService = defineService<This>({
 				// (unless this is a retry of a reservation that took the last units).
 				const short = await this.findShortages(items);
 				if (short.length > 0) {
-					const [held] = await this.db.rows<{ status: ReservationStatus }>("SELECT status FROM reservations WHERE id = :id", { id: reservationId });
-					if (!held) throw new InsufficientStockError(short);
-					if (held.status !== "HELD") throw new ReservationClosedError(reservationId, held.status);
-					return { reservationId, status: held.status };
+					const [earlier] = await this.db.rows<{ status: ReservationStatus }>("SELECT status FROM reservations WHERE id = :id", { id: reservationId });
+					if (!earlier) throw new InsufficientStockError(short);
+					return answerAgain(reservationId, earlier.status);
 				}
 				try {
 					return await this.db.transaction(async tx => {
 						const existing = await this.lockReservation(tx, reservationId);
-						if (existing) {
-							if (existing.status !== "HELD") throw new ReservationClosedError(reservationId, existing.status);
-							return { reservationId, status: existing.status };
-						}
+						if (existing) return answerAgain(reservationId, existing.status);
 						const now = new Date().toISOString();
 						await this.db.rows(
 							"INSERT INTO reservations (id, status, items, created_at, updated_at) VALUES (:id, 'HELD', :items, :now, :now) RETURNING id",
@@ -322,8 +324,7 @@ const InventoryService = defineService<This>({
 					// The same reservation reserved concurrently: the other call won, report its outcome.
 					if (!isUniqueViolation(err)) throw err;
 					const reservation = await this.db.transaction(tx => this.lockReservation(tx, reservationId));
-					if (reservation?.status !== "HELD") throw new ReservationClosedError(reservationId, reservation?.status ?? "unknown");
-					return { reservationId, status: reservation.status };
+					return answerAgain(reservationId, reservation?.status ?? "unknown");
 				}
 			}
 		},

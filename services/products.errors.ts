@@ -24,8 +24,6 @@ export class ProductVersionConflictError extends ConflictError {
 
 export class InvalidSortError extends UnprocessableError {
 	constructor(allowed: string[], given: string) {
-		super("Parameters validation error!", [
-			{ field: "sort", message: `Cannot sort by "${given}"; use ${allowed.join(", ")}, each optionally prefixed with "-".`, type: "sort" }
-		]);
+		super([{ field: "sort", message: `Cannot sort by "${given}"; use ${allowed.join(", ")}, each optionally prefixed with "-".`, type: "sort" }]);
 	}
 }

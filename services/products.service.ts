@@ -16,6 +16,7 @@ import { cachedRead, guardedWrite, idempotentCall } from "./shared/resilience";
 import { money, pageParams, uuid, offsetOf, pageOf, type Page, type PageQuery } from "./shared/params";
 import { toCents } from "./shared/money";
 import { UnprocessableError } from "./shared/errors";
+import { MAX_ON_HAND } from "./inventory.domain";
 import {
 	applyChanges,
 	DEFAULT_CURRENCY,
@@ -79,7 +80,7 @@ const NOT_NULLABLE = Object.entries(editableFields)
 	.map(([field]) => field);
 
 const optional = <T extends object>(rule: T) => ({ ...rule, optional: true });
-const count = { type: "number", integer: true, min: 0, max: 1_000_000_000 } as const;
+const count = { type: "number", integer: true, min: 0, max: MAX_ON_HAND } as const;
 
 interface CreateParams {
 	name: string;
@@ -305,9 +306,7 @@ const ProductsService = defineService<This>({
 			const { id, version } = ctx.params;
 			const nulled = [...NOT_NULLABLE, "version"].filter(field => (ctx.params as unknown as Record<string, unknown>)[field] === null);
 			if (nulled.length > 0)
-				throw new UnprocessableError(
-					"Parameters validation error!",
-					nulled.map(field => ({ field, message: `The '${field}' field cannot be null.` }))
+				throw new UnprocessableError(nulled.map(field => ({ field, message: `The '${field}' field cannot be null.` }))
 				);
 			let result: ProductRecord | undefined;
 			try {

@@ -18,9 +18,10 @@ export class InvalidTransitionError extends ConflictError {
 
 export class IdempotencyKeyReusedError extends UnprocessableError {
 	constructor() {
-		super("This Idempotency-Key was already used with a different request body.", [
-			{ field: "Idempotency-Key", message: "was already used with a different request body", type: "idempotencyKey" }
-		]);
+		super(
+			[{ field: "Idempotency-Key", message: "was already used with a different request body", type: "idempotencyKey" }],
+			"This Idempotency-Key was already used with a different request body."
+		);
 	}
 }
 
@@ -33,6 +34,6 @@ export class IdempotentRequestInProgressError extends ConflictError {
 /** Unknown or inactive products, or a mix of currencies: the purchase cannot be priced. */
 export class UnpurchasableItemsError extends UnprocessableError {
 	constructor(errors: FieldError[]) {
-		super("Some items cannot be purchased.", errors);
+		super(errors, "Some items cannot be purchased.");
 	}
 }

@@ -19,7 +19,7 @@ import { appConfig } from "../config/broker-config";
 import { buildEvent, originOf, type EventOrigin, type ProductSnapshot } from "./shared/events";
 import { defineService } from "./shared/schema";
 import { guardedWrite, idempotentCall } from "./shared/resilience";
-import { orderItems, pageParams, uuid, offsetOf, pageOf, type Page, type PageQuery } from "./shared/params";
+import { IDEMPOTENCY_KEY, orderItems, pageParams, uuid, offsetOf, pageOf, type Page, type PageQuery } from "./shared/params";
 import { UnprocessableError } from "./shared/errors";
 import {
 	PURCHASE_STATUSES,
@@ -46,9 +46,8 @@ import {
 const RESERVING_GRACE_MS = 30_000;
 /** Answers from inventory that mean "no reservation was made": the row can go at once. */
 const NOT_RESERVED = new Set(["INSUFFICIENT_STOCK", "RESERVATION_CLOSED", "VALIDATION_ERROR"]);
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,200}$/;
 /** Tells the OpenAPI document that the action reads the Idempotency-Key header. */
-const readsIdempotencyKey = { idempotencyKey: true };
+const readsIdempotencyKey = { readsIdempotencyKey: true };
 
 function definePurchaseModel(sequelize: Sequelize) {
 	return sequelize.define(
@@ -167,12 +166,12 @@ const PurchasesService = defineService<This>({
 				const ids = items.map(i => i.productId);
 				const duplicate = ids.findIndex((id, i) => ids.indexOf(id) !== i);
 				if (duplicate >= 0)
-					throw new UnprocessableError("Parameters validation error!", [
+					throw new UnprocessableError([
 						{ field: `items[${duplicate}].productId`, message: "Each product may appear once; add up its quantities." }
 					]);
 				const key = ctx.meta.idempotencyKey;
 				if (key !== undefined && !IDEMPOTENCY_KEY.test(key))
-					throw new UnprocessableError("Parameters validation error!", [
+					throw new UnprocessableError([
 						{ field: "Idempotency-Key", message: "must be 1 to 200 printable ASCII characters" }
 					]);
 				// Keys are scoped to the caller, so two clients can never collide on one.

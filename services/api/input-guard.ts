@@ -5,12 +5,9 @@
  * - a NUL character: SQLite refuses it mid-statement and PostgreSQL text cannot hold it;
  * - nesting deeper than any route accepts: validators recurse over it.
  */
-export const MAX_DEPTH = 16;
+import type { FieldError } from "../shared/errors";
 
-export interface FieldError {
-	field: string;
-	message: string;
-}
+export const MAX_DEPTH = 16;
 
 const fieldOf = (path: string, key: string) => (path ? `${path}.${key}` : key);
 

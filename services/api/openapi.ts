@@ -3,6 +3,8 @@
  * `rest` and `params` that route and validate a request describe it, so the two cannot drift.
  */
 
+import { IDEMPOTENCY_KEY, REQUEST_ID } from "../shared/params";
+
 export interface ServiceDescription {
 	name: string;
 	settings?: { rest?: string };
@@ -17,7 +19,7 @@ export interface ActionDescription {
 	description?: string;
 	visibility?: string;
 	/** The action reads the `Idempotency-Key` header (the gateway passes it on in meta). */
-	idempotencyKey?: boolean;
+	readsIdempotencyKey?: boolean;
 }
 
 export interface OpenApiOptions {
@@ -70,19 +72,19 @@ const PROBLEM_RESPONSES: Record<string, string> = {
 };
 
 /** Headers every operation takes or gives, besides the key. */
-const REQUEST_ID: Parameter = {
+const REQUEST_ID_HEADER: Parameter = {
 	name: "X-Request-Id",
 	in: "header",
 	required: false,
-	description: "The correlation id (letters, digits, '.', '_', ':', '-'; else one is made): returned in X-Request-ID and carried by every call, event and audit entry the request causes.",
-	schema: { type: "string", maxLength: 100 }
+	description: "The correlation id (one is made when it is missing or does not match): returned in X-Request-ID and carried by every call, event and audit entry the request causes.",
+	schema: { type: "string", pattern: REQUEST_ID.source }
 };
-const IDEMPOTENCY_KEY: Parameter = {
+const IDEMPOTENCY_KEY_HEADER: Parameter = {
 	name: "Idempotency-Key",
 	in: "header",
 	required: false,
 	description: "The same key with the same body answers the same result, done once; with another body it is a 422.",
-	schema: { type: "string", minLength: 1, maxLength: 200, pattern: "^[\\x21-\\x7e]+$" }
+	schema: { type: "string", pattern: IDEMPOTENCY_KEY.source }
 };
 const RESPONSE_HEADERS = { "X-Request-ID": { description: "The request's correlation id.", schema: { type: "string" } } };
 
@@ -128,7 +130,7 @@ export function buildOpenApi(services: ServiceDescription[], options: OpenApiOpt
 		paths,
 		components: {
 			securitySchemes: { ApiKey: { type: "apiKey", in: "header", name: "X-API-Key" } },
-			parameters: { RequestId: REQUEST_ID, IdempotencyKey: IDEMPOTENCY_KEY },
+			parameters: { RequestId: REQUEST_ID_HEADER, IdempotencyKey: IDEMPOTENCY_KEY_HEADER },
 			schemas: { Problem: PROBLEM_SCHEMA },
 			responses: Object.fromEntries(
 				Object.values(PROBLEM_RESPONSES).map(name => [
@@ -187,7 +189,7 @@ function operationOf(tag: string, action: ActionDescription, route: { method: st
 		for (const name of others)
 			parameters.push({ name, in: "query", required: isRequired(params[name]), schema: ruleToSchema(params[name]) });
 
-	const headers = [{ $ref: "#/components/parameters/RequestId" }, ...(action.idempotencyKey ? [{ $ref: "#/components/parameters/IdempotencyKey" }] : [])];
+	const headers = [{ $ref: "#/components/parameters/RequestId" }, ...(action.readsIdempotencyKey ? [{ $ref: "#/components/parameters/IdempotencyKey" }] : [])];
 
 	const body = hasBody && others.length ? objectSchema(pick(params, others), params.$$strict === true) : undefined;
 	return {

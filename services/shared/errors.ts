@@ -25,7 +25,7 @@ export interface FieldError {
 
 /** A 422 in the same shape as the validator's, for rules a schema cannot express. */
 export class UnprocessableError extends Errors.ValidationError {
-	constructor(message: string, errors: FieldError[]) {
+	constructor(errors: FieldError[], message = "Parameters validation error!") {
 		super(message, "VALIDATION_ERROR", errors);
 	}
 }

@@ -3,7 +3,8 @@ import { toCents, MAX_PRICE } from "./money";
 
 /** Messages of the custom rules below, registered with the broker's validator. */
 export const VALIDATION_MESSAGES = {
-	money: "The '{field}' field must be a number with at most two decimals."
+	money: "The '{field}' field must be a number with at most two decimals.",
+	dateYears: "The '{field}' field must be a date between the years 1970 and 9999."
 };
 
 /** A UUID, lower-cased: PostgreSQL compares UUIDs regardless of case, SQLite's text does not. */
@@ -18,6 +19,17 @@ export const money = {
 	custom(value: unknown, errors: { type: string; actual: unknown }[]) {
 		if (typeof value === "number" && toCents(value) === undefined)
 			errors.push({ type: "money", actual: value });
+		return value;
+	}
+} as const;
+
+/** A date given as text (ISO 8601); timestamps are compared as ISO text, which holds for four-digit years only. */
+export const isoDate = {
+	type: "date",
+	convert: true,
+	custom(value: unknown, errors: { type: string; actual: unknown }[]) {
+		const year = value instanceof Date ? value.getUTCFullYear() : undefined;
+		if (year !== undefined && (year < 1970 || year > 9999)) errors.push({ type: "dateYears", actual: value });
 		return value;
 	}
 } as const;
@@ -58,3 +70,7 @@ export function pageOf<T>(query: PageQuery, items: T[], total: number): Page<T> 
 export function offsetOf(query: PageQuery): number {
 	return (query.page - 1) * query.pageSize;
 }
+
+/** Header values the gateway takes; the OpenAPI document states these same patterns. */
+export const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,200}$/;
+export const REQUEST_ID = /^[A-Za-z0-9._:-]{1,100}$/;

@@ -171,7 +171,7 @@ describe("buildOpenApi", () => {
 				name: "orders",
 				settings: { rest: "/orders" },
 				actions: {
-					"orders.create": { name: "orders.create", rest: "POST /", idempotencyKey: true, params: {} },
+					"orders.create": { name: "orders.create", rest: "POST /", readsIdempotencyKey: true, params: {} },
 					"orders.confirm": { name: "orders.confirm", rest: "POST /:id/confirm", params: { id: "uuid" } }
 				}
 			}
