@@ -13,7 +13,8 @@
  *   change committed cannot put its answer back after the change's clean (which bumps the
  *   version first, then deletes).
  * - A write-through (`writeThrough`) replaces a cached record only with a newer version of
- *   it, so changes made on several nodes cannot land out of order.
+ *   it, so changes made on several nodes cannot land out of order; a record retired
+ *   (deleted) is not brought back by a write-through of an earlier change.
  */
 import { randomInt } from "node:crypto";
 import { Cachers, type ServiceBroker } from "moleculer";
@@ -25,8 +26,10 @@ export interface VersionedCacher {
 	version(service: string): Promise<string | undefined>;
 	/** Marks every cached answer of a service as outdated. */
 	bumpVersion(service: string): Promise<void>;
-	/** Outdates the key's service and caches `record` unless a newer version of it is cached. */
+	/** Outdates the key's service and caches `record` unless a newer version of it is cached (or it was retired since). */
 	writeThrough<T extends VersionedRecord>(key: string, record: T, ttl: number): Promise<void>;
+	/** Outdates the key's service and drops its record for good: for `ttl` seconds no write-through up to `version` lands. */
+	retire(key: string, version: number, ttl: number): Promise<void>;
 	getCacheKey(action: unknown, opts: unknown, ctx: unknown): string;
 }
 
@@ -83,6 +86,9 @@ async function guardedRead(cacher: GuardedCacher, ctx: { cachedResult?: boolean 
 const supersedes = (record: VersionedRecord, held: unknown) =>
 	!(typeof held === "object" && held !== null && typeof (held as VersionedRecord).version === "number" && (held as VersionedRecord).version >= record.version);
 
+/** Retired keys a Memory cacher keeps before it forgets the expired ones. */
+const MAX_RETIRED = 10_000;
+
 /** How long to leave Redis alone after a failure before trying it again. */
 const RECOVERY_PAUSE_MS = 500;
 
@@ -92,6 +98,8 @@ const freshVersion = () => `${Date.now().toString(36)}-${randomInt(2 ** 40).toSt
 export class PolicyMemoryCacher extends Cachers.Memory implements GuardedCacher {
 	private readonly access = new AccessTracker();
 	private readonly versions = new Map<string, string>();
+	/** Keys retired lately, with the last version they had. */
+	private readonly retired = new Map<string, { version: number; until: number }>();
 	declare cache: Map<string, { data: unknown; expire: number | null }>;
 
 	override middlewareWithLock(ctx: object, key: string, handler: (ctx: unknown) => Promise<unknown>, opts: CacheOptions) {
@@ -127,9 +135,19 @@ export class PolicyMemoryCacher extends Cachers.Memory implements GuardedCacher 
 
 	async writeThrough<T extends VersionedRecord>(key: string, record: T, ttl: number) {
 		this.versions.set(serviceOfKey(key), freshVersion());
+		const gone = this.retired.get(key);
+		if (gone && gone.until > Date.now() && gone.version >= record.version) return;
 		const held = this.cache.get(key);
 		const live = held && (held.expire === null || held.expire > Date.now()) ? held.data : undefined;
 		if (supersedes(record, live)) await this.set(key, record, ttl);
+	}
+
+	async retire(key: string, version: number, ttl: number) {
+		this.versions.set(serviceOfKey(key), freshVersion());
+		const now = Date.now();
+		if (this.retired.size >= MAX_RETIRED) for (const [k, gone] of this.retired) if (gone.until <= now) this.retired.delete(k);
+		this.retired.set(key, { version, until: now + ttl * 1000 });
+		await this.del(key);
 	}
 
 	async version(service: string) {
@@ -184,12 +202,14 @@ if tonumber(ARGV[3]) > 0 then redis.call("SET", KEYS[2], ARGV[2], "EX", ARGV[3])
 return 1`;
 
 /**
- * KEYS: service version, cache key. ARGV: a new service version, data, ttl (0: none), the
- * record's version. It reads the held record's version with cjson: the cacher keeps its
- * default JSON serializer.
+ * KEYS: service version, cache key, the key's retirement. ARGV: a new service version,
+ * data, ttl (0: none), the record's version. It reads the held record's version with
+ * cjson: the cacher keeps its default JSON serializer.
  */
 const WRITE_IF_NEWER = `
 redis.call("SET", KEYS[1], ARGV[1])
+local retired = redis.call("GET", KEYS[3])
+if retired and tonumber(retired) >= tonumber(ARGV[4]) then return 0 end
 local held = redis.call("GET", KEYS[2])
 if held then
   local ok, value = pcall(cjson.decode, held)
@@ -198,10 +218,18 @@ end
 if tonumber(ARGV[3]) > 0 then redis.call("SET", KEYS[2], ARGV[2], "EX", ARGV[3]) else redis.call("SET", KEYS[2], ARGV[2]) end
 return 1`;
 
+/** KEYS: service version, cache key, the key's retirement. ARGV: a new service version, the last version, ttl. */
+const RETIRE = `
+redis.call("SET", KEYS[1], ARGV[1])
+redis.call("SET", KEYS[3], ARGV[2], "EX", ARGV[3])
+redis.call("DEL", KEYS[2])
+return 1`;
+
 type Arg = string | number | Buffer;
 interface CacheClient extends Redis {
 	fillIfVersion(versionKey: string, key: string, seen: string, data: Arg, ttl: number): Promise<number>;
-	writeIfNewer(versionKey: string, key: string, newVersion: string, data: Arg, ttl: number, recordVersion: number): Promise<number>;
+	writeIfNewer(versionKey: string, key: string, retiredKey: string, newVersion: string, data: Arg, ttl: number, recordVersion: number): Promise<number>;
+	retireKey(versionKey: string, key: string, retiredKey: string, newVersion: string, version: number, ttl: number): Promise<number>;
 }
 
 export class ResilientRedisCacher extends Cachers.Redis implements GuardedCacher {
@@ -231,7 +259,8 @@ export class ResilientRedisCacher extends Cachers.Redis implements GuardedCacher
 			if (this.missedChange && !this.wasDown) this.failed();
 		});
 		this.client.defineCommand("fillIfVersion", { numberOfKeys: 2, lua: FILL_IF_VERSION });
-		this.client.defineCommand("writeIfNewer", { numberOfKeys: 2, lua: WRITE_IF_NEWER });
+		this.client.defineCommand("writeIfNewer", { numberOfKeys: 3, lua: WRITE_IF_NEWER });
+		this.client.defineCommand("retireKey", { numberOfKeys: 3, lua: RETIRE });
 	}
 
 	override middlewareWithLock(ctx: object, key: string, handler: (ctx: unknown) => Promise<unknown>, opts: CacheOptions) {
@@ -318,11 +347,23 @@ export class ResilientRedisCacher extends Cachers.Redis implements GuardedCacher
 			await this.client.writeIfNewer(
 				this.versionKey(service),
 				this.prefix + key,
+				this.retiredKey(key),
 				freshVersion(),
 				this.serializer.serialize(record),
 				this.ttlOf(key, ttl),
 				record.version
 			);
+		} catch {
+			this.failed();
+		}
+	}
+
+	async retire(key: string, version: number, ttl: number) {
+		const service = serviceOfKey(key);
+		this.knownServices.add(service);
+		if (!this.usable(true)) return;
+		try {
+			await this.client.retireKey(this.versionKey(service), this.prefix + key, this.retiredKey(key), freshVersion(), version, ttl);
 		} catch {
 			this.failed();
 		}
@@ -335,6 +376,11 @@ export class ResilientRedisCacher extends Cachers.Redis implements GuardedCacher
 
 	private versionKey(service: string): string {
 		return `${this.versionPrefix}${service}`;
+	}
+
+	/** Outside the service's keys, so a clean of the service does not forget a retirement. */
+	private retiredKey(key: string): string {
+		return `${this.versionPrefix}retired:${key}`;
 	}
 
 	override async del(keys: string | string[]) {

@@ -134,7 +134,7 @@ interface InventoryThis extends DbServiceThis, OutboxThis {
 	changeStock(productId: string, origin: EventOrigin, decide: (current: StockRecord) => StockChange | null): Promise<Stock>;
 	lockStock(tx: Transaction, productId: string): Promise<StockRecord | null>;
 	writeChange(tx: Transaction, current: StockRecord, change: StockChange, origin: EventOrigin): Promise<StockRecord>;
-	refreshStockCache(record: StockRecord): Promise<void>;
+	refreshStockCache(productId: string, after: StockRecord | { deletedVersion: number }): Promise<void>;
 	lockReservation(tx: Transaction, id: string): Promise<Reservation | null>;
 	reserveItem(tx: Transaction, productId: string, quantity: number, reservationId: string, origin: EventOrigin): Promise<StockRecord | null>;
 	findShortages(items: Reservation["items"], tx?: Transaction): Promise<Shortage[]>;
@@ -400,8 +400,9 @@ const InventoryService = defineService<This>({
 
 		/** Drops the stock record of a deleted product; its ledger stays for the record. */
 		async removeStockWhenProductDeleted(this: This, event: EventEnvelope<"product.deleted">, tx: Transaction) {
-			await this.db.rows("DELETE FROM stocks WHERE product_id = :productId RETURNING product_id", { productId: event.aggregateId }, tx);
-			this.db.afterCommit(tx, () => this.clearCache());
+			const productId = event.aggregateId;
+			const [deleted] = await this.db.rows<{ version: number }>("DELETE FROM stocks WHERE product_id = :productId RETURNING version", { productId }, tx);
+			if (deleted) this.db.afterCommit(tx, () => this.refreshStockCache(productId, { deletedVersion: Number(deleted.version) }));
 		},
 
 		async changeStock(this: This, productId: string, origin: EventOrigin, decide: (current: StockRecord) => StockChange | null): Promise<Stock> {
@@ -433,7 +434,7 @@ const InventoryService = defineService<This>({
 			const change: StockChange = { delta: quantity, reason: "RESERVE", reference: reservationId, levels: after };
 			await this.recordMovement(tx, productId, change, at);
 			await this.appendEvents(tx, this.stockEvents({ ...after, reserved: after.reserved - quantity }, after, change, origin));
-			this.db.afterCommit(tx, () => this.refreshStockCache(after));
+			this.db.afterCommit(tx, () => this.refreshStockCache(productId, after));
 			return after;
 		},
 
@@ -479,20 +480,22 @@ const InventoryService = defineService<This>({
 			if (!updated) throw new Error(`stock of ${current.productId} changed under a row lock`);
 			if (change.delta !== 0) await this.recordMovement(tx, current.productId, change, at);
 			await this.appendEvents(tx, this.stockEvents(current, next, change, origin));
-			this.db.afterCommit(tx, () => this.refreshStockCache(next));
+			this.db.afterCommit(tx, () => this.refreshStockCache(current.productId, next));
 			return next;
 		},
 
 		/**
-		 * Write-through after a stock change: the cache gets the new stock (the next read
-		 * needs no database), near caches see a new version, and Memory caches on other
-		 * nodes drop their copy.
+		 * Keeps a product's cached stock in step after a commit. A change is written through
+		 * (the next read needs no database); a deletion retires the key, so no write-through
+		 * of an earlier change brings the stock back. Near caches see a new version, and
+		 * Memory caches on other nodes drop their copy.
 		 */
-		async refreshStockCache(this: This, record: StockRecord): Promise<void> {
+		async refreshStockCache(this: This, productId: string, after: StockRecord | { deletedVersion: number }): Promise<void> {
 			const cacher = this.broker.cacher as (Cachers.Base<object> & VersionedCacher) | null;
 			if (!cacher) return;
-			const key = cacher.getCacheKey({ name: `${this.name}.get` }, { keys: ["productId"] }, { params: { productId: record.productId }, meta: {} });
-			await cacher.writeThrough(key, toStock(record), STOCK_TTL);
+			const key = cacher.getCacheKey({ name: `${this.name}.get` }, { keys: ["productId"] }, { params: { productId }, meta: {} });
+			if ("deletedVersion" in after) await cacher.retire(key, after.deletedVersion, STOCK_TTL);
+			else await cacher.writeThrough(key, toStock(after), STOCK_TTL);
 			// A shared (Redis) cache is current already; per-node Memory caches elsewhere are not.
 			if (cacher instanceof PolicyMemoryCacher) await this.broker.broadcast(`cache.clean.${this.name}`);
 		},

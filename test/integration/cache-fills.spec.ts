@@ -90,6 +90,21 @@ describe.each(cachers)("cache fills and write-through with the %s cacher", (_nam
 		await expect(cacher.get(key)).resolves.toEqual({ name: "seven", version: 7 });
 	});
 
+	it("does not bring a retired (deleted) record back with a write-through of an earlier change", async () => {
+		await cacher.writeThrough(key, { name: "five", version: 5 }, 60);
+		await cacher.retire(key, 6, 60);
+		await expect(cacher.get(key)).resolves.toBeUndefined();
+		await cacher.writeThrough(key, { name: "late five", version: 5 }, 60);
+		await cacher.writeThrough(key, { name: "six", version: 6 }, 60);
+		await expect(cacher.get(key)).resolves.toBeUndefined();
+		// A retirement survives a clean of the service.
+		await cacher.clean("catalog.**");
+		await cacher.writeThrough(key, { name: "late six", version: 6 }, 60);
+		await expect(cacher.get(key)).resolves.toBeUndefined();
+		await cacher.writeThrough(key, { name: "seven", version: 7 }, 60);
+		await expect(cacher.get(key)).resolves.toEqual({ name: "seven", version: 7 });
+	});
+
 	it("writes a fill that no clean interrupted, and none that one did", async () => {
 		const seen = (await cacher.version("catalog"))!;
 		await cacher.fill(key, { name: "filled", version: 1 }, 60, seen);

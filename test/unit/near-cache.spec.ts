@@ -14,6 +14,9 @@ class Versions implements VersionedCacher {
 	async writeThrough() {
 		await this.bumpVersion();
 	}
+	async retire() {
+		await this.bumpVersion();
+	}
 	getCacheKey(action: unknown, _opts: unknown, ctx: unknown) {
 		return `${(action as { name: string }).name}:${(ctx as { params: { id: string } }).params.id}`;
 	}
