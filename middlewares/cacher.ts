@@ -128,13 +128,13 @@ export class PolicyMemoryCacher extends Cachers.Memory implements GuardedCacher 
 			const service = serviceOfKey(pattern);
 			// "**" (Moleculer cleans everything after a reconnect) outdates every service.
 			if (service.includes("*")) this.versions.clear();
-			else this.versions.set(service, freshVersion());
+			else this.bump(service);
 		}
 		await super.clean(match);
 	}
 
 	async writeThrough<T extends VersionedRecord>(key: string, record: T, ttl: number) {
-		this.versions.set(serviceOfKey(key), freshVersion());
+		this.bump(serviceOfKey(key));
 		const gone = this.retired.get(key);
 		if (gone && gone.until > Date.now() && gone.version >= record.version) return;
 		const held = this.cache.get(key);
@@ -143,7 +143,7 @@ export class PolicyMemoryCacher extends Cachers.Memory implements GuardedCacher 
 	}
 
 	async retire(key: string, version: number, ttl: number) {
-		this.versions.set(serviceOfKey(key), freshVersion());
+		this.bump(serviceOfKey(key));
 		const now = Date.now();
 		if (this.retired.size >= MAX_RETIRED) for (const [k, gone] of this.retired) if (gone.until <= now) this.retired.delete(k);
 		this.retired.set(key, { version, until: now + ttl * 1000 });
@@ -155,6 +155,11 @@ export class PolicyMemoryCacher extends Cachers.Memory implements GuardedCacher 
 	}
 
 	async bumpVersion(service: string) {
+		this.bump(service);
+	}
+
+	/** In the same step as what it guards: a fill checks the version without awaiting anything. */
+	private bump(service: string): void {
 		this.versions.set(service, freshVersion());
 	}
 

@@ -43,6 +43,11 @@ export function groupName(broker: ServiceBroker, group: string): string {
 }
 
 export function kafkaOf(broker: ServiceBroker): Kafka {
+	return linkOf(broker).kafka;
+}
+
+/** The node's link, made on first use. */
+function linkOf(broker: ServiceBroker): Link {
 	let link = links.get(broker);
 	if (!link) {
 		const logger = broker.getLogger("kafka");
@@ -56,13 +61,12 @@ export function kafkaOf(broker: ServiceBroker): Kafka {
 		};
 		links.set(broker, link);
 	}
-	return link.kafka;
+	return link;
 }
 
 /** Creates the topics (and their dead-letter topics) unless they exist; once per node. */
 export function ensureTopics(broker: ServiceBroker): Promise<void> {
-	kafkaOf(broker);
-	const link = links.get(broker)!;
+	const link = linkOf(broker);
 	link.topics ??= (async () => {
 		const admin = link.kafka.admin();
 		// A connect that fails half way (Kafka going down) may leave a connection open: always disconnect.
@@ -84,8 +88,7 @@ export function ensureTopics(broker: ServiceBroker): Promise<void> {
 }
 
 function producerOf(broker: ServiceBroker): Promise<Producer> {
-	kafkaOf(broker);
-	const link = links.get(broker)!;
+	const link = linkOf(broker);
 	link.producer ??= (async () => {
 		await ensureTopics(broker);
 		const producer = link.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
@@ -113,7 +116,7 @@ export async function produce(broker: ServiceBroker, topic: string, key: string,
 		// After an outage the broker may have come back without our topics (or our producer
 		// id): the next attempt makes sure of both again. Of several sends failing together
 		// only the first retires the producer, so none retires the new one and leaves it open.
-		const link = links.get(broker)!;
+		const link = linkOf(broker);
 		if (link.producer === pending) {
 			link.topics = undefined;
 			link.producer = undefined;
@@ -125,14 +128,13 @@ export async function produce(broker: ServiceBroker, topic: string, key: string,
 
 /** Whether Kafka answers (for readiness). */
 export function kafkaStatus(broker: ServiceBroker): Promise<string> {
-	const kafka = kafkaOf(broker);
-	const link = links.get(broker)!;
+	const link = linkOf(broker);
 	// Probes may come often and from many places: one question to Kafka at a time answers
 	// them all, and its answer serves those that come within STATUS_FRESH_MS after it.
 	const status = link.status;
 	if (status && (status.at === undefined || Date.now() - status.at < STATUS_FRESH_MS)) return status.answer;
 	const ask = async () => {
-		const admin = kafka.admin({ retry: { retries: 0 } });
+		const admin = link.kafka.admin({ retry: { retries: 0 } });
 		try {
 			await admin.connect();
 			const cluster = await admin.describeCluster();

@@ -71,7 +71,6 @@ const CLIENT_CLOSED_REQUEST = 499;
 /** How long a client may take to send a whole request (Node's default is 5 minutes). */
 const REQUEST_TIMEOUT_MS = 30_000;
 
-
 async function cacherStatus(broker: ServiceBroker): Promise<string> {
 	const cacher = broker.cacher;
 	if (!(cacher instanceof ResilientRedisCacher)) return cacher ? "in-memory" : "none";
@@ -94,6 +93,19 @@ function findKey(keys: ApiKey[], given: string): ApiKey | undefined {
 	let match: ApiKey | undefined;
 	for (const key of keys) if (sameKey(given, key.key)) match = key;
 	return match;
+}
+
+const keysOfRequests = new WeakMap<IncomingMessage, ApiKey | null>();
+
+/** The valid API key a request carries, if any; worked out once per request (rate limit, authentication, record). */
+function apiKeyOf(keys: ApiKey[], req: IncomingMessage): ApiKey | undefined {
+	let key = keysOfRequests.get(req);
+	if (key === undefined) {
+		const given = req.headers["x-api-key"];
+		key = (typeof given === "string" && findKey(keys, given)) || null;
+		keysOfRequests.set(req, key);
+	}
+	return key ?? undefined;
 }
 
 function requestIdOf(req: IncomingMessage): string {
@@ -126,8 +138,7 @@ const settingsFromConfig = defineMixin<ApiThis>({
 				headers: true,
 				// Counted per key name (per address for requests without a valid key).
 				key: (req: IncomingMessage) => {
-					const given = req.headers["x-api-key"];
-					const key = typeof given === "string" ? findKey(keys, given) : undefined;
+					const key = apiKeyOf(keys, req);
 					return key ? `key:${key.name}` : `ip:${req.socket.remoteAddress}`;
 				},
 				StoreFactory: rateLimitStoreFor(this.broker)
@@ -364,8 +375,7 @@ const ApiService = defineService<ApiThis>({
 		 * key and those the rate limit refused are not recorded: neither may grow the trail.
 		 */
 		recordRequest(this: ApiThis, req: Req, res: ServerResponse, started: bigint) {
-			const given = req.headers["x-api-key"];
-			const actor = typeof given === "string" ? findKey(appConfig(this.broker).apiKeys, given)?.name : undefined;
+			const actor = apiKeyOf(appConfig(this.broker).apiKeys, req)?.name;
 			if (actor === undefined || res.statusCode === 429) return;
 			const alias = req.$alias;
 			const record: RequestRecord = {
@@ -422,7 +432,7 @@ const ApiService = defineService<ApiThis>({
 			const given = req.headers["x-api-key"];
 			if (typeof given !== "string" || given === "")
 				throw new Errors.MoleculerClientError("Send your API key in the X-API-Key header.", 401, "MISSING_API_KEY");
-			const key = findKey(appConfig(this.broker).apiKeys, given);
+			const key = apiKeyOf(appConfig(this.broker).apiKeys, req);
 			if (!key) throw new Errors.MoleculerClientError("The API key is not valid.", 401, "INVALID_API_KEY");
 			return { name: key.name };
 		}

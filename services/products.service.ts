@@ -306,8 +306,7 @@ const ProductsService = defineService<This>({
 			const { id, version } = ctx.params;
 			const nulled = [...NOT_NULLABLE, "version"].filter(field => (ctx.params as unknown as Record<string, unknown>)[field] === null);
 			if (nulled.length > 0)
-				throw new UnprocessableError(nulled.map(field => ({ field, message: `The '${field}' field cannot be null.` }))
-				);
+				throw new UnprocessableError(nulled.map(field => ({ field, message: `The '${field}' field cannot be null.` })));
 			let result: ProductRecord | undefined;
 			try {
 				await this.db.transaction(async tx => {

@@ -5,8 +5,8 @@
  *   2. reserve every item in inventory (all or none, idempotent by purchase id),
  *   3. mark the row RESERVED and write `purchase.created` to the outbox.
  * The sweeper cancels PENDING purchases past their TTL, and releases reservations of
- * rows that never got past step 1 or 2 (marking them ABANDONED first). It is safe on any number of nodes: every change
- * is conditional on the state it read.
+ * rows that never got past step 1 or 2 (marking them ABANDONED first). It is safe on any
+ * number of nodes: every change is conditional on the state it read.
  */
 import { randomUUID } from "node:crypto";
 import { DataTypes, type Model, type Sequelize, type Transaction } from "sequelize";

@@ -71,21 +71,26 @@ const PROBLEM_RESPONSES: Record<string, string> = {
 	500: "InternalServerError"
 };
 
+/** An optional request header, documented with the pattern the gateway or service checks it against. */
+const optionalHeader = (name: string, pattern: RegExp, description: string): Parameter => ({
+	name,
+	in: "header",
+	required: false,
+	description,
+	schema: { type: "string", pattern: pattern.source }
+});
+
 /** Headers every operation takes or gives, besides the key. */
-const REQUEST_ID_HEADER: Parameter = {
-	name: "X-Request-Id",
-	in: "header",
-	required: false,
-	description: "The correlation id (one is made when it is missing or does not match): returned in X-Request-ID and carried by every call, event and audit entry the request causes.",
-	schema: { type: "string", pattern: REQUEST_ID.source }
-};
-const IDEMPOTENCY_KEY_HEADER: Parameter = {
-	name: "Idempotency-Key",
-	in: "header",
-	required: false,
-	description: "The same key with the same body answers the same result, done once; with another body it is a 422.",
-	schema: { type: "string", pattern: IDEMPOTENCY_KEY.source }
-};
+const REQUEST_ID_HEADER = optionalHeader(
+	"X-Request-Id",
+	REQUEST_ID,
+	"The correlation id (one is made when it is missing or does not match): returned in X-Request-ID and carried by every call, event and audit entry the request causes."
+);
+const IDEMPOTENCY_KEY_HEADER = optionalHeader(
+	"Idempotency-Key",
+	IDEMPOTENCY_KEY,
+	"The same key with the same body answers the same result, done once; with another body it is a 422."
+);
 const RESPONSE_HEADERS = { "X-Request-ID": { description: "The request's correlation id.", schema: { type: "string" } } };
 
 const PROBLEM_SCHEMA: JsonSchema = {

@@ -1,6 +1,6 @@
 import { testDialects } from "../helpers/engines";
 import { useNode } from "../helpers/suite";
-import { httpClient } from "../helpers/http";
+import { expectProblem, httpClient } from "../helpers/http";
 import { waitFor } from "../helpers/wait";
 import { request as httpRequest } from "node:http";
 import { TEST_API_KEY } from "../helpers/nodes";
@@ -18,13 +18,6 @@ describe.each(testDialects())("the REST API over HTTP on %s", dialect => {
 		const product = await createProduct({ stock });
 		await waitFor(async () => (await request("GET", `/api/v1/inventory/${product.id}`)).status === 200, 1000);
 		return product.id as string;
-	}
-	function expectProblem(response: { status: number; headers: Headers; body: any }, status: number, code?: string) {
-		expect(response.status).toBe(status);
-		expect(response.headers.get("content-type")).toMatch(/^application\/problem\+json/);
-		expect(response.body).toMatchObject({ status, title: expect.any(String), detail: expect.any(String), type: expect.stringMatching(/^\/problems\//) });
-		if (code) expect(response.body.code).toBe(code);
-		expect(JSON.stringify(response.body)).not.toMatch(/\bat .*\.(ts|js):\d+/);
 	}
 
 	describe("health and documentation", () => {

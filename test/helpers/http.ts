@@ -32,3 +32,12 @@ export function httpClient(baseUrl: () => string) {
 		return { status: response.status, headers: response.headers, body: (type.includes("json") && text ? JSON.parse(text) : text) as T };
 	};
 }
+
+/** An RFC 9457 problem answer with `status` (and `code`), without a stack trace in it. */
+export function expectProblem(response: HttpResponse, status: number, code?: string): void {
+	expect(response.status).toBe(status);
+	expect(response.headers.get("content-type")).toMatch(/^application\/problem\+json/);
+	expect(response.body).toMatchObject({ status, title: expect.any(String), detail: expect.any(String), type: expect.stringMatching(/^\/problems\//) });
+	if (code) expect(response.body.code).toBe(code);
+	expect(JSON.stringify(response.body)).not.toMatch(/\bat .*\.(ts|js):\d+/);
+}

@@ -9,6 +9,14 @@ import type { AuditEntry, AuditStore } from "../../services/audit/store";
 import type { Page } from "../../services/shared/params";
 import type { DbServiceThis } from "../../mixins/db.mixin";
 
+/** The units of a product in the purchases that ended in `status`. */
+const unitsIn = (purchases: Purchase[], status: Purchase["status"], productId: string) =>
+	purchases
+		.filter(p => p.status === status)
+		.flatMap(p => p.items)
+		.filter(i => i.productId === productId)
+		.reduce((sum, i) => sum + i.quantity, 0);
+
 describe.each(testDialects())("purchases on %s", dialect => {
 	const suite = useNode(dialect);
 	const { call, productWithStock, stock, ledger, expectConsistent } = catalog(() => suite.node.broker);
@@ -337,16 +345,8 @@ describe.each(testDialects())("purchases on %s", dialect => {
 		);
 		const finals = await Promise.all(made.map(p => call<Purchase>("purchases.get", { id: p.id })));
 		for (const product of products) {
-			const sold = finals
-				.filter(p => p.status === "CONFIRMED")
-				.flatMap(p => p.items)
-				.filter(i => i.productId === product.id)
-				.reduce((s, i) => s + i.quantity, 0);
-			const held = finals
-				.filter(p => p.status === "PENDING")
-				.flatMap(p => p.items)
-				.filter(i => i.productId === product.id)
-				.reduce((s, i) => s + i.quantity, 0);
+			const sold = unitsIn(finals, "CONFIRMED", product.id);
+			const held = unitsIn(finals, "PENDING", product.id);
 			await settled(product.id, { onHand: 15 - sold, reserved: held });
 			await expectConsistent(product.id);
 		}
@@ -409,11 +409,7 @@ describe.each(testDialects())("purchase expiry on %s", dialect => {
 		expect(finals.filter(p => p.status === "PENDING")).toEqual([]);
 		expect(finals.filter(p => p.cancelReason === "expired").length).toBeGreaterThan(0);
 		for (const product of products) {
-			const sold = finals
-				.filter(p => p.status === "CONFIRMED")
-				.flatMap(p => p.items)
-				.filter(i => i.productId === product.id)
-				.reduce((s, i) => s + i.quantity, 0);
+			const sold = unitsIn(finals, "CONFIRMED", product.id);
 			await waitFor(async () => {
 				const s = await stock(product.id);
 				return s.onHand === 30 - sold && s.reserved === 0;
