@@ -15,16 +15,9 @@ import { Client } from "@elastic/elasticsearch";
 import { Errors } from "moleculer";
 import { pageOf, offsetOf, type Page } from "../shared/params";
 import type { AuditEntry, AuditQuery, AuditStore } from "./store";
+import { SaveBatcher } from "./batcher";
 
 const TEMPLATE = "audit";
-const FLUSH_MS = 20;
-const MAX_BATCH = 500;
-
-interface Pending {
-	entry: AuditEntry;
-	/** Settles the save: with an error, or with whether the document is new. */
-	done: (err: unknown, isNew?: boolean) => void;
-}
 
 /**
  * Elasticsearch away, starting up or overloaded (no connection, 5xx, 429) is an outage:
@@ -48,8 +41,8 @@ export function writeAlias(index: string): string {
 }
 
 export class ElasticsearchAuditStore implements AuditStore {
-	private queue: Pending[] = [];
-	private timer?: NodeJS.Timeout;
+	/** Saves arriving within 20 ms (up to 500) go in one `_bulk` request. */
+	private readonly batcher = new SaveBatcher<AuditEntry, boolean>(entries => this.write(entries), 20, 500);
 
 	constructor(
 		readonly client: Client,
@@ -107,20 +100,14 @@ export class ElasticsearchAuditStore implements AuditStore {
 
 	/** Resolves once the bulk request carrying the entry has been acknowledged. */
 	save(entry: AuditEntry): Promise<boolean> {
-		return new Promise<boolean>((resolve, reject) => {
-			this.queue.push({ entry, done: (err, isNew) => (err ? reject(err) : resolve(isNew === true)) });
-			if (this.queue.length >= MAX_BATCH) void this.flush();
-			else this.timer ??= setTimeout(() => void this.flush(), FLUSH_MS);
-		});
+		return this.batcher.add(entry);
 	}
 
-	private async flush(): Promise<void> {
-		clearTimeout(this.timer);
-		this.timer = undefined;
-		const batch = this.queue.splice(0, MAX_BATCH);
-		if (batch.length === 0) return;
+	/** One `_bulk` request; entries whose month has no index yet go again once it is made. */
+	private async write(entries: AuditEntry[]): Promise<(boolean | Error)[]> {
+		const results: (boolean | Error)[] = [];
 		try {
-			let pending = batch;
+			let pending = entries.map((entry, at) => ({ entry, at }));
 			for (let round = 1; pending.length > 0; round++) {
 				const response = await this.client.bulk({
 					require_alias: true,
@@ -129,22 +116,21 @@ export class ElasticsearchAuditStore implements AuditStore {
 						{ ...entry, payloadText: JSON.stringify(entry.payload) }
 					])
 				});
-				const unindexed: Pending[] = [];
+				const unindexed: typeof pending = [];
 				response.items.forEach((item, i) => {
+					const { entry, at } = pending[i];
 					const error = item.index?.error;
 					if (error?.type === "index_not_found_exception" && round === 1) unindexed.push(pending[i]);
-					else pending[i].done(error ? new Error(`Elasticsearch refused ${pending[i].entry.id}: ${error.reason}`) : undefined, item.index?.result === "created");
+					else results[at] = error ? new Error(`Elasticsearch refused ${entry.id}: ${error.reason}`) : item.index?.result === "created";
 				});
 				const months = new Set(unindexed.map(({ entry }) => monthlyIndex(this.prefix, entry.occurredAt)));
 				for (const index of months) await this.createIndex(index);
 				pending = unindexed;
 			}
+			return results;
 		} catch (err) {
-			// Entries already answered keep their answer; a promise settles once.
-			const failure = asOutage(err);
-			for (const pending of batch) pending.done(failure);
+			throw asOutage(err);
 		}
-		if (this.queue.length > 0) this.timer ??= setTimeout(() => void this.flush(), 0);
 	}
 
 	async search(query: AuditQuery): Promise<Page<AuditEntry>> {
@@ -179,7 +165,7 @@ export class ElasticsearchAuditStore implements AuditStore {
 	}
 
 	async close(): Promise<void> {
-		await this.flush();
+		await this.batcher.close();
 		await this.client.close();
 	}
 }

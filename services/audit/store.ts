@@ -4,6 +4,7 @@
  */
 import type { Database } from "../../mixins/database";
 import { offsetOf, pageOf, type Page, type PageQuery } from "../shared/params";
+import { SaveBatcher } from "./batcher";
 
 export interface AuditEntry {
 	/** The event id, or the request record's id: an entry is stored once per id. */
@@ -49,61 +50,30 @@ interface Row {
 	payload: string;
 }
 
-const FLUSH_MS = 5;
-const MAX_BATCH = 200;
-
-interface Pending {
-	entry: AuditEntry;
-	resolve(isNew: boolean): void;
-	reject(err: unknown): void;
-}
-
 /**
- * Saves are gathered for a few milliseconds (or up to MAX_BATCH)
- * into one multi-row insert: one statement and one commit for a burst of events.
+ * Saves arriving within a few milliseconds (up to 200) are written by one multi-row
+ * insert: one statement and one commit for a burst of events.
  */
 export class SqlAuditStore implements AuditStore {
-	private queue: Pending[] = [];
-	private timer?: NodeJS.Timeout;
-	private readonly writing = new Set<Promise<void>>();
+	private readonly batcher = new SaveBatcher<AuditEntry, boolean>(entries => this.write(entries), 5, 200);
 
 	constructor(private readonly db: Database) {}
 
-	/** Inserted with the saves arriving with it, in one statement. */
 	save(entry: AuditEntry): Promise<boolean> {
-		return new Promise<boolean>((resolve, reject) => {
-			this.queue.push({ entry, resolve, reject });
-			if (this.queue.length >= MAX_BATCH) this.flush();
-			else this.timer ??= setTimeout(() => this.flush(), FLUSH_MS);
-		});
+		return this.batcher.add(entry);
 	}
 
-	async close(): Promise<void> {
-		while (this.queue.length > 0) this.flush();
-		await Promise.all(this.writing);
+	close(): Promise<void> {
+		return this.batcher.close();
 	}
 
-	private flush(): void {
-		clearTimeout(this.timer);
-		this.timer = undefined;
-		const batch = this.queue.splice(0, MAX_BATCH);
-		if (batch.length === 0) return;
-		const write = this.write(batch).finally(() => this.writing.delete(write));
-		this.writing.add(write);
-	}
-
-	/** One statement for the batch; if it fails, every save of the batch fails with it. */
-	private async write(batch: Pending[]): Promise<void> {
-		// One row per id: the first save of an id in the batch is the one that may be new.
-		const first = new Map<string, Pending>();
-		for (const pending of batch) if (!first.has(pending.entry.id)) first.set(pending.entry.id, pending);
-		try {
-			// In id order, so two batches that share ids (a redelivery) never wait on each other crosswise.
-			const inserted = await this.insert([...first.keys()].sort().map(id => first.get(id)!.entry));
-			for (const pending of batch) pending.resolve(first.get(pending.entry.id) === pending && inserted.has(pending.entry.id));
-		} catch (err) {
-			for (const pending of batch) pending.reject(err);
-		}
+	/** One statement for the batch; a save is new if it is the first of its id in the batch and its row was inserted. */
+	private async write(entries: AuditEntry[]): Promise<boolean[]> {
+		const firstAt = new Map<string, number>();
+		entries.forEach((entry, i) => firstAt.has(entry.id) || firstAt.set(entry.id, i));
+		// In id order, so two batches that share ids (a redelivery) never wait on each other crosswise.
+		const inserted = await this.insert([...firstAt.keys()].sort().map(id => entries[firstAt.get(id)!]));
+		return entries.map((entry, i) => firstAt.get(entry.id) === i && inserted.has(entry.id));
 	}
 
 	/** Inserts the entries whose id is not stored yet; returns the ids it inserted. */
