@@ -1,0 +1,86 @@
+/**
+ * Bulkheads: product and purchase creation run at most 32 at a time per node and the rest
+ * queue. A PostgreSQL lock the test holds keeps a burst in flight for real, while
+ * Moleculer's own bulkhead gauges (exported as moleculer_request_bulkhead_inflight and
+ * moleculer_request_bulkhead_queue_size) are read from the node's metrics registry.
+ */
+import { describeWith, engineUrl, POSTGRES_ENV } from "../helpers/engines";
+import { createTestDatabase, type TestDatabase } from "../helpers/databases";
+import { startNode, type TestNode } from "../helpers/nodes";
+import { httpClient, type HttpResponse } from "../helpers/http";
+import { TestSession } from "../helpers/postgres";
+import { catalog } from "../helpers/catalog";
+import { waitFor } from "../helpers/wait";
+import { freePort } from "../../scripts/cluster-nodes";
+
+const CONCURRENCY = 32;
+const BURST = 50;
+
+const postgres = engineUrl(POSTGRES_ENV, "postgres://postgres@127.0.0.1:5432/test");
+
+describeWith(postgres)("bulkheads on creations, on postgres", () => {
+	jest.setTimeout(90_000);
+	let db: TestDatabase;
+	let node: TestNode;
+	let session: TestSession;
+	const request = httpClient(() => node.baseUrl!);
+	const { productWithStock } = catalog(() => node.broker);
+
+	beforeAll(async () => {
+		db = await createTestDatabase("postgres");
+		// Metrics on: the bulkhead reports into the registry only then.
+		node = await startNode({ DATABASE_URL: db.url, METRICS_PORT: String(await freePort()), RATE_LIMIT: "0" });
+		session = await TestSession.open(db.url);
+	});
+	afterAll(async () => {
+		await session?.close();
+		await node?.stop();
+		await db?.drop();
+	});
+
+	/** A bulkhead gauge of an action on the node: requests running, or waiting in its queue. */
+	function bulkhead(gauge: "inflight" | "queue.size", action: string): unknown {
+		return node.broker.metrics.getMetric(`moleculer.request.bulkhead.${gauge}`)?.get({ action, service: action.split(".")[0] })?.value;
+	}
+
+	/** Sends the burst while `lock` is held and waits until 32 run and the rest queue; then lets go and returns the answers. */
+	async function burstBehind(lock: string, action: string, send: (i: number) => Promise<HttpResponse>): Promise<HttpResponse[]> {
+		const release = await session.hold(lock);
+		const most = { running: 0, queued: 0 };
+		let answers: Promise<HttpResponse[]> | undefined;
+		try {
+			answers = Promise.all(Array.from({ length: BURST }, (_, i) => send(i)));
+			await waitFor(() => {
+				const running = Number(bulkhead("inflight", action) ?? 0);
+				const queued = Number(bulkhead("queue.size", action) ?? 0);
+				most.running = Math.max(most.running, running);
+				most.queued = Math.max(most.queued, queued);
+				return running === CONCURRENCY && queued === BURST - CONCURRENCY;
+			}, 30_000).catch(err => {
+				throw new Error(`${(err as Error).message}: at most ${most.running} ${action} seen running and ${most.queued} queued`);
+			});
+		} finally {
+			await release();
+		}
+		const responses = await answers;
+		await waitFor(() => bulkhead("inflight", action) === 0 && bulkhead("queue.size", action) === 0, 10_000);
+		return responses;
+	}
+
+	it("runs at most 32 product creations at a time and queues the rest, which are created once a slot frees", async () => {
+		const responses = await burstBehind("LOCK TABLE products.products IN SHARE MODE", "products.create", i =>
+			request("POST", "/api/v1/products", { body: { name: `Burst ${i}`, price: 1, category: "bulkhead" } })
+		);
+		expect(responses.map(r => r.status)).toEqual(Array(BURST).fill(201));
+		await expect(request("GET", "/api/v1/products?category=bulkhead")).resolves.toMatchObject({ body: { total: BURST } });
+	});
+
+	it("runs at most 32 purchase creations at a time and queues the rest, which reserve their stock once a slot frees", async () => {
+		const product = await productWithStock(BURST);
+		const responses = await burstBehind("LOCK TABLE purchases.purchases IN SHARE MODE", "purchases.create", () =>
+			request("POST", "/api/v1/purchases", { body: { items: [{ productId: product.id, quantity: 1 }] } })
+		);
+		expect(responses.map(r => r.status)).toEqual(Array(BURST).fill(201));
+		await expect(request("GET", `/api/v1/inventory/${product.id}`)).resolves.toMatchObject({ body: { reserved: BURST, available: 0 } });
+	});
+});
