@@ -1,5 +1,5 @@
 import { testDialects } from "../helpers/engines";
-import { useNode } from "../helpers/suite";
+import { concurrencyTitle, SETTLE_MS, useNode } from "../helpers/suite";
 import { expectProblem, httpClient } from "../helpers/http";
 import { waitFor } from "../helpers/wait";
 import { request as httpRequest } from "node:http";
@@ -16,7 +16,7 @@ describe.each(testDialects())("the REST API over HTTP on %s", dialect => {
 	}
 	async function productWithStock(stock: number) {
 		const product = await createProduct({ stock });
-		await waitFor(async () => (await request("GET", `/api/v1/inventory/${product.id}`)).status === 200, 1000);
+		await waitFor(async () => (await request("GET", `/api/v1/inventory/${product.id}`)).status === 200, SETTLE_MS);
 		return product.id as string;
 	}
 
@@ -257,12 +257,12 @@ describe.each(testDialects())("the REST API over HTTP on %s", dialect => {
 	});
 
 	describe("inventory", () => {
-		it("shows the stock of a new product within a second", async () => {
+		it("shows the stock of a new product once product.created is handled", async () => {
 			const product = await createProduct({ stock: 10 });
 			const stock = await waitFor(async () => {
 				const response = await request("GET", `/api/v1/inventory/${product.id}`);
 				return response.status === 200 && response.body;
-			}, 1000);
+			}, SETTLE_MS);
 			expect(stock).toMatchObject({ productId: product.id, onHand: 10, reserved: 0, available: 10, lowStock: false });
 		});
 
@@ -293,7 +293,7 @@ describe.each(testDialects())("the REST API over HTTP on %s", dialect => {
 			expectProblem(await request("GET", "/api/v1/inventory/00000000-0000-4000-8000-000000000000"), 404, "STOCK_NOT_FOUND");
 		});
 
-		it("keeps ledger and on-hand equal under 100 parallel adjustments", async () => {
+		it(concurrencyTitle(dialect, "keeps ledger and on-hand equal under 100 parallel adjustments"), async () => {
 			// 150 units: enough for every withdrawal, in whatever order the adjustments land.
 			const productId = await productWithStock(150);
 			const responses = await Promise.all(

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Context, ServiceSchema } from "moleculer";
 import { testDialects } from "../helpers/engines";
-import { useNode } from "../helpers/suite";
+import { concurrencyTitle, SETTLE_MS, useNode } from "../helpers/suite";
 import { waitFor } from "../helpers/wait";
 import type { Product } from "../../services/products.domain";
 import { MAX_ON_HAND, ON_HAND_REASONS, type Stock } from "../../services/inventory.domain";
@@ -30,7 +30,7 @@ describe.each(testDialects())("inventory service on %s", dialect => {
 
 	async function productWithStock(stock: number, lowStockThreshold = 5): Promise<string> {
 		const product = await call<Product>("products.create", { name: "Stocked", price: 2, stock, lowStockThreshold });
-		await waitFor(() => call<Stock>("inventory.get", { productId: product.id }).catch(() => undefined), 1000);
+		await waitFor(() => call<Stock>("inventory.get", { productId: product.id }).catch(() => undefined), SETTLE_MS);
 		return product.id;
 	}
 	const eventsOf = (productId: string, type: string) => seen.filter(e => e.aggregateId === productId && e.type === type);
@@ -44,7 +44,7 @@ describe.each(testDialects())("inventory service on %s", dialect => {
 		}
 	};
 
-	it("opens the stock of a new product from product.created within a second", async () => {
+	it("opens the stock of a new product from product.created", async () => {
 		const productId = await productWithStock(10, 3);
 		await expect(call("inventory.get", { productId })).resolves.toMatchObject({
 			productId,
@@ -114,7 +114,7 @@ describe.each(testDialects())("inventory service on %s", dialect => {
 		await expect(call("inventory.movements", { productId })).rejects.toMatchObject({ code: 404 });
 	});
 
-	it("keeps the ledger equal to on-hand under 100 concurrent adjustments", async () => {
+	it(concurrencyTitle(dialect, "keeps the ledger equal to on-hand under 100 concurrent adjustments"), async () => {
 		const productId = await productWithStock(50);
 		const deltas = Array.from({ length: 100 }, (_, i) => (i % 2 === 0 ? 3 : -2));
 		const results = await Promise.allSettled(
@@ -127,7 +127,7 @@ describe.each(testDialects())("inventory service on %s", dialect => {
 		expect(await ledgerSum(productId)).toBe(stock.onHand);
 	});
 
-	it("never lets concurrent withdrawals take more than there is", async () => {
+	it(concurrencyTitle(dialect, "never lets concurrent withdrawals take more than there is"), async () => {
 		const productId = await productWithStock(20);
 		const results = await Promise.allSettled(
 			Array.from({ length: 30 }, () => call("inventory.adjust", { productId, delta: -1, reason: "ADJUSTMENT" }))
@@ -151,7 +151,8 @@ describe.each(testDialects())("inventory service on %s", dialect => {
 			() =>
 				eventsOf(productId, "inventory.stock-updated").length === 6 &&
 				eventsOf(productId, "inventory.low-stock").length === 2 &&
-				eventsOf(productId, "inventory.out-of-stock").length === 1
+				eventsOf(productId, "inventory.out-of-stock").length === 1,
+			SETTLE_MS
 		);
 		expect(eventsOf(productId, "inventory.low-stock").map(e => e.payload)).toEqual([
 			{ productId, available: 5, lowStockThreshold: 5 },
@@ -183,7 +184,7 @@ describe.each(testDialects())("inventory service on %s", dialect => {
 		const [stockEvent] = await waitFor(() => {
 			const found = eventsOf(product.id, "inventory.stock-updated");
 			return found.length > 0 && found;
-		});
+		}, SETTLE_MS);
 		expect(eventsOf(product.id, "product.created")[0]).toMatchObject({ correlationId: "trace-123", actor: "shop", source: "products", version: 1 });
 		expect(stockEvent).toMatchObject({ correlationId: "trace-123", source: "inventory" });
 	});
@@ -232,7 +233,7 @@ describe.each(testDialects())("inventory service on %s", dialect => {
 	it("drops the stock record when its product is deleted, keeping the ledger", async () => {
 		const productId = await productWithStock(4);
 		await call("products.remove", { id: productId });
-		await waitFor(() => call("inventory.get", { productId }).then(() => false, err => err.code === 404), 1000);
+		await waitFor(() => call("inventory.get", { productId }).then(() => false, err => err.code === 404), SETTLE_MS);
 		await expect(call("inventory.adjust", { productId, delta: 1, reason: "RESTOCK" })).rejects.toMatchObject({ code: 404 });
 	});
 });
