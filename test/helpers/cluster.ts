@@ -4,6 +4,7 @@
  * in the same namespace to call actions directly.
  */
 import { randomBytes } from "node:crypto";
+import { connect, createServer, type AddressInfo, type Server, type Socket } from "node:net";
 import { ServiceBroker } from "moleculer";
 import { freePort, spawnNode, waitReady, type NodeSpec, type RunningNode } from "../../scripts/cluster-nodes";
 import { createTestDatabase, type TestDatabase } from "./databases";
@@ -77,4 +78,72 @@ export function useCluster(engines: () => ClusterEngines | undefined, topology: 
 	}, 60_000);
 
 	return cluster;
+}
+
+/**
+ * A metric of a node started with a METRICS_PORT, from its Prometheus endpoint: the sum
+ * over the series whose labels include `labels` (`moleculer_request_active`,
+ * `{ action: "purchases.create" }`).
+ */
+export async function metricOf(node: RunningNode, name: string, labels: Record<string, string> = {}): Promise<number> {
+	const port = node.spec.env?.METRICS_PORT;
+	if (!port || port === "0") throw new Error(`${node.spec.name} was started without a METRICS_PORT`);
+	const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+	let sum = 0;
+	for (const line of text.split("\n")) {
+		const series = /^([\w:]+)(?:\{(.*)\})? (\S+)/.exec(line);
+		if (series?.[1] !== name) continue;
+		if (Object.entries(labels).every(([label, value]) => (series[2] ?? "").includes(`${label}="${value}"`))) sum += Number(series[3]);
+	}
+	return sum;
+}
+
+/**
+ * A TCP path to a server (a node's link to Redis, say) that can be made slow: while
+ * `delayMs` is set, every byte from the client reaches the server that much later, in
+ * order. A slow network path of one node, nothing faked about the server behind it.
+ */
+export class SlowLink {
+	delayMs = 0;
+	private server?: Server;
+	private readonly sockets = new Set<Socket>();
+
+	/** Listens on a free local port in front of `target` (a URL); returns the same URL pointing at the link. */
+	async start(target: string): Promise<string> {
+		const { hostname, port } = new URL(target);
+		this.server = createServer(client => {
+			const upstream = connect(Number(port), hostname);
+			let released = Promise.resolve();
+			client.on("data", chunk => {
+				const at = Date.now() + this.delayMs;
+				released = released.then(async () => {
+					const left = at - Date.now();
+					if (left > 0) await new Promise(resolve => setTimeout(resolve, left));
+					upstream.write(chunk);
+				});
+			});
+			upstream.pipe(client);
+			for (const [socket, other] of [
+				[client, upstream],
+				[upstream, client]
+			]) {
+				this.sockets.add(socket);
+				socket.on("error", () => other.destroy());
+				socket.on("close", () => {
+					this.sockets.delete(socket);
+					other.destroy();
+				});
+			}
+		});
+		await new Promise<void>(resolve => this.server!.listen(0, "127.0.0.1", resolve));
+		const url = new URL(target);
+		url.hostname = "127.0.0.1";
+		url.port = String((this.server!.address() as AddressInfo).port);
+		return url.toString();
+	}
+
+	async stop(): Promise<void> {
+		for (const socket of this.sockets) socket.destroy();
+		await new Promise(resolve => this.server?.close(resolve) ?? resolve(undefined));
+	}
 }
