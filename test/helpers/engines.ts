@@ -39,5 +39,20 @@ export function describeWith(engines: unknown): jest.Describe {
 }
 
 export const ELASTICSEARCH_ENV = "TEST_ELASTICSEARCH_URL";
+export const ELASTICSEARCH_RESTARTABLE_ENV = "TEST_ELASTICSEARCH_RESTARTABLE";
 
 export const KAFKA_ENV = "TEST_KAFKA_BROKERS";
+export const KAFKA_RESTARTABLE_ENV = "TEST_KAFKA_RESTARTABLE";
+
+/**
+ * Whether the outage suites may stop and restart an engine: `variable` is "true" when the
+ * engine is scripts/infra.sh's own. When not, outside CI they skip with a line naming the
+ * variable; in CI (CI=true) the run fails, as for a missing engine.
+ */
+export function restartable(variable: string): boolean {
+	if (process.env[variable] === "true") return true;
+	const what = `${variable}=true (the engine started by scripts/infra.sh, which the outage suite stops and restarts)`;
+	if (inCi) throw new Error(`${variable} is not "true": CI must run the outage suites, with ${what}.`);
+	console.error(`skipping an outage suite: set ${what} to run it.`);
+	return false;
+}
