@@ -36,6 +36,28 @@ export function sqliteFileFor(storage: string, schema: string): string {
 
 const SCHEMA_NAME = /^[a-z][a-z0-9_]*$/;
 
+/** How long an SQLite statement waits for another connection's write lock before SQLITE_BUSY. */
+const SQLITE_BUSY_TIMEOUT_MS = 10_000;
+
+interface SqliteConnection {
+	configure(option: "busyTimeout", ms: number): void;
+}
+
+/**
+ * Gives every SQLite connection its busy timeout. Sequelize's SQLite driver opens a
+ * connection per transaction and runs no connect hooks (an `afterConnect` hook never
+ * fires), so each would keep the driver's 1 s and fail under a writer that takes longer.
+ */
+function waitForWriters(sequelize: Sequelize): void {
+	const manager = sequelize.connectionManager as unknown as { getConnection(options?: object): Promise<SqliteConnection> };
+	const getConnection = manager.getConnection.bind(manager);
+	manager.getConnection = async options => {
+		const connection = await getConnection(options);
+		connection.configure("busyTimeout", SQLITE_BUSY_TIMEOUT_MS);
+		return connection;
+	};
+}
+
 export function openDatabase(config: DatabaseConfig, schema: string, logger: Pick<Console, "warn"> = console): Database {
 	if (!SCHEMA_NAME.test(schema)) throw new Error(`invalid schema name "${schema}"`);
 	let sequelize: Sequelize;
@@ -49,16 +71,9 @@ export function openDatabase(config: DatabaseConfig, schema: string, logger: Pic
 			logging: false,
 			// A writer takes the write lock when it begins, so two transactions never
 			// deadlock upgrading read locks; other connections wait instead of failing.
-			transactionType: Transaction.TYPES.IMMEDIATE,
-			hooks: {
-				afterConnect(connection: unknown) {
-					(connection as { configure(option: "busyTimeout", ms: number): void }).configure(
-						"busyTimeout",
-						10_000
-					);
-				}
-			}
+			transactionType: Transaction.TYPES.IMMEDIATE
 		});
+		waitForWriters(sequelize);
 	} else {
 		location = schema;
 		sequelize = new Sequelize(config.url, {

@@ -1,6 +1,7 @@
 /**
  * The database wrapper's commit hooks run after a commit, never after a COMMIT that
- * failed (Sequelize's own afterCommit runs either way), and outside the SQLite turn.
+ * failed (Sequelize's own afterCommit runs either way), and outside the SQLite turn;
+ * every SQLite connection waits for another writer instead of failing at once.
  */
 import { testDialects } from "../helpers/engines";
 import { createTestDatabase, type TestDatabase } from "../helpers/databases";
@@ -81,4 +82,27 @@ describe.each(testDialects())("commit hooks on %s", dialect => {
 			).rejects.toMatchObject({ parent: { code: "23505" } });
 			expect(ran).toEqual([]);
 		});
+});
+
+describe("SQLite connections", () => {
+	let testDb: TestDatabase;
+	let db: Database;
+
+	beforeAll(async () => {
+		testDb = await createTestDatabase("sqlite");
+		db = openDatabase(parseDatabase(testDb.url), "waits");
+	});
+	afterAll(async () => {
+		await db.close();
+		await testDb.drop();
+	});
+
+	// A statement that finds another writer holding the file waits this long before SQLITE_BUSY;
+	// each transaction has a connection of its own, opened for it.
+	it("wait up to 10 s for another writer, outside and inside transactions", async () => {
+		await expect(db.rows("PRAGMA busy_timeout")).resolves.toEqual([{ timeout: 10_000 }]);
+		await db.transaction(async tx => {
+			await expect(db.rows("PRAGMA busy_timeout", {}, tx)).resolves.toEqual([{ timeout: 10_000 }]);
+		});
+	});
 });
