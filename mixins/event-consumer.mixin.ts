@@ -53,6 +53,14 @@ export const PROCESSED_EVENTS_RETENTION_MS = 30 * 24 * 3600_000;
 const PRUNE_EVERY_MS = 3600_000;
 const PRUNE_BATCH = 5000;
 
+/** A failure as the dead-letter header tells it: with the database's own words, which Sequelize's "Validation error" hides. */
+function reasonOf(err: unknown): string {
+	const { message, parent } = (err ?? {}) as { message?: unknown; parent?: { message?: unknown } };
+	const text = String(message ?? err);
+	const cause = parent?.message === undefined ? undefined : String(parent.message);
+	return (cause && cause !== text ? `${text}: ${cause}` : text).slice(0, 1000);
+}
+
 interface ConsumerThis extends DbServiceThis {
 	kafkaConsumer?: Consumer;
 	/** Set once the node leaves: no more (re)joining the consumer group. */
@@ -147,7 +155,7 @@ export function createEventConsumerMixin(handlers: EventHandlers, options: Consu
 						await heartbeat().catch(() => undefined);
 					}
 				}
-				const reason = String((failure as Error)?.message ?? failure).slice(0, 1000);
+				const reason = reasonOf(failure);
 				await produce(this.broker, `${topic}.dlq`, String(message.key ?? ""), String(message.value), {
 					...message.headers,
 					error: reason,
