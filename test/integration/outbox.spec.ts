@@ -1,15 +1,34 @@
+import { Errors, type Context, type ServiceSchema } from "moleculer";
 import { testDialects } from "../helpers/engines";
 import { createTestDatabase, type TestDatabase } from "../helpers/databases";
 import { startNode, type TestNode } from "../helpers/nodes";
 import { waitFor } from "../helpers/wait";
 import type { Product } from "../../services/products.domain";
 import type { DbServiceThis } from "../../mixins/db.mixin";
+import type { EventEnvelope } from "../../services/shared/events";
 
 interface OutboxRow {
 	type: string;
 	published_at: string | null;
 	attempts: number;
 	last_error: string | null;
+}
+
+/** The relay's attempts before it parks an event (OutboxRelay's default). */
+const MAX_ATTEMPTS = 20;
+
+/** The inventory consumer group, played by the test: it notes every event it is handed and refuses those `refuses` says. */
+function inventoryGroup(refuses: (event: EventEnvelope) => boolean, handed: EventEnvelope[]): ServiceSchema {
+	return {
+		name: "inventory",
+		actions: {
+			consumeEvent(ctx: Context<EventEnvelope>) {
+				handed.push(ctx.params);
+				if (refuses(ctx.params)) throw new Errors.MoleculerClientError("the test refuses this event", 422, "REFUSED");
+				return { outcome: "processed" };
+			}
+		}
+	};
 }
 
 describe.each(testDialects())("the outbox on %s", dialect => {
@@ -54,6 +73,44 @@ describe.each(testDialects())("the outbox on %s", dialect => {
 		await waitFor(async () => (await outboxOf(node!)).every(r => r.published_at !== null), 5000);
 		await expect(node.broker.call("inventory.get", { productId: gone.id })).rejects.toMatchObject({ code: 404 });
 	});
+
+	it(`parks an event its consumer keeps refusing after ${MAX_ATTEMPTS} attempts, and delivers the later events of its aggregate`, async () => {
+		const handed: EventEnvelope[] = [];
+		node = await startNode({ DATABASE_URL: db.url, SERVICES: "products,audit" }, [inventoryGroup(e => e.type === "product.created", handed)]);
+		const products = (node.broker.getLocalService("products") as unknown as DbServiceThis).db;
+		const product = (await node.broker.call("products.create", { name: "Refused", price: 1, stock: 3 })) as Product;
+		const [created] = await products.rows<{ id: string }>("SELECT id FROM outbox WHERE aggregate_id = :id", { id: product.id });
+		const handedCreated = () => handed.filter(e => e.id === created.id).length;
+
+		const parked = await waitFor(async () => {
+			const [current] = await products.rows<OutboxRow & { pending: string; parked_at: string | null }>(
+				"SELECT type, published_at, attempts, last_error, pending, parked_at FROM outbox WHERE id = :id",
+				{ id: created.id }
+			);
+			if (current.parked_at) return current;
+			// The relay waits longer after every refusal (up to a minute); once it has noted one,
+			// the test makes the next attempt due at once instead of waiting as long.
+			if (Number(current.attempts) === handedCreated())
+				await products.rows("UPDATE outbox SET next_attempt_at = NULL WHERE id = :id AND attempts = :attempts AND parked_at IS NULL RETURNING seq", {
+					id: created.id,
+					attempts: current.attempts
+				});
+			return undefined;
+		}, 180_000);
+		expect(parked).toMatchObject({ type: "product.created", published_at: null, attempts: MAX_ATTEMPTS, last_error: "the test refuses this event" });
+		// audit and the cluster broadcast took it; only the refusing group is left.
+		expect(JSON.parse(parked.pending)).toEqual(["inventory"]);
+		expect(handedCreated()).toBe(MAX_ATTEMPTS);
+
+		// The next event of the same product is not held behind the parked one, which is not tried again.
+		await node.broker.call("products.update", { id: product.id, name: "Renamed" });
+		const updated = await waitFor(() => handed.find(e => e.type === "product.updated" && e.aggregateId === product.id), 30_000);
+		expect(handedCreated()).toBe(MAX_ATTEMPTS);
+		await waitFor(async () => {
+			const [row] = await products.rows<OutboxRow>("SELECT published_at FROM outbox WHERE id = :id", { id: updated.id });
+			return row.published_at !== null;
+		}, 30_000);
+	}, 240_000);
 
 	it("migrates once when two nodes start on the same database together", async () => {
 		const fresh = await createTestDatabase(dialect);
