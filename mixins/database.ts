@@ -35,6 +35,7 @@ export function sqliteFileFor(storage: string, schema: string): string {
 }
 
 const SCHEMA_NAME = /^[a-z][a-z0-9_]*$/;
+const READ_ONLY = /^\s*(SELECT|PRAGMA)\b/i;
 
 /** How long an SQLite statement waits for another connection's write lock before SQLITE_BUSY. */
 const SQLITE_BUSY_TIMEOUT_MS = 10_000;
@@ -131,6 +132,17 @@ export function openDatabase(config: DatabaseConfig, schema: string, logger: Pic
 		return run;
 	};
 
+	// Sequelize's SQLite driver runs a statement that starts with "INSERT INTO" without
+	// fetching rows, which would drop RETURNING; a leading comment makes it fetch them.
+	const query = <T>(sql: string, replacements: Record<string, unknown> | undefined, tx: Transaction | undefined) =>
+		sequelize.query(`/* rows */ ${sql}`, { type: QueryTypes.SELECT, replacements, transaction: tx }) as Promise<T[]>;
+	// On SQLite a write outside a transaction takes the writers' turn too: waiting for the
+	// file's write lock on the shared connection would hold up every read behind it.
+	const rows = <T>(sql: string, replacements?: Record<string, unknown>, tx?: Transaction): Promise<T[]> =>
+		tx || config.dialect !== "sqlite" || READ_ONLY.test(sql)
+			? query<T>(sql, replacements, tx)
+			: transaction(own => query<T>(sql, replacements, own));
+
 	// Closing under a running transaction would pull its connection away mid-statement.
 	const close = async () => {
 		closing = true;
@@ -144,10 +156,7 @@ export function openDatabase(config: DatabaseConfig, schema: string, logger: Pic
 		location,
 		transaction,
 		afterCommit,
-		// Sequelize's SQLite driver runs a statement that starts with "INSERT INTO" without
-		// fetching rows, which would drop RETURNING; a leading comment makes it fetch them.
-		rows: <T>(sql: string, replacements?: Record<string, unknown>, tx?: Transaction) =>
-			sequelize.query(`/* rows */ ${sql}`, { type: QueryTypes.SELECT, replacements, transaction: tx }) as Promise<T[]>,
+		rows,
 		close
 	};
 }
