@@ -3,6 +3,7 @@
  * file of its own next to the configured path (data/inventory.sqlite ->
  * data/inventory.products.sqlite), so services never share tables or write locks.
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import { mkdirSync } from "node:fs";
 import { dirname, extname, join, basename } from "node:path";
 import { QueryTypes, Sequelize, Transaction } from "sequelize";
@@ -23,7 +24,11 @@ export interface Database {
 	 * logged: it cannot undo the commit, so the work still succeeds.
 	 */
 	afterCommit(tx: Transaction, hook: () => unknown): void;
-	/** Runs a statement and returns its rows (also for INSERT/UPDATE ... RETURNING). */
+	/**
+	 * Runs a statement and returns its rows (also for INSERT/UPDATE ... RETURNING). On SQLite
+	 * a write given no `tx` takes the writers' turn like a transaction of its own, so inside a
+	 * transaction's work it must be given that transaction's `tx` (it throws if not).
+	 */
 	rows<T>(sql: string, replacements?: Record<string, unknown>, tx?: Transaction): Promise<T[]>;
 	close(): Promise<void>;
 }
@@ -92,6 +97,8 @@ export function openDatabase(config: DatabaseConfig, schema: string, logger: Pic
 	const inFlight = new Set<Promise<unknown>>();
 	let closing = false;
 	const commitHooks = new WeakMap<Transaction, (() => unknown)[]>();
+	/** The transaction whose work is running, to refuse a write that would wait for its own turn. */
+	const working = new AsyncLocalStorage<Transaction>();
 	const afterCommit = (tx: Transaction, hook: () => unknown) => {
 		const hooks = commitHooks.get(tx);
 		if (!hooks) throw new Error(`afterCommit needs a transaction opened by the ${schema} database's transaction()`);
@@ -113,7 +120,7 @@ export function openDatabase(config: DatabaseConfig, schema: string, logger: Pic
 			sequelize.transaction(tx => {
 				opened = tx;
 				commitHooks.set(tx, []);
-				return work(tx);
+				return working.run(tx, () => work(tx));
 			});
 		let committed: Promise<T>;
 		if (config.dialect !== "sqlite") committed = begin();
@@ -138,10 +145,13 @@ export function openDatabase(config: DatabaseConfig, schema: string, logger: Pic
 		sequelize.query(`/* rows */ ${sql}`, { type: QueryTypes.SELECT, replacements, transaction: tx }) as Promise<T[]>;
 	// On SQLite a write outside a transaction takes the writers' turn too: waiting for the
 	// file's write lock on the shared connection would hold up every read behind it.
-	const rows = <T>(sql: string, replacements?: Record<string, unknown>, tx?: Transaction): Promise<T[]> =>
-		tx || config.dialect !== "sqlite" || READ_ONLY.test(sql)
-			? query<T>(sql, replacements, tx)
-			: transaction(own => query<T>(sql, replacements, own));
+	const rows = <T>(sql: string, replacements?: Record<string, unknown>, tx?: Transaction): Promise<T[]> => {
+		if (tx || config.dialect !== "sqlite" || READ_ONLY.test(sql)) return query<T>(sql, replacements, tx);
+		const current = working.getStore() as (Transaction & { finished?: string }) | undefined;
+		if (current && !current.finished)
+			return Promise.reject(new Error(`a write inside a transaction of the ${schema} database must be given its tx`));
+		return transaction(own => query<T>(sql, replacements, own));
+	};
 
 	// Closing under a running transaction would pull its connection away mid-statement.
 	const close = async () => {

@@ -7,6 +7,7 @@ import { testDialects } from "../helpers/engines";
 import { createTestDatabase, type TestDatabase } from "../helpers/databases";
 import { openDatabase, type Database } from "../../mixins/database";
 import { parseDatabase } from "../../config/env";
+import { waitFor } from "../helpers/wait";
 
 describe.each(testDialects())("commit hooks on %s", dialect => {
 	let testDb: TestDatabase;
@@ -104,5 +105,48 @@ describe("SQLite connections", () => {
 		await db.transaction(async tx => {
 			await expect(db.rows("PRAGMA busy_timeout", {}, tx)).resolves.toEqual([{ timeout: 10_000 }]);
 		});
+	});
+});
+
+describe("SQLite writes outside a transaction", () => {
+	let testDb: TestDatabase;
+	let db: Database;
+
+	beforeAll(async () => {
+		testDb = await createTestDatabase("sqlite");
+		db = openDatabase(parseDatabase(testDb.url), "turns");
+		await db.sequelize.query("CREATE TABLE notes (id INTEGER PRIMARY KEY)");
+		await db.rows("INSERT INTO notes (id) VALUES (0) RETURNING id");
+	});
+	afterAll(async () => {
+		await db.close();
+		await testDb.drop();
+	});
+
+	it("wait for the transaction holding the writers' turn, while reads go on", async () => {
+		let finish!: () => void;
+		const held = db.transaction(async tx => {
+			await db.rows("INSERT INTO notes (id) VALUES (1) RETURNING id", {}, tx);
+			await new Promise<void>(resolve => (finish = resolve));
+		});
+		await waitFor(() => finish !== undefined);
+		let written = false;
+		const write = db.rows("INSERT INTO notes (id) VALUES (2) RETURNING id").then(rows => ((written = true), rows));
+		// A read is answered at once, from the last commit, while the write waits its turn.
+		await expect(db.rows("SELECT id FROM notes ORDER BY id")).resolves.toEqual([{ id: 0 }]);
+		expect(written).toBe(false);
+		finish();
+		await held;
+		await expect(write).resolves.toEqual([{ id: 2 }]);
+		await expect(db.rows("SELECT id FROM notes ORDER BY id")).resolves.toEqual([{ id: 0 }, { id: 1 }, { id: 2 }]);
+	});
+
+	it("are refused inside a transaction's work, which must pass its tx, instead of waiting for its own turn", async () => {
+		await expect(
+			db.transaction(async () => {
+				await db.rows("INSERT INTO notes (id) VALUES (3) RETURNING id");
+			})
+		).rejects.toThrow(/must be given its tx/);
+		await expect(db.rows("SELECT count(*) AS n FROM notes WHERE id = 3")).resolves.toEqual([{ n: 0 }]);
 	});
 });
