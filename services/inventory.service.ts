@@ -356,7 +356,6 @@ const InventoryService = defineService<This>({
 				} catch (err) {
 					// A reserve of the same id inserted its row meanwhile: settle that one instead.
 					if (!isUniqueViolation(err)) throw err;
-					this.logger.debug(`Release of reservation ${reservationId} met a reserve of the same id committing; settling that one.`);
 					return settle();
 				}
 			}

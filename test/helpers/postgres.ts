@@ -29,6 +29,17 @@ export class TestSession {
 	}
 
 	/**
+	 * The statements of this database's sessions that wait right now for a lock of any kind:
+	 * a table's, a row's, or the transaction that wrote a row with the same unique key.
+	 */
+	async blockedStatements(): Promise<string[]> {
+		const rows = await this.rows<{ query: string }>(
+			"SELECT query FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+		);
+		return rows.map(row => row.query);
+	}
+
+	/**
 	 * Runs `sql` (a LOCK TABLE, a SELECT ... FOR UPDATE) in a transaction of another session,
 	 * kept open until the returned function rolls it back.
 	 */

@@ -1,14 +1,16 @@
-import { Errors, type Service, type ServiceBroker } from "moleculer";
+import { Errors } from "moleculer";
 import { randomUUID } from "node:crypto";
 import { testDialects } from "../helpers/engines";
-import { concurrencyTitle, SETTLE_MS, useNode } from "../helpers/suite";
+import { concurrencyTitle, useNode } from "../helpers/suite";
 import { waitFor } from "../helpers/wait";
 import { catalog } from "../helpers/catalog";
+import { delivered } from "../helpers/outbox";
+import { auditSearch, auditTrail } from "../helpers/audit";
+import { TestSession } from "../helpers/postgres";
 import type { Purchase } from "../../services/purchases.domain";
 import type { AuditEntry, AuditStore } from "../../services/audit/store";
 import type { Page } from "../../services/shared/params";
 import type { DbServiceThis } from "../../mixins/db.mixin";
-import type { EventEnvelope } from "../../services/shared/events";
 
 /** The units of a product in the purchases that ended in `status`. */
 const unitsIn = (purchases: Purchase[], status: Purchase["status"], productId: string) =>
@@ -17,27 +19,6 @@ const unitsIn = (purchases: Purchase[], status: Purchase["status"], productId: s
 		.flatMap(p => p.items)
 		.filter(i => i.productId === productId)
 		.reduce((sum, i) => sum + i.quantity, 0);
-
-/**
- * The events a service wrote to its outbox about an aggregate, in the order written, once
- * every one of them has been delivered (each consumer group, audit among them, has
- * acknowledged it): nothing about the aggregate is still on its way to the audit trail.
- */
-function delivered(broker: ServiceBroker, service: string, aggregateId: string): Promise<EventEnvelope[]> {
-	const { db } = broker.getLocalService(service) as unknown as DbServiceThis;
-	return waitFor(async () => {
-		const rows = await db.rows<{ envelope: string; published_at: unknown }>(
-			"SELECT envelope, published_at FROM outbox WHERE aggregate_id = :aggregateId ORDER BY seq",
-			{ aggregateId }
-		);
-		return rows.every(row => row.published_at !== null) && rows.map(row => JSON.parse(row.envelope) as EventEnvelope);
-	}, SETTLE_MS);
-}
-
-/** What the audit trail holds about an aggregate, newest first. */
-async function auditedAbout(broker: ServiceBroker, aggregateId: string): Promise<Page<AuditEntry>> {
-	return (await broker.call("audit.search", { aggregateId, pageSize: 100 })) as Page<AuditEntry>;
-}
 
 describe.each(testDialects())("purchases on %s", dialect => {
 	const suite = useNode(dialect);
@@ -48,7 +29,7 @@ describe.each(testDialects())("purchases on %s", dialect => {
 		waitFor(async () => {
 			const s = await stock(productId);
 			return s.onHand === expected.onHand && s.reserved === expected.reserved && s;
-		}, SETTLE_MS);
+		});
 
 	it("prices a purchase from the catalog, exactly, and reserves its stock", async () => {
 		const mug = await productWithStock(10, { price: 19.99 });
@@ -248,57 +229,67 @@ describe.each(testDialects())("purchases on %s", dialect => {
 		await expectConsistent(product.id);
 	});
 
-	it(concurrencyTitle(dialect, "settles a release that races a reserve of the same id, whichever commits first"), async () => {
-		const product = await productWithStock(1000);
-		const inventory = suite.node.broker.getLocalService("inventory") as unknown as Service;
-		// A release whose insert met the row of a reserve still committing says so, then settles that reservation.
-		const debug = jest.spyOn(inventory.logger, "debug");
-		const retriedRelease = (id: string) => debug.mock.calls.some(([message]) => String(message).startsWith(`Release of reservation ${id} met a reserve`));
-		const seen = { reserveWon: 0, releaseWon: 0, releaseRetried: 0 };
-		// On PostgreSQL the race is repeated until each outcome, the retry above among them, has happened;
-		// on SQLite the two transactions take turns, so the release never meets an uncommitted reserve.
-		const more = (attempt: number) => attempt < 20 || (dialect === "postgres" && attempt < 500 && Object.values(seen).includes(0));
-		try {
-			for (let attempt = 0; more(attempt); attempt++) {
-				const reservationId = randomUUID();
-				const [reserved, released] = await Promise.allSettled([
-					call("inventory.reserve", { reservationId, items: [{ productId: product.id, quantity: 1 }] }),
-					call("inventory.release", { reservationId })
-				]);
-				expect(released).toMatchObject({ status: "fulfilled", value: { reservationId, status: "RELEASED" } });
-				if (reserved.status === "fulfilled") {
-					expect(reserved.value).toEqual({ reservationId, status: "HELD" });
-					seen.reserveWon++;
-				} else {
-					expect(reserved.reason).toMatchObject({ code: 409, type: "RESERVATION_CLOSED" });
-					seen.releaseWon++;
-				}
-				if (retriedRelease(reservationId)) {
-					expect(reserved.status).toBe("fulfilled");
-					seen.releaseRetried++;
-				}
-			}
-		} finally {
-			debug.mockRestore();
-		}
-		if (dialect === "postgres") expect(Object.keys(seen).filter(outcome => seen[outcome as keyof typeof seen] === 0)).toEqual([]);
-		// Every reservation that was made was released again, and nothing else moved.
-		const reasons = (await ledger(product.id)).map(m => m.reason);
-		expect(reasons.filter(r => r === "RESERVE")).toHaveLength(seen.reserveWon);
-		expect(reasons.filter(r => r === "RELEASE")).toHaveLength(seen.reserveWon);
-		await expect(stock(product.id)).resolves.toMatchObject({ onHand: 1000, reserved: 0 });
+	it("releases a reservation made before it, and refuses with 409 RESERVATION_CLOSED a reserve that comes after its release", async () => {
+		const product = await productWithStock(10);
+		const items = [{ productId: product.id, quantity: 2 }];
+		const first = randomUUID();
+		await expect(call("inventory.reserve", { reservationId: first, items })).resolves.toEqual({ reservationId: first, status: "HELD" });
+		await expect(call("inventory.release", { reservationId: first })).resolves.toEqual({ reservationId: first, status: "RELEASED" });
+		const late = randomUUID();
+		await expect(call("inventory.release", { reservationId: late })).resolves.toEqual({ reservationId: late, status: "RELEASED" });
+		await expect(call("inventory.reserve", { reservationId: late, items })).rejects.toMatchObject({ code: 409, type: "RESERVATION_CLOSED" });
+		expect((await ledger(product.id)).map(m => [m.reason, m.delta, m.reference])).toEqual([
+			["INITIAL", 10, null],
+			["RESERVE", 2, first],
+			["RELEASE", -2, first]
+		]);
+		await expect(stock(product.id)).resolves.toMatchObject({ onHand: 10, reserved: 0 });
 		await expectConsistent(product.id);
 	});
+
+	// On SQLite the two transactions take turns: a release never meets a reserve still committing there.
+	if (dialect === "postgres")
+		it("settles the reservation of a reserve of the same id that was still committing when the release began", async () => {
+			const product = await productWithStock(10);
+			const reservationId = randomUUID();
+			const session = await TestSession.open(suite.db.url);
+			const waiting = async (statement: string) => (await session.blockedStatements()).some(query => query.includes(statement));
+			// No call timeout: both are held for as long as the test needs.
+			const held = (action: string, params: object) => suite.node.broker.call(action, params, { timeout: 0 });
+			let reserved: Promise<unknown> | undefined;
+			let released: Promise<unknown> | undefined;
+			// The reserve writes its reservation row, then waits behind this lock on the stock row, uncommitted.
+			const letGo = await session.hold("SELECT 1 FROM inventory.stocks WHERE product_id = $1 FOR UPDATE", [product.id]);
+			try {
+				reserved = held("inventory.reserve", { reservationId, items: [{ productId: product.id, quantity: 3 }] });
+				await waitFor(() => waiting("UPDATE stocks SET reserved"));
+				// The release finds no reservation yet, so it inserts one: that waits on the reserve's uncommitted row of the same id.
+				released = held("inventory.release", { reservationId });
+				await waitFor(() => waiting("INSERT INTO reservations"));
+			} finally {
+				await letGo();
+				// Neither is left running if a wait above failed.
+				await Promise.allSettled([reserved, released]);
+				await session.close();
+			}
+			// The reserve commits; the release's insert then meets its key, and the release settles that reservation.
+			await expect(reserved).resolves.toEqual({ reservationId, status: "HELD" });
+			await expect(released).resolves.toEqual({ reservationId, status: "RELEASED" });
+			expect((await ledger(product.id)).map(m => [m.reason, m.delta, m.reference])).toEqual([
+				["INITIAL", 10, null],
+				["RESERVE", 3, reservationId],
+				["RELEASE", -3, reservationId]
+			]);
+			await expect(stock(product.id)).resolves.toMatchObject({ onHand: 10, reserved: 0 });
+			await expectConsistent(product.id);
+		});
 
 	it("changes nothing when a purchase event is delivered again", async () => {
 		const product = await productWithStock(10);
 		const purchase = await buy([{ productId: product.id, quantity: 4 }], {}, "customer-7");
 		await call("purchases.confirm", { id: purchase.id });
 		await settled(product.id, { onHand: 6, reserved: 0 });
-		const [confirmed] = await waitFor(async () => {
-			const page = await call<Page<AuditEntry>>("audit.search", { aggregateId: purchase.id, type: "purchase.confirmed" });
-			return page.items.length > 0 && page.items;
-		}, SETTLE_MS);
+		const [confirmed] = (await auditTrail(suite.node.broker, { aggregateId: purchase.id, type: "purchase.confirmed" })).items;
 		const event = {
 			id: confirmed.id,
 			type: confirmed.type,
@@ -327,7 +318,7 @@ describe.each(testDialects())("purchases on %s", dialect => {
 		// What the purchase wrote, once all of it has reached audit: an event written or stored twice would show.
 		const written = await delivered(suite.node.broker, "purchases", purchase.id);
 		expect(written.map(e => e.type)).toEqual(["purchase.created", "purchase.confirmed", "purchase.completed"]);
-		const trail = await auditedAbout(suite.node.broker, purchase.id);
+		const trail = await auditSearch(suite.node.broker, { aggregateId: purchase.id });
 		expect(trail.total).toBe(written.length);
 		expect(trail.items.map(e => e.id).sort()).toEqual(written.map(e => e.id).sort());
 		expect(trail.items.map(e => e.type)).toEqual(["purchase.completed", "purchase.confirmed", "purchase.created"]);
@@ -335,7 +326,7 @@ describe.each(testDialects())("purchases on %s", dialect => {
 		// Under the request's correlation id: the purchase and the reservation it made, each once.
 		const caused = (await delivered(suite.node.broker, "inventory", product.id)).filter(e => e.correlationId === "corr-audit-1");
 		expect(caused.map(e => e.type)).toEqual(["inventory.stock-updated"]);
-		const byCorrelation = await call<Page<AuditEntry>>("audit.search", { correlationId: "corr-audit-1", pageSize: 100 });
+		const byCorrelation = await auditSearch(suite.node.broker, { correlationId: "corr-audit-1" });
 		expect(byCorrelation.items.map(e => e.id).sort()).toEqual([written[0].id, caused[0].id].sort());
 	});
 
@@ -362,8 +353,8 @@ describe.each(testDialects())("purchases on %s", dialect => {
 		expect(saved.filter((isNew, i) => isNew && i !== 3 && i !== 249)).toHaveLength(248);
 		expect([saved[3], saved[249]].sort()).toEqual([false, true]);
 		await expect(Promise.all(entries.slice(0, 5).map(e => store.save(e)))).resolves.toEqual([false, false, false, false, false]);
-		await expect(call<Page<AuditEntry>>("audit.search", { correlationId })).resolves.toMatchObject({ total: 250 });
-		const [stored] = (await call<Page<AuditEntry>>("audit.search", { aggregateId: entries[0].id })).items;
+		await expect(auditSearch(suite.node.broker, { correlationId })).resolves.toMatchObject({ total: 250 });
+		const [stored] = (await auditSearch(suite.node.broker, { aggregateId: entries[0].id })).items;
 		expect(stored).toEqual(entries[0]);
 
 		const fresh = [entry(), entry()];
@@ -413,9 +404,9 @@ describe.each(testDialects())("purchase expiry on %s", dialect => {
 		const expired = await waitFor(async () => {
 			const p = await call<Purchase>("purchases.get", { id: purchase.id });
 			return p.status === "CANCELLED" && p;
-		}, SETTLE_MS);
+		});
 		expect(expired.cancelReason).toBe("expired");
-		await waitFor(async () => (await stock(product.id)).reserved === 0, SETTLE_MS);
+		await waitFor(async () => (await stock(product.id)).reserved === 0);
 		await expect(call("purchases.confirm", { id: purchase.id })).rejects.toMatchObject({ code: 409, data: { status: "CANCELLED" } });
 		await expectConsistent(product.id);
 	});
@@ -423,7 +414,7 @@ describe.each(testDialects())("purchase expiry on %s", dialect => {
 	it("expires instead of confirming a purchase that is past its TTL", async () => {
 		const product = await productWithStock(5);
 		const purchase = (await call("purchases.create", { items: [{ productId: product.id, quantity: 1 }] })) as Purchase;
-		await waitFor(() => Date.now() > Date.parse(purchase.expiresAt), SETTLE_MS);
+		await waitFor(() => Date.now() > Date.parse(purchase.expiresAt));
 		await expect(call("purchases.confirm", { id: purchase.id })).rejects.toMatchObject({ code: 409, type: "INVALID_TRANSITION" });
 		await expect(call<Purchase>("purchases.get", { id: purchase.id })).resolves.toMatchObject({ status: "CANCELLED", cancelReason: "expired" });
 	});
@@ -445,7 +436,7 @@ describe.each(testDialects())("purchase expiry on %s", dialect => {
 		const steps = Promise.all(
 			made.map(async (p, i) => {
 				const due = Date.parse(p.expiresAt) - 300 + i * 40;
-				await waitFor(() => Date.now() >= due, SETTLE_MS);
+				await waitFor(() => Date.now() >= due);
 				startedAt[i] = Date.now();
 				return Promise.allSettled([
 					call(i % 3 === 0 ? "purchases.cancel" : "purchases.confirm", { id: p.id }),
@@ -473,7 +464,7 @@ describe.each(testDialects())("purchase expiry on %s", dialect => {
 			await waitFor(async () => {
 				const s = await stock(product.id);
 				return s.onHand === 30 - sold && s.reserved === 0;
-			}, SETTLE_MS);
+			});
 			await expectConsistent(product.id);
 		}
 		// Each purchase wrote one event per change it went through, however many sweepers and steps raced for
@@ -485,7 +476,7 @@ describe.each(testDialects())("purchase expiry on %s", dialect => {
 				...(purchase.confirmedAt ? ["purchase.confirmed"] : []),
 				...(purchase.status === "CANCELLED" ? ["purchase.cancelled"] : [])
 			]);
-			const trail = await auditedAbout(suite.node.broker, purchase.id);
+			const trail = await auditSearch(suite.node.broker, { aggregateId: purchase.id });
 			expect(trail.total).toBe(written.length);
 			expect(trail.items.map(e => e.id).sort()).toEqual(written.map(e => e.id).sort());
 		}
@@ -496,7 +487,7 @@ describe.each(testDialects())("purchase expiry on %s", dialect => {
 		await call("inventory.reserve", { reservationId: randomUUID(), items: [{ productId: product.id, quantity: 3 }] });
 		const reservedAt = Date.now();
 		await expect(stock(product.id)).resolves.toMatchObject({ reserved: 3 });
-		await waitFor(() => Date.now() > reservedAt + 1100, SETTLE_MS);
+		await waitFor(() => Date.now() > reservedAt + 1100);
 		await expect(call("purchases.sweep", { reservingGraceMs: 0 })).resolves.toMatchObject({ orphansReleased: 1 });
 		await expect(stock(product.id)).resolves.toMatchObject({ reserved: 0 });
 		await expectConsistent(product.id);
