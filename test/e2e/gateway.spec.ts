@@ -11,13 +11,10 @@ import { TEST_API_KEY } from "../helpers/nodes";
 import { TestSession } from "../helpers/postgres";
 import { catalog } from "../helpers/catalog";
 import { waitFor } from "../helpers/wait";
-import type { AuditEntry } from "../../services/audit/store";
-import type { Page } from "../../services/shared/params";
+import { auditSearch, requestRecord } from "../helpers/audit";
 
-/** The gateway's records of the requests sent with this X-Request-Id, read from audit directly (not through the rate limit). */
-function requestRecords(suite: Suite, correlationId: string): Promise<Page<AuditEntry>> {
-	return suite.node.broker.call("audit.search", { type: "http.request", correlationId });
-}
+/** The gateway's records of the requests sent with this X-Request-Id, as audit holds them now. */
+const requestRecords = (suite: Suite, correlationId: string) => auditSearch(suite.node.broker, { type: "http.request", correlationId });
 
 const postgres = engineUrl(POSTGRES_ENV, "postgres://postgres@127.0.0.1:5432/test");
 
@@ -35,26 +32,40 @@ describeWith(postgres)("requests held up in PostgreSQL", () => {
 	it("records a write whose client left before the answer with status 499, once", async () => {
 		const requestId = `gone-${randomUUID()}`;
 		const name = `Abandoned ${requestId}`;
-		// Inserts into products wait behind this lock: the creation stays in flight.
-		const release = await session.hold("LOCK TABLE products.products IN SHARE MODE");
+		// The gateway's calls of actions for HTTP requests: to know when it is done with the late answer.
+		const callAction = jest.spyOn(suite.node.broker.getLocalService("api") as unknown as { callAction(...args: unknown[]): Promise<unknown> }, "callAction");
 		try {
-			const client = new AbortController();
-			const sent = fetch(`${suite.node.baseUrl}/api/v1/products`, {
-				method: "POST",
-				headers: { "X-API-Key": TEST_API_KEY, "Content-Type": "application/json", "X-Request-Id": requestId },
-				body: JSON.stringify({ name, price: 1 }),
-				signal: client.signal
-			});
-			await waitFor(async () => (await session.waitersOn("products.products")) > 0, 10_000);
-			client.abort();
-			await expect(sent).rejects.toMatchObject({ name: "AbortError" });
-			const trail = await waitFor(async () => (await requestRecords(suite, requestId)).items[0], 10_000);
-			expect(trail).toMatchObject({ actor: "tester", payload: { method: "POST", route: "POST /api/v1/products", status: 499 } });
+			// Inserts into products wait behind this lock: the creation stays in flight.
+			const release = await session.hold("LOCK TABLE products.products IN SHARE MODE");
+			try {
+				const client = new AbortController();
+				const sent = fetch(`${suite.node.baseUrl}/api/v1/products`, {
+					method: "POST",
+					headers: { "X-API-Key": TEST_API_KEY, "Content-Type": "application/json", "X-Request-Id": requestId },
+					body: JSON.stringify({ name, price: 1 }),
+					signal: client.signal
+				});
+				await waitFor(async () => (await session.waitersOn("products.products")) > 0);
+				client.abort();
+				await expect(sent).rejects.toMatchObject({ name: "AbortError" });
+				await expect(requestRecord(suite.node.broker, requestId)).resolves.toMatchObject({
+					actor: "tester",
+					payload: { method: "POST", route: "POST /api/v1/products", status: 499 }
+				});
+			} finally {
+				await release();
+			}
+			// The creation itself went on, and the gateway sent its late answer to nobody.
+			const creation = callAction.mock.calls.findIndex(([, action]) => action === "products.create");
+			await expect(callAction.mock.results[creation].value).resolves.toBe(true);
 		} finally {
-			await release();
+			callAction.mockRestore();
 		}
-		// The creation itself went on; its late answer, sent to nobody, is not recorded again.
-		await waitFor(async () => (await request("GET", `/api/v1/products?q=${encodeURIComponent(name)}`)).body.total === 1, 10_000);
+		await expect(request("GET", `/api/v1/products?q=${encodeURIComponent(name)}`)).resolves.toMatchObject({ body: { total: 1 } });
+		// A write sent after that: once it is recorded, a record of the late answer would have been too.
+		const later = `${requestId}-later`;
+		expect((await request("POST", "/api/v1/products", { body: { name: `Later ${requestId}`, price: 1 }, headers: { "X-Request-Id": later } })).status).toBe(201);
+		await requestRecord(suite.node.broker, later);
 		await expect(requestRecords(suite, requestId)).resolves.toMatchObject({ total: 1 });
 	});
 
@@ -71,7 +82,7 @@ describeWith(postgres)("requests held up in PostgreSQL", () => {
 			await waitFor(async () => {
 				const [row] = await session.rows<{ reservation_state: string }>("SELECT reservation_state FROM purchases.purchases WHERE idempotency_key = $1", [`tester:${key}`]);
 				return row?.reservation_state === "RESERVING";
-			}, 10_000);
+			});
 			const again = await purchase();
 			expectProblem(again, 409, "REQUEST_IN_PROGRESS");
 		} finally {
@@ -104,14 +115,14 @@ describe("the audit trail of a rate-limited key", () => {
 		const accepted = sent.filter(s => s.status === 201);
 		expect(accepted.length).toBeGreaterThanOrEqual(3);
 		for (const { requestId } of accepted)
-			await expect(waitFor(async () => (await requestRecords(suite, requestId)).items[0], 10_000)).resolves.toMatchObject({
+			await expect(requestRecord(suite.node.broker, requestId)).resolves.toMatchObject({
 				actor: "tester",
 				payload: { method: "POST", route: "POST /api/v1/products", status: 201 }
 			});
 		// Another key's write, sent after the refused ones: once it is recorded, theirs would have been too.
 		const later = `${id}-other`;
 		expect((await request("POST", "/api/v1/products", { body: { name: "Other", price: 1 }, apiKey: otherKey, headers: { "X-Request-Id": later } })).status).toBe(201);
-		await waitFor(async () => (await requestRecords(suite, later)).total === 1, 10_000);
+		await requestRecord(suite.node.broker, later);
 		for (const { requestId } of sent.filter(s => s.status === 429)) await expect(requestRecords(suite, requestId)).resolves.toMatchObject({ total: 0 });
 	});
 });
