@@ -1,5 +1,5 @@
 import { testDialects } from "../helpers/engines";
-import { concurrencyTitle, SETTLE_MS, useNode } from "../helpers/suite";
+import { concurrencyTitle, useNode } from "../helpers/suite";
 import { expectProblem, httpClient } from "../helpers/http";
 import { waitFor } from "../helpers/wait";
 import { request as httpRequest } from "node:http";
@@ -16,7 +16,7 @@ describe.each(testDialects())("the REST API over HTTP on %s", dialect => {
 	}
 	async function productWithStock(stock: number) {
 		const product = await createProduct({ stock });
-		await waitFor(async () => (await request("GET", `/api/v1/inventory/${product.id}`)).status === 200, SETTLE_MS);
+		await waitFor(async () => (await request("GET", `/api/v1/inventory/${product.id}`)).status === 200);
 		return product.id as string;
 	}
 
@@ -262,7 +262,7 @@ describe.each(testDialects())("the REST API over HTTP on %s", dialect => {
 			const stock = await waitFor(async () => {
 				const response = await request("GET", `/api/v1/inventory/${product.id}`);
 				return response.status === 200 && response.body;
-			}, SETTLE_MS);
+			});
 			expect(stock).toMatchObject({ productId: product.id, onHand: 10, reserved: 0, available: 10, lowStock: false });
 		});
 

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { testDialects } from "../helpers/engines";
-import { concurrencyTitle, SETTLE_MS, useNode } from "../helpers/suite";
+import { concurrencyTitle, useNode } from "../helpers/suite";
 import { expectProblem, httpClient } from "../helpers/http";
 import { waitFor } from "../helpers/wait";
 import { catalog } from "../helpers/catalog";
@@ -29,7 +29,7 @@ describe.each(testDialects())("purchases and audit over HTTP on %s", dialect => 
 		await expect(request("POST", `/api/v1/purchases/${id}/complete`)).resolves.toMatchObject({ status: 200, body: { status: "COMPLETED" } });
 		const refused = await request("POST", `/api/v1/purchases/${id}/cancel`, { body: { reason: "late" } });
 		expect(refused).toMatchObject({ status: 409, body: { code: "INVALID_TRANSITION", detail: expect.stringContaining("COMPLETED") } });
-		await waitFor(async () => (await request("GET", `/api/v1/inventory/${product.id}`)).body.onHand === 8, SETTLE_MS);
+		await waitFor(async () => (await request("GET", `/api/v1/inventory/${product.id}`)).body.onHand === 8);
 		await expectConsistent(product.id);
 	});
 
@@ -49,10 +49,10 @@ describe.each(testDialects())("purchases and audit over HTTP on %s", dialect => 
 			body: { status: "CANCELLED", cancelReason: "changed my mind", cancelledAt: expect.any(String) }
 		});
 		await expect(request("POST", `/api/v1/purchases/${confirmed.id}/confirm`)).resolves.toMatchObject({ status: 200, body: { status: "CONFIRMED" } });
-		await waitFor(async () => (await stockOf()).onHand === 7 && (await stockOf()).reserved === 0, SETTLE_MS);
+		await waitFor(async () => (await stockOf()).onHand === 7 && (await stockOf()).reserved === 0);
 		expect(await request("POST", `/api/v1/purchases/${confirmed.id}/confirm`)).toMatchObject({ status: 409, body: { code: "INVALID_TRANSITION" } });
 		await expect(request("POST", `/api/v1/purchases/${confirmed.id}/cancel`)).resolves.toMatchObject({ status: 200, body: { status: "CANCELLED" } });
-		await waitFor(async () => (await stockOf()).onHand === 10, SETTLE_MS);
+		await waitFor(async () => (await stockOf()).onHand === 10);
 
 		for (const transition of ["confirm", "cancel", "complete"])
 			expect(await request("POST", `/api/v1/purchases/${pending.id}/${transition}`)).toMatchObject({
@@ -129,7 +129,7 @@ describe.each(testDialects())("purchases and audit over HTTP on %s", dialect => 
 		const trail = await waitFor(async () => {
 			const page = await request("GET", `/api/v1/audit?correlationId=${correlationId}`);
 			return page.body.total === 3 && page.body;
-		}, SETTLE_MS);
+		});
 		expect(trail.items.map((e: { type: string }) => e.type).sort()).toEqual(["http.request", "inventory.stock-updated", "purchase.created"]);
 		const record = trail.items.find((e: { type: string }) => e.type === "http.request");
 		expect(record).toMatchObject({
@@ -138,7 +138,7 @@ describe.each(testDialects())("purchases and audit over HTTP on %s", dialect => 
 		});
 		const rejected = await request("POST", "/api/v1/purchases", { body: {}, headers: { "X-Request-Id": `${correlationId}-bad` } });
 		expect(rejected.status).toBe(422);
-		await waitFor(async () => (await request("GET", `/api/v1/audit?correlationId=${correlationId}-bad`)).body.total === 1, SETTLE_MS);
+		await waitFor(async () => (await request("GET", `/api/v1/audit?correlationId=${correlationId}-bad`)).body.total === 1);
 		// The key itself is never recorded.
 		await expect(request("GET", `/api/v1/audit?q=${TEST_API_KEY}`)).resolves.toMatchObject({ body: { total: 0 } });
 	});
@@ -153,7 +153,7 @@ describe.each(testDialects())("purchases and audit over HTTP on %s", dialect => 
 		];
 		expect(refused.map(r => r.status)).toEqual([400, 401, 404]);
 		const recordOf = (suffix: string) =>
-			waitFor(async () => (await request("GET", `/api/v1/audit?type=http.request&correlationId=${id}-${suffix}`)).body.items[0], SETTLE_MS);
+			waitFor(async () => (await request("GET", `/api/v1/audit?type=http.request&correlationId=${id}-${suffix}`)).body.items[0]);
 		await expect(recordOf("json")).resolves.toMatchObject({ actor: "tester", payload: { method: "POST", path: "/api/v1/purchases", status: 400 } });
 		await expect(recordOf("route")).resolves.toMatchObject({ actor: "tester", payload: { method: "DELETE", path: "/api/v1/nowhere/1", status: 404 } });
 		// Sent before the other two, so it would have arrived by now: a client without a key cannot grow the trail.
@@ -168,7 +168,7 @@ describe.each(testDialects())("purchases and audit over HTTP on %s", dialect => 
 	it("searches the audit trail by type, aggregate, time and text, newest first", async () => {
 		const before = new Date().toISOString();
 		const product = await productWithStock(3, { name: `Findable ${dialect}` });
-		await waitFor(async () => (await request("GET", `/api/v1/audit?aggregateId=${product.id}`)).body.total >= 2, SETTLE_MS);
+		await waitFor(async () => (await request("GET", `/api/v1/audit?aggregateId=${product.id}`)).body.total >= 2);
 		const byType = await request("GET", `/api/v1/audit?type=product.created&aggregateId=${product.id}`);
 		expect(byType.body.items).toHaveLength(1);
 		expect(byType.body.items[0]).toMatchObject({ kind: "event", source: "products", payload: { product: { name: `Findable ${dialect}` } } });

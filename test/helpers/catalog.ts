@@ -1,7 +1,6 @@
 /** Shortcuts over a broker for tests that need products with stock and read the ledger. */
 import type { ServiceBroker } from "moleculer";
 import { waitFor } from "./wait";
-import { SETTLE_MS } from "./suite";
 import type { Product } from "../../services/products.domain";
 import { ON_HAND_REASONS, type Stock } from "../../services/inventory.domain";
 import type { Movement } from "../../services/inventory.service";
@@ -27,7 +26,7 @@ export function catalog(broker: () => ServiceBroker) {
 		/** A product whose stock record exists (created through product.created). */
 		async productWithStock(stock: number, fields: Record<string, unknown> = {}): Promise<Product> {
 			const product = await call<Product>("products.create", { name: "Stocked", price: 2, stock, ...fields });
-			await waitFor(() => call<Stock>("inventory.get", { productId: product.id }).catch(() => undefined), SETTLE_MS);
+			await waitFor(() => call<Stock>("inventory.get", { productId: product.id }).catch(() => undefined));
 			return product;
 		},
 

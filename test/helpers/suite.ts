@@ -5,12 +5,6 @@ import { startNode, type TestNode } from "./nodes";
 import type { TestDialect } from "./engines";
 
 /**
- * How long a test waits for what follows a call (an event handled, a purchase expired):
- * generous, because the machine may be slow; a test never passes or fails by speed.
- */
-export const SETTLE_MS = 15_000;
-
-/**
  * The title of a test of concurrent writes. On SQLite the transactions of a process take
  * turns (one writer at a time), so there the test cannot show a race inside a transaction
  * (a missing row lock, a lost update), only between them; the title says so.

@@ -7,7 +7,6 @@ import { ServiceBroker, type Cachers } from "moleculer";
 import { PolicyMemoryCacher, ResilientRedisCacher, type GuardedCacher } from "../../middlewares/cacher";
 import { engineUrl, REDIS_ENV } from "../helpers/engines";
 import { waitFor } from "../helpers/wait";
-import { SETTLE_MS } from "../helpers/suite";
 
 type TestCacher = Cachers.Base<object> & GuardedCacher;
 
@@ -42,7 +41,7 @@ describe.each(cachers)("cache fills and write-through with the %s cacher", (_nam
 		});
 		await broker.start();
 		// Redis is used once its connection is ready.
-		await waitFor(async () => (await cacher.version("catalog")) !== undefined, SETTLE_MS);
+		await waitFor(async () => (await cacher.version("catalog")) !== undefined);
 	});
 
 	afterEach(() => broker.stop());
@@ -53,7 +52,7 @@ describe.each(cachers)("cache fills and write-through with the %s cacher", (_nam
 	async function startRead() {
 		reading = undefined;
 		const answer = broker.call("catalog.get", { id: "a" });
-		await waitFor(() => reading, SETTLE_MS);
+		await waitFor(() => reading);
 		return { answer, release: reading!.release };
 	}
 
@@ -124,7 +123,7 @@ describe.each(cachers)("cache fills and write-through with the %s cacher", (_nam
 		const fresh = broker.call("catalog.get", { id: "a" });
 		slow.release();
 		await expect(slow.answer).resolves.toEqual({ name: "old", version: 1 });
-		await waitFor(() => reading, SETTLE_MS);
+		await waitFor(() => reading);
 		reading!.release();
 		await expect(fresh).resolves.toEqual({ name: "new", version: 2 });
 		reading = undefined;

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Context, ServiceSchema } from "moleculer";
 import { testDialects } from "../helpers/engines";
-import { concurrencyTitle, SETTLE_MS, useNode } from "../helpers/suite";
+import { concurrencyTitle, useNode } from "../helpers/suite";
 import { waitFor } from "../helpers/wait";
 import type { Product } from "../../services/products.domain";
 import { MAX_ON_HAND, ON_HAND_REASONS, type Stock } from "../../services/inventory.domain";
@@ -30,7 +30,7 @@ describe.each(testDialects())("inventory service on %s", dialect => {
 
 	async function productWithStock(stock: number, lowStockThreshold = 5): Promise<string> {
 		const product = await call<Product>("products.create", { name: "Stocked", price: 2, stock, lowStockThreshold });
-		await waitFor(() => call<Stock>("inventory.get", { productId: product.id }).catch(() => undefined), SETTLE_MS);
+		await waitFor(() => call<Stock>("inventory.get", { productId: product.id }).catch(() => undefined));
 		return product.id;
 	}
 	const eventsOf = (productId: string, type: string) => seen.filter(e => e.aggregateId === productId && e.type === type);
@@ -151,8 +151,7 @@ describe.each(testDialects())("inventory service on %s", dialect => {
 			() =>
 				eventsOf(productId, "inventory.stock-updated").length === 6 &&
 				eventsOf(productId, "inventory.low-stock").length === 2 &&
-				eventsOf(productId, "inventory.out-of-stock").length === 1,
-			SETTLE_MS
+				eventsOf(productId, "inventory.out-of-stock").length === 1
 		);
 		expect(eventsOf(productId, "inventory.low-stock").map(e => e.payload)).toEqual([
 			{ productId, available: 5, lowStockThreshold: 5 },
@@ -184,7 +183,7 @@ describe.each(testDialects())("inventory service on %s", dialect => {
 		const [stockEvent] = await waitFor(() => {
 			const found = eventsOf(product.id, "inventory.stock-updated");
 			return found.length > 0 && found;
-		}, SETTLE_MS);
+		});
 		expect(eventsOf(product.id, "product.created")[0]).toMatchObject({ correlationId: "trace-123", actor: "shop", source: "products", version: 1 });
 		expect(stockEvent).toMatchObject({ correlationId: "trace-123", source: "inventory" });
 	});
@@ -233,7 +232,7 @@ describe.each(testDialects())("inventory service on %s", dialect => {
 	it("drops the stock record when its product is deleted, keeping the ledger", async () => {
 		const productId = await productWithStock(4);
 		await call("products.remove", { id: productId });
-		await waitFor(() => call("inventory.get", { productId }).then(() => false, err => err.code === 404), SETTLE_MS);
+		await waitFor(() => call("inventory.get", { productId }).then(() => false, err => err.code === 404));
 		await expect(call("inventory.adjust", { productId, delta: 1, reason: "RESTOCK" })).rejects.toMatchObject({ code: 404 });
 	});
 });

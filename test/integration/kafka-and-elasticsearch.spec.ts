@@ -15,7 +15,9 @@ import { httpClient } from "../helpers/http";
 import { waitFor } from "../helpers/wait";
 import { catalog } from "../helpers/catalog";
 import { infra } from "../helpers/infra";
-import { TEST_API_KEY, type TestNode } from "../helpers/nodes";
+import { outboxesDrained } from "../helpers/outbox";
+import { auditTrail, requestRecord } from "../helpers/audit";
+import { TEST_API_KEY } from "../helpers/nodes";
 import { freePort, spawnNode, type RunningNode } from "../../scripts/cluster-nodes";
 import { ElasticsearchAuditStore, monthlyIndex } from "../../services/audit/elasticsearch-store";
 import type { AuditEntry } from "../../services/audit/store";
@@ -25,6 +27,9 @@ import { createEventConsumerMixin } from "../../mixins/event-consumer.mixin";
 import { defineService } from "../../services/shared/schema";
 
 const url = engineUrl(ELASTICSEARCH_ENV, "http://127.0.0.1:9200");
+
+/** How long an outage suite waits for what an engine's outage or restart holds up: its clients give up, or come back, after growing pauses. */
+const OUTAGE_MS = 60_000;
 
 function entry(fields: Partial<AuditEntry> = {}): AuditEntry {
 	return {
@@ -119,12 +124,12 @@ describeWith(url)("the audit API on Elasticsearch", () => {
 		const trail = await waitFor(async () => {
 			const page = await request("GET", `/api/v1/audit?aggregateId=${purchase.body.id}`);
 			return page.body.total === 2 && page.body;
-		}, 10_000);
+		});
 		expect(trail.items.map((e: { type: string }) => e.type)).toEqual(["purchase.confirmed", "purchase.created"]);
 		const byName = await waitFor(async () => {
 			const page = await request("GET", `/api/v1/audit?q=${encodeURIComponent(product.name)}&type=product.created`);
 			return page.body.total === 1 && page.body;
-		}, 10_000);
+		});
 		expect(byName.items[0].aggregateId).toBe(product.id);
 		await expect(request("GET", "/health/ready")).resolves.toMatchObject({ status: 200, body: { checks: { "audit.database": "up" } } });
 	});
@@ -138,7 +143,7 @@ describeWith(url && restartable(ELASTICSEARCH_RESTARTABLE_ENV))("auditing while 
 
 	it("accepts every write, retries the audit, and makes each event searchable once when it is back", async () => {
 		await infra("down", "elasticsearch");
-		await waitFor(async () => (await request("GET", "/health/ready")).body.checks?.["audit.database"]?.startsWith("down"), 30_000);
+		await waitFor(async () => (await request("GET", "/health/ready")).body.checks?.["audit.database"]?.startsWith("down"));
 		const tag = randomBytes(4).toString("hex");
 		const ids: string[] = [];
 		for (let i = 0; i < 3; i++) {
@@ -148,10 +153,7 @@ describeWith(url && restartable(ELASTICSEARCH_RESTARTABLE_ENV))("auditing while 
 		}
 		await infra("up", "elasticsearch");
 		for (const id of ids) {
-			const page = await waitFor(async () => {
-				const found = await request("GET", `/api/v1/audit?aggregateId=${id}&type=product.created`);
-				return found.status === 200 && found.body.total >= 1 && found.body;
-			}, 60_000);
+			const page = await auditTrail(suite.node.broker, { aggregateId: id, type: "product.created" }, 1, OUTAGE_MS);
 			expect(page.total).toBe(1);
 		}
 	});
@@ -196,7 +198,7 @@ async function readTopics(namespace: string, topics: string[]): Promise<TopicRea
 		await waitFor(async () => {
 			const existing = await admin.listTopics();
 			return names.every(t => existing.includes(t));
-		}, 30_000);
+		});
 		await consumer.connect();
 		await consumer.subscribe({ topics: names, fromBeginning: true });
 	} catch (err) {
@@ -223,24 +225,13 @@ async function readTopics(namespace: string, topics: string[]): Promise<TopicRea
 		seen,
 		async caughtUp() {
 			const ends = (await Promise.all(names.map(async topic => (await admin.fetchTopicOffsets(topic)).map(p => ({ key: `${topic}/${p.partition}`, high: BigInt(p.high) }))))).flat();
-			await waitFor(() => ends.every(({ key, high }) => (next.get(key) ?? 0n) >= high), 30_000);
+			await waitFor(() => ends.every(({ key, high }) => (next.get(key) ?? 0n) >= high));
 		},
 		close: async () => {
 			await consumer.disconnect();
 			await admin.disconnect();
 		}
 	};
-}
-
-/** Whether every outbox of the node has handed all its events on: no more sends to Kafka are coming. */
-async function outboxesDrained(node: TestNode): Promise<boolean> {
-	for (const name of ["products", "inventory", "purchases"]) {
-		const service = node.broker.getLocalService(name) as unknown as DbServiceThis | undefined;
-		if (!service) continue;
-		const [row] = await service.db.rows<{ n: number | string }>("SELECT count(*) AS n FROM outbox WHERE published_at IS NULL");
-		if (Number(row.n) > 0) return false;
-	}
-	return true;
 }
 
 /** A product.created as the products service would write it. */
@@ -297,12 +288,7 @@ describeWith(brokers)("the Kafka bridge", () => {
 	const request = httpClient(() => suite.node.baseUrl!);
 	const { productWithStock, stock } = catalog(() => suite.node.broker);
 	let reader: TopicReader;
-	const stockOf = (productId: string) => waitFor(() => suite.node.broker.call("inventory.get", { productId }).catch(() => undefined), 30_000);
-	const auditTrail = (aggregateId: string, total: number, type?: string) =>
-		waitFor(async () => {
-			const page = await request("GET", `/api/v1/audit?aggregateId=${aggregateId}${type ? `&type=${type}` : ""}`);
-			return page.body.total === total && page.body;
-		}, 30_000);
+	const stockOf = (productId: string) => waitFor(() => suite.node.broker.call("inventory.get", { productId }).catch(() => undefined));
 	const send = async (key: string, value: string, headers: Record<string, string> = {}) => {
 		const producer = kafka.producer();
 		await producer.connect();
@@ -329,10 +315,10 @@ describeWith(brokers)("the Kafka bridge", () => {
 		const purchaseId = created.body.id;
 		await request("POST", `/api/v1/purchases/${purchaseId}/confirm`);
 		// inventory consumed purchase.confirmed from Kafka: the reservation became a sale.
-		await waitFor(async () => (await stock(product.id)).onHand === 3, 15_000);
+		await waitFor(async () => (await stock(product.id)).onHand === 3);
 
 		// Every send to Kafka is done once the outboxes are drained; then the reader reads up to the end.
-		await waitFor(() => outboxesDrained(suite.node), 30_000);
+		await outboxesDrained(suite.node.broker);
 		await reader.caughtUp();
 		const purchaseEvents = reader.seen.filter(s => s.topic === "purchase-events" && s.event.aggregateId === purchaseId);
 		expect(purchaseEvents.map(s => s.event.type)).toEqual(["purchase.created", "purchase.confirmed"]);
@@ -344,9 +330,9 @@ describeWith(brokers)("the Kafka bridge", () => {
 		expect(new Set(ids).size).toBe(ids.length);
 
 		// audit read every topic as its own group, the gateway's request records included.
-		const trail = await auditTrail(purchaseId, 2);
-		expect(trail.items.map((e: { type: string }) => e.type)).toEqual(["purchase.confirmed", "purchase.created"]);
-		await waitFor(async () => (await request("GET", `/api/v1/audit?type=http.request&correlationId=${created.headers.get("x-request-id")}`)).body.total === 1, 15_000);
+		const trail = await auditTrail(suite.node.broker, { aggregateId: purchaseId }, 2);
+		expect(trail.items.map(e => e.type)).toEqual(["purchase.confirmed", "purchase.created"]);
+		await requestRecord(suite.node.broker, created.headers.get("x-request-id")!);
 		expect(reader.seen.some(s => s.topic === "audit-logs")).toBe(true);
 		await expect(request("GET", "/health/ready")).resolves.toMatchObject({ status: 200, body: { checks: { kafka: "up" } } });
 	});
@@ -358,8 +344,8 @@ describeWith(brokers)("the Kafka bridge", () => {
 		const next = productCreated(randomUUID(), 2);
 		await sendEvent(key, next);
 		await expect(stockOf(next.aggregateId)).resolves.toMatchObject({ onHand: 2 });
-		await auditTrail(next.aggregateId, 1, "product.created");
-		await waitFor(() => attempts.has(next.id), 30_000);
+		await auditTrail(suite.node.broker, { aggregateId: next.aggregateId, type: "product.created" });
+		await waitFor(() => attempts.has(next.id));
 
 		const parked = await parkedWithKey(key);
 		expect(parked.map(s => s.headers.consumer).sort()).toEqual(["audit", "inventory", "test-group"]);
@@ -389,8 +375,8 @@ describeWith(brokers)("the Kafka bridge", () => {
 		expect(parked.find(s => s.headers.consumer === "inventory")!.headers).toMatchObject({ "original-topic": "product-events", error: expect.stringMatching(/CHECK constraint failed: on_hand >= 0/) });
 		expect(parked.find(s => s.headers.consumer === "test-group")!.headers.error).toBe(`the test group refuses ${refusedEvent.id}`);
 		// audit took both events: it parked nothing.
-		const trail = await auditTrail(productId, 2, "product.created");
-		expect(trail.items.map((e: { id: string }) => e.id).sort()).toEqual([refusedEvent.id, next.id].sort());
+		const trail = await auditTrail(suite.node.broker, { aggregateId: productId, type: "product.created" }, 2);
+		expect(trail.items.map(e => e.id).sort()).toEqual([refusedEvent.id, next.id].sort());
 	});
 });
 
@@ -402,9 +388,9 @@ describeWith(brokers && restartable(KAFKA_RESTARTABLE_ENV))("writes while Kafka 
 	afterAll(() => infra("up", "kafka"));
 
 	it("accepts every write, keeps the events in the outbox, and puts each on its topic once when Kafka is back", async () => {
-		await waitFor(async () => (await request("GET", "/health/ready")).status === 200, 30_000);
+		await waitFor(async () => (await request("GET", "/health/ready")).status === 200);
 		await infra("down", "kafka");
-		await waitFor(async () => (await request("GET", "/health/ready")).body.checks?.kafka?.startsWith("down"), 30_000);
+		await waitFor(async () => (await request("GET", "/health/ready")).body.checks?.kafka?.startsWith("down"));
 		const names = Array.from({ length: 5 }, (_, i) => `Offline ${ns} ${i}`);
 		const requestIds: string[] = [];
 		for (const name of names) {
@@ -417,10 +403,7 @@ describeWith(brokers && restartable(KAFKA_RESTARTABLE_ENV))("writes while Kafka 
 		expect(Number(backlog[0].n)).toBeGreaterThanOrEqual(5);
 		// The gateway's records of those writes cannot go to audit-logs: once the producer gives up they go by a call.
 		for (const correlationId of requestIds) {
-			const records = await waitFor(async () => {
-				const found = await request("GET", `/api/v1/audit?type=http.request&correlationId=${correlationId}`);
-				return found.body.total >= 1 && found.body;
-			}, 60_000);
+			const records = await auditTrail(suite.node.broker, { type: "http.request", correlationId }, 1, OUTAGE_MS);
 			expect(records.total).toBe(1);
 		}
 		await infra("up", "kafka");
@@ -430,13 +413,13 @@ describeWith(brokers && restartable(KAFKA_RESTARTABLE_ENV))("writes while Kafka 
 			const page = await waitFor(async () => {
 				const found = await request("GET", `/api/v1/products?q=${encodeURIComponent(name)}`);
 				return found.body.total === 1 && found.body;
-			}, 30_000);
+			});
 			ids.push(page.items[0].id);
-			await waitFor(async () => (await request("GET", `/api/v1/inventory/${page.items[0].id}`)).status === 200, 60_000);
+			await waitFor(async () => (await request("GET", `/api/v1/inventory/${page.items[0].id}`)).status === 200, OUTAGE_MS);
 		}
 
 		// Both stores drop a redelivered event by its id, so only the topics show whether one went twice.
-		await waitFor(() => outboxesDrained(suite.node), 60_000);
+		await outboxesDrained(suite.node.broker, OUTAGE_MS);
 		const reader = await readTopics(ns, ["product-events", "inventory-events"]);
 		try {
 			await reader.caughtUp();
@@ -452,10 +435,7 @@ describeWith(brokers && restartable(KAFKA_RESTARTABLE_ENV))("writes while Kafka 
 		}
 		for (const id of ids) {
 			await expect(request("GET", `/api/v1/inventory/${id}/movements`)).resolves.toMatchObject({ body: { total: 1 } });
-			const trail = await waitFor(async () => {
-				const entries = await request("GET", `/api/v1/audit?aggregateId=${id}&type=product.created`);
-				return entries.body.total >= 1 && entries.body;
-			}, 30_000);
+			const trail = await auditTrail(suite.node.broker, { aggregateId: id, type: "product.created" }, 1, OUTAGE_MS);
 			expect(trail.total).toBe(1);
 		}
 	});

@@ -3,16 +3,10 @@ import { testDialects } from "../helpers/engines";
 import { createTestDatabase, type TestDatabase } from "../helpers/databases";
 import { startNode, type TestNode } from "../helpers/nodes";
 import { waitFor } from "../helpers/wait";
+import { outboxOf } from "../helpers/outbox";
 import type { Product } from "../../services/products.domain";
 import type { DbServiceThis } from "../../mixins/db.mixin";
 import type { EventEnvelope } from "../../services/shared/events";
-
-interface OutboxRow {
-	type: string;
-	published_at: string | null;
-	attempts: number;
-	last_error: string | null;
-}
 
 /** The relay's attempts before it parks an event (OutboxRelay's default). */
 const MAX_ATTEMPTS = 20;
@@ -34,10 +28,7 @@ function inventoryGroup(refuses: (event: EventEnvelope) => boolean, handed: Even
 describe.each(testDialects())("the outbox on %s", dialect => {
 	let db: TestDatabase;
 	let node: TestNode | undefined;
-	const outboxOf = (n: TestNode) =>
-		(n.broker.getLocalService("products") as unknown as DbServiceThis).db.rows<OutboxRow>(
-			"SELECT type, published_at, attempts, last_error FROM outbox ORDER BY seq"
-		);
+	const productsOutbox = () => outboxOf(node!.broker, "products");
 
 	beforeAll(async () => {
 		db = await createTestDatabase(dialect);
@@ -55,7 +46,7 @@ describe.each(testDialects())("the outbox on %s", dialect => {
 		await node.broker.call("products.remove", { id: gone.id });
 
 		const pending = await waitFor(async () => {
-			const rows = await outboxOf(node!);
+			const rows = await productsOutbox();
 			return rows.length === 3 && rows[0].attempts > 0 && rows[1].attempts > 0 && rows;
 		});
 		expect(pending.map(r => r.type)).toEqual(["product.created", "product.created", "product.deleted"]);
@@ -66,11 +57,9 @@ describe.each(testDialects())("the outbox on %s", dialect => {
 		await node.stop();
 
 		node = await startNode({ DATABASE_URL: db.url });
-		await expect(
-			waitFor(() => node!.broker.call("inventory.get", { productId: kept.id }).catch(() => undefined), 5000)
-		).resolves.toMatchObject({ onHand: 6 });
+		await expect(waitFor(() => node!.broker.call("inventory.get", { productId: kept.id }).catch(() => undefined))).resolves.toMatchObject({ onHand: 6 });
 		// The deletion was delivered after the creation, so the deleted product has no stock.
-		await waitFor(async () => (await outboxOf(node!)).every(r => r.published_at !== null), 5000);
+		await waitFor(async () => (await productsOutbox()).every(r => r.published_at !== null));
 		await expect(node.broker.call("inventory.get", { productId: gone.id })).rejects.toMatchObject({ code: 404 });
 	});
 
@@ -79,14 +68,12 @@ describe.each(testDialects())("the outbox on %s", dialect => {
 		node = await startNode({ DATABASE_URL: db.url, SERVICES: "products,audit" }, [inventoryGroup(e => e.type === "product.created", handed)]);
 		const products = (node.broker.getLocalService("products") as unknown as DbServiceThis).db;
 		const product = (await node.broker.call("products.create", { name: "Refused", price: 1, stock: 3 })) as Product;
-		const [created] = await products.rows<{ id: string }>("SELECT id FROM outbox WHERE aggregate_id = :id", { id: product.id });
+		const [created] = await outboxOf(node.broker, "products", product.id);
 		const handedCreated = () => handed.filter(e => e.id === created.id).length;
+		const rowOf = async (id: string) => (await outboxOf(node!.broker, "products", product.id)).find(row => row.id === id)!;
 
 		const parked = await waitFor(async () => {
-			const [current] = await products.rows<OutboxRow & { pending: string; parked_at: string | null }>(
-				"SELECT type, published_at, attempts, last_error, pending, parked_at FROM outbox WHERE id = :id",
-				{ id: created.id }
-			);
+			const current = await rowOf(created.id);
 			if (current.parked_at) return current;
 			// The relay waits longer after every refusal (up to a minute); once it has noted one,
 			// the test makes the next attempt due at once instead of waiting as long.
@@ -104,12 +91,9 @@ describe.each(testDialects())("the outbox on %s", dialect => {
 
 		// The next event of the same product is not held behind the parked one, which is not tried again.
 		await node.broker.call("products.update", { id: product.id, name: "Renamed" });
-		const updated = await waitFor(() => handed.find(e => e.type === "product.updated" && e.aggregateId === product.id), 30_000);
+		const updated = await waitFor(() => handed.find(e => e.type === "product.updated" && e.aggregateId === product.id));
 		expect(handedCreated()).toBe(MAX_ATTEMPTS);
-		await waitFor(async () => {
-			const [row] = await products.rows<OutboxRow>("SELECT published_at FROM outbox WHERE id = :id", { id: updated.id });
-			return row.published_at !== null;
-		}, 30_000);
+		await waitFor(async () => (await rowOf(updated.id)).published_at !== null);
 	}, 240_000);
 
 	it("migrates once when two nodes start on the same database together", async () => {
