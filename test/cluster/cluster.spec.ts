@@ -1,5 +1,7 @@
 import { clusterEngines, describeWith } from "../helpers/engines";
-import { metricOf, SlowLink, useCluster } from "../helpers/cluster";
+import Redis from "ioredis";
+import { HeldLink, useCluster } from "../helpers/cluster";
+import { scrapedMetric } from "../helpers/metrics";
 import { httpClient } from "../helpers/http";
 import { waitFor } from "../helpers/wait";
 import { defaultTopology, freePort, type RunningNode } from "../../scripts/cluster-nodes";
@@ -12,9 +14,9 @@ const engines = clusterEngines();
 
 describeWith(engines)("a cluster of nine nodes over NATS, Redis and PostgreSQL", () => {
 	jest.setTimeout(120_000);
-	// inventory-2 reaches Redis through a link the stock test slows down; the purchases nodes
+	// inventory-2 reaches Redis through a link the stock test holds; the purchases nodes
 	// export metrics, so the tests that stop them can tell they were creating purchases.
-	const inventory2Redis = new SlowLink();
+	const inventory2Redis = new HeldLink();
 	const topology = defaultTopology();
 	const specOf = (name: string) => topology.find(spec => spec.name === name)!;
 	beforeAll(async () => {
@@ -29,7 +31,7 @@ describeWith(engines)("a cluster of nine nodes over NATS, Redis and PostgreSQL",
 	async function productWithStock(stock: number, name = "Clustered") {
 		const created = await via(0)("POST", "/api/v1/products", { body: { name, price: 2.5, stock } });
 		expect(created.status).toBe(201);
-		await waitFor(async () => (await via(1)("GET", `/api/v1/inventory/${created.body.id}`)).status === 200, 5000);
+		await waitFor(async () => (await via(1)("GET", `/api/v1/inventory/${created.body.id}`)).status === 200);
 		return created.body.id as string;
 	}
 
@@ -54,11 +56,11 @@ describeWith(engines)("a cluster of nine nodes over NATS, Redis and PostgreSQL",
 		const purchase = await via(1)("POST", "/api/v1/purchases", { body: { items: [{ productId, quantity: 3 }] } });
 		expect(purchase).toMatchObject({ status: 201, body: { status: "PENDING", total: 7.5 } });
 		await expect(via(0)("POST", `/api/v1/purchases/${purchase.body.id}/confirm`)).resolves.toMatchObject({ status: 200 });
-		await waitFor(async () => (await via(0)("GET", `/api/v1/inventory/${productId}`)).body.onHand === 7, 5000);
+		await waitFor(async () => (await via(0)("GET", `/api/v1/inventory/${productId}`)).body.onHand === 7);
 		const trail = await waitFor(async () => {
 			const page = await via(1)("GET", `/api/v1/audit?aggregateId=${purchase.body.id}`);
 			return page.body.total === 2 && page.body;
-		}, 5000);
+		});
 		expect(trail.items.map((e: { type: string }) => e.type)).toEqual(["purchase.confirmed", "purchase.created"]);
 		await expect(via(0)("GET", "/health/ready")).resolves.toMatchObject({
 			status: 200,
@@ -92,24 +94,39 @@ describeWith(engines)("a cluster of nine nodes over NATS, Redis and PostgreSQL",
 		for (const gateway of [0, 1]) await expect(via(gateway)("GET", `/api/v1/inventory/${productId}`)).resolves.toMatchObject({ status: 200, body: stock });
 	});
 
-	it("caches the last committed stock when two inventory nodes change it at once and the earlier change's write-through arrives last", async () => {
+	it("keeps the later stock cached when the write-through of an earlier change on the other inventory node reaches Redis last", async () => {
 		const productId = await productWithStock(0, "Crossing");
-		inventory2Redis.delayMs = 200;
+		const namespace = cluster.env.NAMESPACE;
+		// The cacher's keys: Moleculer's key of the stock, the inventory's cache version, and the
+		// stock's retirement, which only a write-through (or a deletion) names.
+		const stockKey = `MOL-${namespace}-inventory.get:${JSON.stringify(productId)}`;
+		const versionKey = `pi-cache-version:${namespace}:inventory`;
+		const retiredKey = `pi-cache-version:${namespace}:retired:inventory.get:${JSON.stringify(productId)}`;
+		const adjustOn = (nodeID: string) => cluster.client.call("inventory.adjust", { productId, delta: 1, reason: "RESTOCK" }, { nodeID }) as Promise<Stock>;
+		const redis = new Redis(engines!.redis);
+		const cached = async () => JSON.parse((await redis.get(stockKey)) ?? "null") as Stock | null;
 		try {
-			// A crossing: inventory-2 committed first, so its write-through reaches Redis after
-			// inventory-1's later change; the cache must keep the later one.
-			let crossings = 0;
-			for (let round = 0; round < 100 && crossings < 5; round++) {
-				const [slow, fast] = (await Promise.all(
-					["inventory-2", "inventory-1"].map(nodeID => cluster.client.call("inventory.adjust", { productId, delta: 1, reason: "RESTOCK" }, { nodeID }))
-				)) as Stock[];
-				if (slow.version < fast.version) crossings++;
-				const stored = await cluster.client.call("inventory.get", { productId }, { meta: { $cache: false } });
-				for (const gateway of [0, 1]) await expect(via(gateway)("GET", `/api/v1/inventory/${productId}`)).resolves.toMatchObject({ status: 200, body: stored });
-			}
-			expect(crossings).toBe(5);
+			// inventory-2 commits and sends its write-through, which the link holds back from Redis
+			// (not for long: the cacher gives a command 1 s), while inventory-1 commits the next
+			// version and writes it through before answering.
+			inventory2Redis.holdFrom(retiredKey);
+			const earlier = adjustOn("inventory-2");
+			await waitFor(() => inventory2Redis.holding).catch(() => {
+				throw new Error("inventory-2 sent no write-through of its change to Redis");
+			});
+			const later = await adjustOn("inventory-1");
+			await expect(cached()).resolves.toEqual(later);
+			const versionBefore = await redis.get(versionKey);
+			inventory2Redis.release();
+			await expect(earlier).resolves.toMatchObject({ version: later.version - 1, onHand: later.onHand - 1 });
+			// The earlier write-through reached Redis (its script outdates the service's cache
+			// version first, whatever it then decides) and left the later record in place.
+			await waitFor(async () => (await redis.get(versionKey)) !== versionBefore);
+			await expect(cached()).resolves.toEqual(later);
+			for (const gateway of [0, 1]) await expect(via(gateway)("GET", `/api/v1/inventory/${productId}`)).resolves.toMatchObject({ status: 200, body: later });
 		} finally {
-			inventory2Redis.delayMs = 0;
+			inventory2Redis.release();
+			redis.disconnect();
 		}
 	});
 
@@ -124,18 +141,16 @@ describeWith(engines)("a cluster of nine nodes over NATS, Redis and PostgreSQL",
 
 	/** Waits until `node` is creating purchases right now ("creating") or the load is over ("load over"). */
 	const whileCreating = (node: RunningNode, load: { settled(): boolean }) =>
-		waitFor(async () => load.settled() ? "load over" : (await metricOf(node, "moleculer_request_active", { action: "purchases.create" })) > 0 && "creating", 30_000);
+		waitFor(async () => load.settled() ? "load over" : (await scrapedMetric(node, "moleculer_request_active", { action: "purchases.create" })) > 0 && "creating", 30_000);
 
 	it("keeps serving while a purchases node that was serving them leaves gracefully under load", async () => {
 		const productId = await productWithStock(1000);
 		const leaving = cluster.nodes.get("purchases-2")!;
 		const load = buyConcurrently(productId, 200);
 		expect(await whileCreating(leaving, load)).toBe("creating");
-		const created = await metricOf(leaving, "moleculer_request_total", { action: "purchases.create" });
 		const code = await leaving.stop("SIGTERM");
 		if (code !== 0) console.error(leaving.output.join("").slice(-4000));
 		expect(code).toBe(0);
-		expect(created).toBeGreaterThan(0);
 		const responses = await load.responses;
 		expect(responses.filter(r => r.status !== 201).map(r => `${r.status} ${r.body.code} ${r.body.detail}`)).toEqual([]);
 		const stock = await expectConsistent(productId);
@@ -154,7 +169,7 @@ describeWith(engines)("a cluster of nine nodes over NATS, Redis and PostgreSQL",
 		const ready = await waitFor(async () => {
 			const response = await request("GET", "/health/ready");
 			return response.status !== 200 && response;
-		}, 10_000);
+		});
 		expect(ready).toMatchObject({ status: 503, body: { status: "draining" } });
 		await expect(request("GET", "/api/v1/products?pageSize=1")).resolves.toMatchObject({ status: 200 });
 		// A lower bound only, which a slow machine cannot break: the drain starts after the signal.
@@ -172,7 +187,7 @@ describeWith(engines)("a cluster of nine nodes over NATS, Redis and PostgreSQL",
 			if (attempt === 3) throw new Error("three kills in a row cut no purchase in flight: no answer lost, nothing for the sweeper to repair");
 			await cluster.add(cluster.nodes.get("purchases-1")!.spec);
 		}
-	});
+	}, 300_000);
 
 	/** Kills purchases-1 while it creates purchases, checks what survives; whether the kill cut any work. */
 	async function killPurchasesNodeUnderLoad(): Promise<boolean> {
@@ -190,7 +205,7 @@ describeWith(engines)("a cluster of nine nodes over NATS, Redis and PostgreSQL",
 		// Every accepted purchase is there, whichever node created it.
 		for (const id of accepted) await expect(via(0)("GET", `/api/v1/purchases/${id}`)).resolves.toMatchObject({ status: 200 });
 		// Whatever the killed node left half-done is repaired by the sweeper of the surviving node.
-		await waitFor(() => cluster.client.registry.nodes.get("purchases-1")?.available === false, 15_000);
+		await waitFor(() => cluster.client.registry.nodes.get("purchases-1")?.available === false);
 		const sweep = (await cluster.client.call("purchases.sweep", { reservingGraceMs: 0 })) as SweepResult;
 		const stock = await expectConsistent(productId);
 		expect(stock.onHand).toBe(100);

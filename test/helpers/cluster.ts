@@ -81,46 +81,32 @@ export function useCluster(engines: () => ClusterEngines | undefined, topology: 
 }
 
 /**
- * A metric of a node started with a METRICS_PORT, from its Prometheus endpoint: the sum
- * over the series whose labels include `labels` (`moleculer_request_active`,
- * `{ action: "purchases.create" }`).
+ * A TCP path to a server (a node's link to Redis, say) that the test can hold: once armed
+ * with `holdFrom(text)`, the first chunk a client sends that names `text` (a key, say) and
+ * everything sent after it are kept back, in order, until `release()` passes them on.
+ * What was sent before flows as usual, so nothing earlier waits behind the held command.
+ * The server behind it is real; only the path stalls, one way, like a congested network.
  */
-export async function metricOf(node: RunningNode, name: string, labels: Record<string, string> = {}): Promise<number> {
-	const port = node.spec.env?.METRICS_PORT;
-	if (!port || port === "0") throw new Error(`${node.spec.name} was started without a METRICS_PORT`);
-	const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-	let sum = 0;
-	for (const line of text.split("\n")) {
-		const series = /^([\w:]+)(?:\{(.*)\})? (\S+)/.exec(line);
-		if (series?.[1] !== name) continue;
-		if (Object.entries(labels).every(([label, value]) => (series[2] ?? "").includes(`${label}="${value}"`))) sum += Number(series[3]);
-	}
-	return sum;
-}
-
-/**
- * A TCP path to a server (a node's link to Redis, say) that can be made slow: while
- * `delayMs` is set, every byte from the client reaches the server that much later, in
- * order. A slow network path of one node, nothing faked about the server behind it.
- */
-export class SlowLink {
-	delayMs = 0;
+export class HeldLink {
 	private server?: Server;
 	private readonly sockets = new Set<Socket>();
+	private trigger?: Buffer;
+	/** What clients sent since the trigger, with the connection each chunk goes on. */
+	private held?: { upstream: Socket; chunk: Buffer }[];
 
 	/** Listens on a free local port in front of `target` (a URL); returns the same URL pointing at the link. */
 	async start(target: string): Promise<string> {
 		const { hostname, port } = new URL(target);
 		this.server = createServer(client => {
 			const upstream = connect(Number(port), hostname);
-			let released = Promise.resolve();
-			client.on("data", chunk => {
-				const at = Date.now() + this.delayMs;
-				released = released.then(async () => {
-					const left = at - Date.now();
-					if (left > 0) await new Promise(resolve => setTimeout(resolve, left));
-					upstream.write(chunk);
-				});
+			// The end of what went before, for a trigger split across two chunks.
+			let tail = Buffer.alloc(0);
+			client.on("data", (chunk: Buffer) => {
+				const seen = Buffer.concat([tail, chunk]);
+				tail = seen.subarray(Math.max(0, seen.length - 1024));
+				if (!this.held && this.trigger && seen.includes(this.trigger)) this.held = [];
+				if (this.held) this.held.push({ upstream, chunk });
+				else upstream.write(chunk);
 			});
 			upstream.pipe(client);
 			for (const [socket, other] of [
@@ -142,7 +128,26 @@ export class SlowLink {
 		return url.toString();
 	}
 
+	/** Holds everything clients send from the first chunk that names `text` (at most 1 KiB long) on. */
+	holdFrom(text: string): void {
+		this.trigger = Buffer.from(text);
+	}
+
+	/** Whether the link is holding back what clients send. */
+	get holding(): boolean {
+		return this.held !== undefined;
+	}
+
+	/** Passes on everything held, in the order it was sent, and lets what follows through. */
+	release(): void {
+		const held = this.held ?? [];
+		this.trigger = undefined;
+		this.held = undefined;
+		for (const { upstream, chunk } of held) upstream.write(chunk);
+	}
+
 	async stop(): Promise<void> {
+		this.release();
 		for (const socket of this.sockets) socket.destroy();
 		await new Promise(resolve => this.server?.close(resolve) ?? resolve(undefined));
 	}
