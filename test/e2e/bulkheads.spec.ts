@@ -10,6 +10,7 @@ import { startNode, type TestNode } from "../helpers/nodes";
 import { httpClient, type HttpResponse } from "../helpers/http";
 import { TestSession } from "../helpers/postgres";
 import { catalog } from "../helpers/catalog";
+import { registryMetric } from "../helpers/metrics";
 import { waitFor } from "../helpers/wait";
 import { freePort } from "../../scripts/cluster-nodes";
 
@@ -28,20 +29,22 @@ describeWith(postgres)("bulkheads on creations, on postgres", () => {
 
 	beforeAll(async () => {
 		db = await createTestDatabase("postgres");
-		// Metrics on: the bulkhead reports into the registry only then.
-		node = await startNode({ DATABASE_URL: db.url, METRICS_PORT: String(await freePort()), RATE_LIMIT: "0" });
 		session = await TestSession.open(db.url);
 	});
 	afterAll(async () => {
 		await session?.close();
-		await node?.stop();
 		await db?.drop();
 	});
+	// A node of each test's own: stopping it closes the connections the last burst opened.
+	beforeEach(async () => {
+		// Metrics on: the bulkhead reports into the registry only then. A pool larger than the
+		// bulkhead: the running creations wait on the test's lock, not for a connection.
+		node = await startNode({ DATABASE_URL: db.url, DATABASE_POOL_MAX: "40", METRICS_PORT: String(await freePort()), RATE_LIMIT: "0" });
+	});
+	afterEach(() => node?.stop());
 
 	/** A bulkhead gauge of an action on the node: requests running, or waiting in its queue. */
-	function bulkhead(gauge: "inflight" | "queue.size", action: string): unknown {
-		return node.broker.metrics.getMetric(`moleculer.request.bulkhead.${gauge}`)?.get({ action, service: action.split(".")[0] })?.value;
-	}
+	const bulkhead = (gauge: "inflight" | "queue.size", action: string) => registryMetric(node.broker, `moleculer.request.bulkhead.${gauge}`, { action });
 
 	/** Sends the burst while `lock` is held and waits until 32 run and the rest queue; then lets go and returns the answers. */
 	async function burstBehind(lock: string, action: string, send: (i: number) => Promise<HttpResponse>): Promise<HttpResponse[]> {
@@ -51,8 +54,8 @@ describeWith(postgres)("bulkheads on creations, on postgres", () => {
 		try {
 			answers = Promise.all(Array.from({ length: BURST }, (_, i) => send(i)));
 			await waitFor(() => {
-				const running = Number(bulkhead("inflight", action) ?? 0);
-				const queued = Number(bulkhead("queue.size", action) ?? 0);
+				const running = bulkhead("inflight", action);
+				const queued = bulkhead("queue.size", action);
 				most.running = Math.max(most.running, running);
 				most.queued = Math.max(most.queued, queued);
 				return running === CONCURRENCY && queued === BURST - CONCURRENCY;
@@ -63,7 +66,7 @@ describeWith(postgres)("bulkheads on creations, on postgres", () => {
 			await release();
 		}
 		const responses = await answers;
-		await waitFor(() => bulkhead("inflight", action) === 0 && bulkhead("queue.size", action) === 0, 10_000);
+		await waitFor(() => bulkhead("inflight", action) === 0 && bulkhead("queue.size", action) === 0);
 		return responses;
 	}
 
