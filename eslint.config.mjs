@@ -1,6 +1,14 @@
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
+/** Imports run one way: config <- contracts <- lib <- mixins, middlewares <- services. */
+const noImportsOf = (...folders) => ({
+	"no-restricted-imports": [
+		"error",
+		{ patterns: folders.map(folder => ({ group: [`**/${folder}/*`, `**/${folder}`], message: `this layer may not import ${folder}/ (see the README's Layout).` })) }
+	]
+});
+
 export default tseslint.config(
 	{ ignores: ["node_modules/", "dist/", "coverage/", "data/"] },
 	js.configs.recommended,
@@ -12,5 +20,9 @@ export default tseslint.config(
 			"@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
 			"no-console": ["error", { allow: ["error"] }]
 		}
-	}
+	},
+	{ files: ["config/**/*.ts"], rules: noImportsOf("mixins", "middlewares", "services") },
+	{ files: ["contracts/**/*.ts"], rules: noImportsOf("config", "lib", "mixins", "middlewares", "services") },
+	{ files: ["lib/**/*.ts"], rules: noImportsOf("mixins", "middlewares", "services") },
+	{ files: ["mixins/**/*.ts", "middlewares/**/*.ts"], rules: noImportsOf("services") }
 );

@@ -6,11 +6,11 @@
 import { Validators, type BrokerOptions, type ServiceBroker } from "moleculer";
 import type { AppConfig } from "./config/env";
 import { attachConfig } from "./config/broker-config";
-import { VALIDATION_MESSAGES } from "./services/shared/params";
-import { PolicyMemoryCacher, ResilientRedisCacher } from "./middlewares/cacher";
+import { VALIDATION_MESSAGES } from "./lib/params";
+import { PolicyMemoryCacher, ResilientRedisCacher } from "./lib/cache/cacher";
 import { NearCacheMiddleware } from "./middlewares/near-cache.middleware";
 import { RedeliverMiddleware } from "./middlewares/redeliver.middleware";
-import { disconnectKafka } from "./mixins/kafka";
+import { disconnectKafka } from "./lib/kafka";
 
 function cacher(config: AppConfig): BrokerOptions["cacher"] {
 	// Cached answers are only serialized, never changed, so they are not copied on each hit.

@@ -12,7 +12,7 @@
  * after their version moved on (see `staleAnswer`).
  */
 import type { Context, Middleware, ServiceBroker } from "moleculer";
-import type { VersionedCacher } from "./cacher";
+import type { VersionedCacher } from "../lib/cache/cacher";
 
 interface Counter {
 	increment(): void;

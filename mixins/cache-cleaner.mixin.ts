@@ -5,8 +5,8 @@
  * own copy here, which also outdates the answers its near cache holds.
  */
 import type { Context, Service, ServiceSchema } from "moleculer";
-import { defineMixin } from "../services/shared/schema";
-import { PolicyMemoryCacher } from "../middlewares/cacher";
+import { defineMixin } from "../lib/schema";
+import { PolicyMemoryCacher } from "../lib/cache/cacher";
 
 export function createCacheCleanerMixin(services: string[]): Partial<ServiceSchema> {
 	return defineMixin<Service>({

@@ -11,9 +11,9 @@ import SequelizeDbAdapter from "moleculer-db-adapter-sequelize";
 import type { ModelStatic, Sequelize, Model } from "sequelize";
 import type { Service, ServiceBroker, ServiceSchema } from "moleculer";
 import { appConfig } from "../config/broker-config";
-import { openDatabase, type Database } from "./database";
-import { migrate, type Migration } from "./migrator";
-import { defineMixin } from "../services/shared/schema";
+import { openDatabase, type Database } from "../lib/database";
+import { migrate, type Migration } from "../lib/migrator";
+import { defineMixin } from "../lib/schema";
 
 export interface DbMixinOptions {
 	/** Schema (PostgreSQL) or file suffix (SQLite); the service name when omitted. */

@@ -13,12 +13,12 @@ import { Errors, type Context, type Service, type ServiceSchema } from "molecule
 import type { Transaction } from "sequelize";
 import type { Consumer, KafkaMessage } from "kafkajs";
 import type { DbServiceThis } from "./db.mixin";
-import { CONSUMER_GROUPS, type EventEnvelope, type EventType } from "../services/shared/events";
-import { defineMixin } from "../services/shared/schema";
-import { idempotentCall } from "../services/shared/resilience";
-import { isOutage } from "../services/shared/errors";
+import { CONSUMER_GROUPS, type EventEnvelope, type EventType } from "../contracts/events";
+import { defineMixin } from "../lib/schema";
+import { idempotentCall } from "../lib/resilience";
+import { isOutage } from "../contracts/errors";
 import { appConfig } from "../config/broker-config";
-import { ensureTopics, groupName, kafkaEnabled, kafkaOf, plainTopic, produce, topicName } from "./kafka";
+import { ensureTopics, groupName, kafkaEnabled, kafkaOf, plainTopic, produce, topicName } from "../lib/kafka";
 
 export type EventHandler<T extends EventType = EventType> = (event: EventEnvelope<T>, tx: Transaction) => Promise<void>;
 

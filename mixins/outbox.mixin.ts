@@ -7,12 +7,12 @@
  */
 import type { Service, ServiceSchema } from "moleculer";
 import type { Transaction } from "sequelize";
-import { OutboxRelay } from "./outbox-relay";
+import { OutboxRelay } from "../lib/outbox-relay";
 import type { DbServiceThis } from "./db.mixin";
-import { TOPICS, consumerGroupsOf, type EventEnvelope } from "../services/shared/events";
-import { defineMixin } from "../services/shared/schema";
-import { kafkaEnabled, produce } from "./kafka";
-import { isOutage } from "../services/shared/errors";
+import { TOPICS, consumerGroupsOf, type EventEnvelope } from "../contracts/events";
+import { defineMixin } from "../lib/schema";
+import { kafkaEnabled, produce } from "../lib/kafka";
+import { isOutage } from "../contracts/errors";
 
 export interface OutboxThis {
 	outboxRelay: OutboxRelay;

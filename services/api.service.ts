@@ -12,17 +12,17 @@ import { Errors, type CallingOptions, type Context, type Service, type ServiceBr
 import { getAbsoluteFSPath } from "swagger-ui-dist";
 import { appConfig, isDraining } from "../config/broker-config";
 import { ALL_SERVICES, type ApiKey } from "../config/env";
-import { AUDIT_LOGS_TOPIC, type RequestRecord } from "./shared/events";
-import { kafkaEnabled, kafkaStatus, produce } from "../mixins/kafka";
+import { AUDIT_LOGS_TOPIC, type RequestRecord } from "../contracts/events";
+import { kafkaEnabled, kafkaStatus, produce } from "../lib/kafka";
 import { toProblem } from "./api/problem";
 import { findHostileInput } from "./api/input-guard";
-import { UnprocessableError, isOutage } from "./shared/errors";
-import { REQUEST_ID } from "./shared/params";
+import { UnprocessableError, isOutage } from "../contracts/errors";
+import { REQUEST_ID } from "../lib/params";
 import { buildOpenApi, type ServiceDescription } from "./api/openapi";
-import { defineMixin, defineService } from "./shared/schema";
+import { defineMixin, defineService } from "../lib/schema";
 import { rateLimitStoreFor, secondsUntil } from "./api/rate-limit";
 import { isCached, nearCacheOf, type CachedActionDef } from "../middlewares/near-cache.middleware";
-import { ResilientRedisCacher } from "../middlewares/cacher";
+import { ResilientRedisCacher } from "../lib/cache/cacher";
 import { createCacheCleanerMixin } from "../mixins/cache-cleaner.mixin";
 
 const PUBLIC_SERVICES = ["products", "inventory", "purchases", "audit"];

@@ -1,4 +1,4 @@
-import type { Migration } from "../../mixins/migrator";
+import type { Migration } from "../../lib/migrator";
 import { createProcessedEventsTable } from "./shared";
 
 export const auditMigrations: Migration[] = [

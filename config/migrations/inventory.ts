@@ -1,4 +1,4 @@
-import type { Migration } from "../../mixins/migrator";
+import type { Migration } from "../../lib/migrator";
 import { createOutboxTable, createProcessedEventsTable, indexProcessedEventsByTime } from "./shared";
 
 export const inventoryMigrations: Migration[] = [

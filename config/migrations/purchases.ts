@@ -1,4 +1,4 @@
-import type { Migration } from "../../mixins/migrator";
+import type { Migration } from "../../lib/migrator";
 import { createOutboxTable } from "./shared";
 
 export const purchasesMigrations: Migration[] = [

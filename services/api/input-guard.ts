@@ -5,7 +5,7 @@
  * - a NUL character: SQLite refuses it mid-statement and PostgreSQL text cannot hold it;
  * - nesting deeper than any route accepts: validators recurse over it.
  */
-import type { FieldError } from "../shared/errors";
+import type { FieldError } from "../../contracts/errors";
 
 export const MAX_DEPTH = 16;
 

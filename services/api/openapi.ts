@@ -3,7 +3,7 @@
  * `rest` and `params` that route and validate a request describe it, so the two cannot drift.
  */
 
-import { IDEMPOTENCY_KEY, REQUEST_ID } from "../shared/params";
+import { IDEMPOTENCY_KEY, REQUEST_ID } from "../../lib/params";
 
 export interface ServiceDescription {
 	name: string;

@@ -4,7 +4,7 @@
  * a service is missing or slow) without internals: no stack, no SQL, no data.
  */
 import { STATUS_CODES } from "node:http";
-import { isDatabaseUnreachable } from "../shared/errors";
+import { isDatabaseUnreachable } from "../../contracts/errors";
 
 export interface ProblemDetails {
 	type: string;

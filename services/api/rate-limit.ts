@@ -6,7 +6,7 @@
  */
 import type { ServiceBroker } from "moleculer";
 import type { Redis } from "ioredis";
-import { ResilientRedisCacher } from "../../middlewares/cacher";
+import { ResilientRedisCacher } from "../../lib/cache/cacher";
 
 export class RedisRateLimitStore {
 	resetTime = 0;

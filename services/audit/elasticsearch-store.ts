@@ -13,7 +13,7 @@
  */
 import { Client } from "@elastic/elasticsearch";
 import { Errors } from "moleculer";
-import { pageOf, offsetOf, type Page } from "../shared/params";
+import { pageOf, offsetOf, type Page } from "../../lib/params";
 import type { AuditEntry, AuditQuery, AuditStore } from "./store";
 import { SaveBatcher } from "./batcher";
 

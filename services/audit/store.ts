@@ -2,8 +2,8 @@
  * Where the audit trail lives, behind one interface: SQL now (the audit service's own
  * database), Elasticsearch when ELASTICSEARCH_URL is set (a later store).
  */
-import type { Database } from "../../mixins/database";
-import { offsetOf, pageOf, type Page, type PageQuery } from "../shared/params";
+import type { Database } from "../../lib/database";
+import { offsetOf, pageOf, type Page, type PageQuery } from "../../lib/params";
 import { SaveBatcher } from "./batcher";
 
 export interface AuditEntry {

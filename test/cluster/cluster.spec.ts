@@ -8,7 +8,7 @@ import { defaultTopology, freePort, type RunningNode } from "../../scripts/clust
 import { ON_HAND_REASONS, type Stock } from "../../services/inventory.domain";
 import type { Movement } from "../../services/inventory.service";
 import type { SweepResult } from "../../services/purchases.service";
-import type { Page } from "../../services/shared/params";
+import type { Page } from "../../lib/params";
 
 const engines = clusterEngines();
 

@@ -2,7 +2,7 @@
 import type { ServiceBroker } from "moleculer";
 import { waitFor } from "./wait";
 import type { AuditEntry } from "../../services/audit/store";
-import type { Page } from "../../services/shared/params";
+import type { Page } from "../../lib/params";
 
 export interface AuditFilter {
 	type?: string;

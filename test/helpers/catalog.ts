@@ -4,7 +4,7 @@ import { waitFor } from "./wait";
 import type { Product } from "../../services/products.domain";
 import { ON_HAND_REASONS, type Stock } from "../../services/inventory.domain";
 import type { Movement } from "../../services/inventory.service";
-import type { Page } from "../../services/shared/params";
+import type { Page } from "../../lib/params";
 
 export function catalog(broker: () => ServiceBroker) {
 	const call = <T>(action: string, params: object = {}) => broker().call(action, params) as Promise<T>;

@@ -5,7 +5,7 @@
 import type { ServiceBroker } from "moleculer";
 import { waitFor } from "./wait";
 import type { DbServiceThis } from "../../mixins/db.mixin";
-import type { EventEnvelope } from "../../services/shared/events";
+import type { EventEnvelope } from "../../contracts/events";
 
 /** An outbox row (timestamps are strings on SQLite, dates on PostgreSQL). */
 export interface OutboxRow {

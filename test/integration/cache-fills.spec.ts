@@ -4,7 +4,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { ServiceBroker, type Cachers } from "moleculer";
-import { PolicyMemoryCacher, ResilientRedisCacher, type GuardedCacher } from "../../middlewares/cacher";
+import { PolicyMemoryCacher, ResilientRedisCacher, type GuardedCacher } from "../../lib/cache/cacher";
 import { engineUrl, REDIS_ENV } from "../helpers/engines";
 import { waitFor } from "../helpers/wait";
 

@@ -5,7 +5,7 @@
  */
 import { testDialects } from "../helpers/engines";
 import { createTestDatabase, type TestDatabase } from "../helpers/databases";
-import { openDatabase, type Database } from "../../mixins/database";
+import { openDatabase, type Database } from "../../lib/database";
 import { parseDatabase } from "../../config/env";
 import { waitFor } from "../helpers/wait";
 

@@ -6,10 +6,10 @@ import { waitFor } from "../helpers/wait";
 import type { Product } from "../../services/products.domain";
 import { MAX_ON_HAND, ON_HAND_REASONS, type Stock } from "../../services/inventory.domain";
 import type { Movement } from "../../services/inventory.service";
-import type { Page } from "../../services/shared/params";
+import type { Page } from "../../lib/params";
 import type { DbServiceThis } from "../../mixins/db.mixin";
 import { PROCESSED_EVENTS_RETENTION_MS } from "../../mixins/event-consumer.mixin";
-import { buildEvent, type EventEnvelope } from "../../services/shared/events";
+import { buildEvent, type EventEnvelope } from "../../contracts/events";
 
 /** Records every domain event the cluster broadcasts. */
 function eventRecorder(seen: EventEnvelope[]): ServiceSchema {

@@ -21,10 +21,10 @@ import { TEST_API_KEY } from "../helpers/nodes";
 import { freePort, spawnNode, type RunningNode } from "../../scripts/cluster-nodes";
 import { ElasticsearchAuditStore, monthlyIndex } from "../../services/audit/elasticsearch-store";
 import type { AuditEntry } from "../../services/audit/store";
-import { buildEvent, type EventEnvelope } from "../../services/shared/events";
+import { buildEvent, type EventEnvelope } from "../../contracts/events";
 import type { DbServiceThis } from "../../mixins/db.mixin";
 import { createEventConsumerMixin } from "../../mixins/event-consumer.mixin";
-import { defineService } from "../../services/shared/schema";
+import { defineService } from "../../lib/schema";
 
 const url = engineUrl(ELASTICSEARCH_ENV, "http://127.0.0.1:9200");
 

@@ -6,7 +6,7 @@ import { waitFor } from "../helpers/wait";
 import { outboxOf } from "../helpers/outbox";
 import type { Product } from "../../services/products.domain";
 import type { DbServiceThis } from "../../mixins/db.mixin";
-import type { EventEnvelope } from "../../services/shared/events";
+import type { EventEnvelope } from "../../contracts/events";
 
 /** The relay's attempts before it parks an event (OutboxRelay's default). */
 const MAX_ATTEMPTS = 20;

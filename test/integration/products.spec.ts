@@ -1,7 +1,7 @@
 import { testDialects } from "../helpers/engines";
 import { useNode } from "../helpers/suite";
 import type { Product } from "../../services/products.domain";
-import type { Page } from "../../services/shared/params";
+import type { Page } from "../../lib/params";
 
 describe.each(testDialects())("products service on %s", dialect => {
 	const suite = useNode(dialect);

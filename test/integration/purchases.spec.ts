@@ -9,7 +9,7 @@ import { auditSearch, auditTrail } from "../helpers/audit";
 import { TestSession } from "../helpers/postgres";
 import type { Purchase } from "../../services/purchases.domain";
 import type { AuditEntry, AuditStore } from "../../services/audit/store";
-import type { Page } from "../../services/shared/params";
+import type { Page } from "../../lib/params";
 import type { DbServiceThis } from "../../mixins/db.mixin";
 
 /** The units of a product in the purchases that ended in `status`. */

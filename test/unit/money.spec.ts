@@ -1,4 +1,4 @@
-import { fromCents, toCents } from "../../services/shared/money";
+import { fromCents, toCents } from "../../contracts/money";
 
 describe("toCents", () => {
 	it.each([

@@ -1,6 +1,6 @@
 import { NearCache } from "../../middlewares/near-cache.middleware";
 import { ServiceBroker } from "moleculer";
-import { PolicyMemoryCacher, type VersionedCacher } from "../../middlewares/cacher";
+import { PolicyMemoryCacher, type VersionedCacher } from "../../lib/cache/cacher";
 
 /** A cacher's version book, as the near cache sees it; `undefined` while the store cannot be read. */
 class Versions implements VersionedCacher {

@@ -1,6 +1,6 @@
 import { setImmediate as tick } from "node:timers/promises";
-import { backoffMs, deliverInLanes, type Delivery } from "../../mixins/outbox-relay";
-import { buildEvent, type EventEnvelope } from "../../services/shared/events";
+import { backoffMs, deliverInLanes, type Delivery } from "../../lib/outbox-relay";
+import { buildEvent, type EventEnvelope } from "../../contracts/events";
 
 const middle = () => 0.5;
 const lowest = () => 0;

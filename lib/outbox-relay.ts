@@ -10,7 +10,7 @@
  * bounded number at a time), the events of one lane strictly one after another.
  */
 import type { Database } from "./database";
-import type { EventEnvelope } from "../services/shared/events";
+import type { EventEnvelope } from "../contracts/events";
 
 /** Hands an event to one destination (a consumer group, the cluster broadcast, Kafka); throws when it did not take it. */
 export type Publish = (event: EventEnvelope, destination: string) => Promise<void>;

@@ -3,7 +3,7 @@
  * - A Redis outage never becomes an error: reads fall through to the handler, writes and
  *   cleans are skipped, and when Redis answers again everything cached is dropped (cleans
  *   may have been missed meanwhile) before it is used again.
- * - TTLs adapt to how often a key is read, with jitter (cache-policy.ts).
+ * - TTLs adapt to how often a key is read, with jitter (policy.ts).
  * - Each service has a cache version, bumped by every clean. The gateway's near cache
  *   (near-cache.middleware.ts) keeps answers tagged with it, so one cheap version read
  *   tells it whether an answer is still current without crossing to the service.
@@ -19,7 +19,7 @@
 import { randomInt } from "node:crypto";
 import { Cachers, type ServiceBroker } from "moleculer";
 import type { Redis, RedisOptions } from "ioredis";
-import { AccessTracker, adaptiveTtl, serviceOfKey } from "./cache-policy";
+import { AccessTracker, adaptiveTtl, serviceOfKey } from "./policy";
 
 export interface VersionedCacher {
 	/** The current cache version of a service; undefined when it cannot be known now. */

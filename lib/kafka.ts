@@ -7,7 +7,7 @@
 import { Kafka, logLevel, type Producer, type IHeaders, type LogEntry } from "kafkajs";
 import type { ServiceBroker } from "moleculer";
 import { appConfig } from "../config/broker-config";
-import { AUDIT_LOGS_TOPIC, TOPICS } from "../services/shared/events";
+import { AUDIT_LOGS_TOPIC, TOPICS } from "../contracts/events";
 
 interface Link {
 	kafka: Kafka;
