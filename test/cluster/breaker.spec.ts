@@ -6,7 +6,7 @@ import { TEST_API_KEY } from "../helpers/nodes";
 import { waitFor } from "../helpers/wait";
 import { loadConfig } from "../../config/env";
 import { createBrokerOptions } from "../../moleculer.config";
-import api from "../../services/api.service";
+import api from "../../services/api/api.service";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 

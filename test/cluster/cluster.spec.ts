@@ -5,9 +5,9 @@ import { scrapedMetric } from "../helpers/metrics";
 import { httpClient } from "../helpers/http";
 import { waitFor } from "../helpers/wait";
 import { defaultTopology, freePort, type RunningNode } from "../../scripts/cluster-nodes";
-import { ON_HAND_REASONS, type Stock } from "../../services/inventory.domain";
-import type { Movement } from "../../services/inventory.service";
-import type { SweepResult } from "../../services/purchases.service";
+import { ON_HAND_REASONS, type Stock } from "../../services/inventory/inventory.domain";
+import type { Movement } from "../../services/inventory/inventory.service";
+import type { SweepResult } from "../../services/purchases/purchases.service";
 import type { Page } from "../../lib/params";
 
 const engines = clusterEngines();

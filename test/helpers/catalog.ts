@@ -1,9 +1,9 @@
 /** Shortcuts over a broker for tests that need products with stock and read the ledger. */
 import type { ServiceBroker } from "moleculer";
 import { waitFor } from "./wait";
-import type { Product } from "../../services/products.domain";
-import { ON_HAND_REASONS, type Stock } from "../../services/inventory.domain";
-import type { Movement } from "../../services/inventory.service";
+import type { Product } from "../../services/products/products.domain";
+import { ON_HAND_REASONS, type Stock } from "../../services/inventory/inventory.domain";
+import type { Movement } from "../../services/inventory/inventory.service";
 import type { Page } from "../../lib/params";
 
 export function catalog(broker: () => ServiceBroker) {

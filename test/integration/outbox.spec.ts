@@ -4,7 +4,7 @@ import { createTestDatabase, type TestDatabase } from "../helpers/databases";
 import { startNode, type TestNode } from "../helpers/nodes";
 import { waitFor } from "../helpers/wait";
 import { outboxOf } from "../helpers/outbox";
-import type { Product } from "../../services/products.domain";
+import type { Product } from "../../services/products/products.domain";
 import type { DbServiceThis } from "../../mixins/db.mixin";
 import type { EventEnvelope } from "../../contracts/events";
 

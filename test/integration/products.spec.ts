@@ -1,6 +1,6 @@
 import { testDialects } from "../helpers/engines";
 import { useNode } from "../helpers/suite";
-import type { Product } from "../../services/products.domain";
+import type { Product } from "../../services/products/products.domain";
 import type { Page } from "../../lib/params";
 
 describe.each(testDialects())("products service on %s", dialect => {

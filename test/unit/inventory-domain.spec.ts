@@ -8,7 +8,7 @@ import {
 	toStock,
 	type StockLevels,
 	type StockRecord
-} from "../../services/inventory.domain";
+} from "../../services/inventory/inventory.domain";
 
 /** Runs `fn` and returns what it threw. */
 function thrown(fn: () => unknown): unknown {

@@ -5,7 +5,7 @@ import {
 	toProduct,
 	toSnapshot,
 	type ProductRecord
-} from "../../services/products.domain";
+} from "../../services/products/products.domain";
 
 /** Runs `fn` and returns what it threw. */
 function thrown(fn: () => unknown): unknown {

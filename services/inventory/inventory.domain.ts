@@ -2,6 +2,7 @@
  * Pure rules of stock: the invariants `0 <= reserved <= onHand`, what each movement
  * does, and when a change crosses the low-stock threshold or runs out.
  */
+import { MAX_ON_HAND } from "../../contracts/stock";
 import { StockBelowReservedError, StockLimitError } from "./inventory.errors";
 
 export const MOVEMENT_REASONS = ["INITIAL", "RESTOCK", "ADJUSTMENT", "RESERVE", "RELEASE", "SALE", "RETURN"] as const;
@@ -69,8 +70,7 @@ export function checkManualDelta(reason: ManualReason, delta: number): string | 
 	return undefined;
 }
 
-/** The most units a product may have on hand (stock columns are 32-bit integers). */
-export const MAX_ON_HAND = 1_000_000_000;
+export { MAX_ON_HAND };
 
 /** New levels after adding `delta` to on-hand stock; refuses to go below what is reserved or above MAX_ON_HAND. */
 export function changeOnHand(current: StockRecord, delta: number): StockLevels {

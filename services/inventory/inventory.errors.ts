@@ -1,4 +1,4 @@
-import { ConflictError, NotFoundError } from "../contracts/errors";
+import { ConflictError, NotFoundError } from "../../contracts/errors";
 
 export class StockNotFoundError extends NotFoundError {
 	constructor(productId: string) {

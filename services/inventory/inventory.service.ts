@@ -5,17 +5,17 @@
  */
 import { DataTypes, type Model, type Sequelize, type Transaction } from "sequelize";
 import type { Cachers, Context, Service } from "moleculer";
-import { PolicyMemoryCacher, type VersionedCacher } from "../lib/cache/cacher";
-import { createDbMixin, type DbServiceThis } from "../mixins/db.mixin";
-import { createOutboxMixin, type OutboxThis } from "../mixins/outbox.mixin";
-import { createEventConsumerMixin } from "../mixins/event-consumer.mixin";
-import { createCacheCleanerMixin } from "../mixins/cache-cleaner.mixin";
-import { inventoryMigrations } from "../config/migrations/inventory";
-import { buildEvent, originOf, type EventEnvelope, type EventOrigin } from "../contracts/events";
-import { defineService } from "../lib/schema";
-import { cachedRead, idempotentCall } from "../lib/resilience";
-import { orderItems, pageParams, uuid, offsetOf, pageOf, type Page, type PageQuery } from "../lib/params";
-import { UnprocessableError } from "../contracts/errors";
+import { PolicyMemoryCacher, type VersionedCacher } from "../../lib/cache/cacher";
+import { createDbMixin, type DbServiceThis } from "../../mixins/db.mixin";
+import { createOutboxMixin, type OutboxThis } from "../../mixins/outbox.mixin";
+import { createEventConsumerMixin } from "../../mixins/event-consumer.mixin";
+import { createCacheCleanerMixin } from "../../mixins/cache-cleaner.mixin";
+import { inventoryMigrations } from "../../config/migrations/inventory";
+import { buildEvent, originOf, type EventEnvelope, type EventOrigin } from "../../contracts/events";
+import { defineService } from "../../lib/schema";
+import { cachedRead, idempotentCall } from "../../lib/resilience";
+import { orderItems, pageParams, uuid, offsetOf, pageOf, type Page, type PageQuery } from "../../lib/params";
+import { UnprocessableError } from "../../contracts/errors";
 import {
 	MANUAL_REASONS,
 	MAX_ON_HAND,
@@ -36,7 +36,7 @@ import {
 	type StockRecord
 } from "./inventory.domain";
 import { InsufficientStockError, ReservationClosedError, StockNotFoundError, type Shortage } from "./inventory.errors";
-import { isUniqueViolation } from "../lib/database";
+import { isUniqueViolation } from "../../lib/database";
 
 function defineModels(sequelize: Sequelize) {
 	const entity = sequelize.define(

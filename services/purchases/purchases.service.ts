@@ -11,16 +11,16 @@
 import { randomUUID } from "node:crypto";
 import { DataTypes, type Model, type Sequelize, type Transaction } from "sequelize";
 import type { Context, Service } from "moleculer";
-import { createDbMixin, type DbServiceThis } from "../mixins/db.mixin";
-import { createOutboxMixin, type OutboxThis } from "../mixins/outbox.mixin";
-import { isUniqueViolation } from "../lib/database";
-import { purchasesMigrations } from "../config/migrations/purchases";
-import { appConfig } from "../config/broker-config";
-import { buildEvent, originOf, type EventOrigin, type ProductSnapshot } from "../contracts/events";
-import { defineService } from "../lib/schema";
-import { guardedWrite, idempotentCall } from "../lib/resilience";
-import { IDEMPOTENCY_KEY, orderItems, pageParams, uuid, offsetOf, pageOf, type Page, type PageQuery } from "../lib/params";
-import { UnprocessableError } from "../contracts/errors";
+import { createDbMixin, type DbServiceThis } from "../../mixins/db.mixin";
+import { createOutboxMixin, type OutboxThis } from "../../mixins/outbox.mixin";
+import { isUniqueViolation } from "../../lib/database";
+import { purchasesMigrations } from "../../config/migrations/purchases";
+import { appConfig } from "../../config/broker-config";
+import { buildEvent, originOf, type EventOrigin, type ProductSnapshot } from "../../contracts/events";
+import { defineService } from "../../lib/schema";
+import { guardedWrite, idempotentCall } from "../../lib/resilience";
+import { IDEMPOTENCY_KEY, orderItems, pageParams, uuid, offsetOf, pageOf, type Page, type PageQuery } from "../../lib/params";
+import { UnprocessableError } from "../../contracts/errors";
 import {
 	PURCHASE_STATUSES,
 	TRANSITIONS,

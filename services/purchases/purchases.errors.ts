@@ -1,4 +1,4 @@
-import { ConflictError, NotFoundError, UnprocessableError, type FieldError } from "../contracts/errors";
+import { ConflictError, NotFoundError, UnprocessableError, type FieldError } from "../../contracts/errors";
 
 export class PurchaseNotFoundError extends NotFoundError {
 	constructor(id: string) {

@@ -1,7 +1,7 @@
 /** Pure rules of the catalog: sku generation, sorting, and how an update changes a product. */
 import { randomBytes } from "node:crypto";
-import { fromCents } from "../contracts/money";
-import type { ProductSnapshot } from "../contracts/events";
+import { fromCents } from "../../contracts/money";
+import type { ProductSnapshot } from "../../contracts/events";
 import { InvalidSortError } from "./products.errors";
 
 export const DEFAULT_CURRENCY = "EUR";

@@ -6,16 +6,16 @@
  */
 import { DataTypes, type Sequelize } from "sequelize";
 import type { Context, Service } from "moleculer";
-import { createDbMixin, type DbServiceThis } from "../mixins/db.mixin";
-import { createEventConsumerMixin } from "../mixins/event-consumer.mixin";
-import { auditMigrations } from "../config/migrations/audit";
-import { defineService } from "../lib/schema";
-import { idempotentCall } from "../lib/resilience";
-import { isoDate, pageParams, type Page } from "../lib/params";
-import { AUDIT_LOGS_TOPIC, type EventEnvelope, type RequestRecord } from "../contracts/events";
-import { SqlAuditStore, type AuditEntry, type AuditQuery, type AuditStore } from "./audit/store";
-import { ElasticsearchAuditStore } from "./audit/elasticsearch-store";
-import { appConfig } from "../config/broker-config";
+import { createDbMixin, type DbServiceThis } from "../../mixins/db.mixin";
+import { createEventConsumerMixin } from "../../mixins/event-consumer.mixin";
+import { auditMigrations } from "../../config/migrations/audit";
+import { defineService } from "../../lib/schema";
+import { idempotentCall } from "../../lib/resilience";
+import { isoDate, pageParams, type Page } from "../../lib/params";
+import { AUDIT_LOGS_TOPIC, type EventEnvelope, type RequestRecord } from "../../contracts/events";
+import { SqlAuditStore, type AuditEntry, type AuditQuery, type AuditStore } from "./store";
+import { ElasticsearchAuditStore } from "./elasticsearch-store";
+import { appConfig } from "../../config/broker-config";
 
 function defineEntryModel(sequelize: Sequelize) {
 	return sequelize.define(

@@ -1,4 +1,4 @@
-import { ConflictError, NotFoundError, UnprocessableError } from "../contracts/errors";
+import { ConflictError, NotFoundError, UnprocessableError } from "../../contracts/errors";
 
 export class ProductNotFoundError extends NotFoundError {
 	constructor(id: string) {

@@ -1,8 +1,8 @@
 /** Pure rules of purchases: the state machine, pricing from the catalog, request fingerprints. */
 import { createHash } from "node:crypto";
-import { fromCents, toCents } from "../contracts/money";
-import type { ProductSnapshot, PurchaseEventPayload, PurchaseLine } from "../contracts/events";
-import type { FieldError } from "../contracts/errors";
+import { fromCents, toCents } from "../../contracts/money";
+import type { ProductSnapshot, PurchaseEventPayload, PurchaseLine } from "../../contracts/events";
+import type { FieldError } from "../../contracts/errors";
 import { UnpurchasableItemsError } from "./purchases.errors";
 
 export const PURCHASE_STATUSES = ["PENDING", "CONFIRMED", "CANCELLED", "COMPLETED"] as const;

@@ -5,18 +5,18 @@
 import { randomUUID } from "node:crypto";
 import { DataTypes, Op, type Model, type ModelStatic, type Sequelize, type WhereOptions } from "sequelize";
 import type { Context, Service } from "moleculer";
-import { createDbMixin, type DbServiceThis } from "../mixins/db.mixin";
-import { createOutboxMixin, type OutboxThis } from "../mixins/outbox.mixin";
-import { createCacheCleanerMixin } from "../mixins/cache-cleaner.mixin";
-import { isUniqueViolation } from "../lib/database";
-import { productsMigrations } from "../config/migrations/products";
-import { buildEvent, originOf } from "../contracts/events";
-import { defineService } from "../lib/schema";
-import { cachedRead, guardedWrite, idempotentCall } from "../lib/resilience";
-import { money, pageParams, uuid, offsetOf, pageOf, type Page, type PageQuery } from "../lib/params";
-import { toCents } from "../contracts/money";
-import { UnprocessableError } from "../contracts/errors";
-import { MAX_ON_HAND } from "./inventory.domain";
+import { createDbMixin, type DbServiceThis } from "../../mixins/db.mixin";
+import { createOutboxMixin, type OutboxThis } from "../../mixins/outbox.mixin";
+import { createCacheCleanerMixin } from "../../mixins/cache-cleaner.mixin";
+import { isUniqueViolation } from "../../lib/database";
+import { productsMigrations } from "../../config/migrations/products";
+import { buildEvent, originOf } from "../../contracts/events";
+import { defineService } from "../../lib/schema";
+import { cachedRead, guardedWrite, idempotentCall } from "../../lib/resilience";
+import { money, pageParams, uuid, offsetOf, pageOf, type Page, type PageQuery } from "../../lib/params";
+import { toCents } from "../../contracts/money";
+import { UnprocessableError } from "../../contracts/errors";
+import { MAX_ON_HAND } from "../../contracts/stock";
 import {
 	applyChanges,
 	DEFAULT_CURRENCY,
