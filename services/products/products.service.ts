@@ -3,12 +3,10 @@
  * same transaction; inventory learns about new and deleted products from those events.
  */
 import { randomUUID } from "node:crypto";
-import { DataTypes, Op, type Model, type ModelStatic, type Sequelize, type WhereOptions } from "sequelize";
 import type { Context, Service } from "moleculer";
 import { createDbMixin, type DbServiceThis } from "../../mixins/db.mixin";
 import { createOutboxMixin, type OutboxThis } from "../../mixins/outbox.mixin";
 import { createCacheCleanerMixin } from "../../mixins/cache-cleaner.mixin";
-import { isUniqueViolation } from "../../lib/database";
 import { productsMigrations } from "../../config/migrations/products";
 import { buildEvent, originOf } from "../../contracts/events";
 import { defineService } from "../../lib/schema";
@@ -29,38 +27,16 @@ import {
 	type ProductChanges,
 	type ProductRecord
 } from "./products.domain";
-import { DuplicateSkuError, ProductNotFoundError, ProductVersionConflictError } from "./products.errors";
-
-function defineProductModel(sequelize: Sequelize): ModelStatic<Model> {
-	return sequelize.define(
-		"product",
-		{
-			id: { type: DataTypes.UUID, primaryKey: true },
-			sku: DataTypes.STRING(64),
-			name: DataTypes.STRING(200),
-			description: DataTypes.TEXT,
-			category: DataTypes.STRING(100),
-			priceCents: DataTypes.BIGINT,
-			currency: DataTypes.STRING(3),
-			active: DataTypes.BOOLEAN,
-			version: DataTypes.INTEGER,
-			createdAt: DataTypes.DATE,
-			updatedAt: DataTypes.DATE
-		},
-		{ tableName: "products", timestamps: false, underscored: true }
-	);
-}
-
-function toRecord(model: Model): ProductRecord {
-	const row = model.get({ plain: true }) as Record<string, unknown>;
-	return {
-		...(row as unknown as ProductRecord),
-		priceCents: Number(row.priceCents),
-		active: Boolean(row.active),
-		createdAt: new Date(row.createdAt as string).toISOString(),
-		updatedAt: new Date(row.updatedAt as string).toISOString()
-	};
-}
+import { ProductNotFoundError, ProductVersionConflictError } from "./products.errors";
+import {
+	defineProductEntity,
+	deleteProduct,
+	findProduct,
+	findProductPage,
+	findProducts,
+	insertProduct,
+	updateProduct
+} from "./products.repository";
 
 const SKU = { type: "string", trim: true, pattern: /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/ } as const;
 
@@ -104,8 +80,7 @@ interface ListParams extends PageQuery {
 }
 
 interface ProductsThis extends DbServiceThis, OutboxThis {
-	findRecord(id: string): Promise<ProductRecord>;
-	updateProduct(ctx: Context<UpdateParams>, mode: "replace" | "merge"): Promise<Product>;
+	changeProduct(ctx: Context<UpdateParams>, mode: "replace" | "merge"): Promise<Product>;
 }
 type This = Service & ProductsThis;
 
@@ -124,7 +99,7 @@ function changesFrom(params: UpdateParams): ProductChanges {
 const ProductsService = defineService<This>({
 	name: "products",
 	mixins: [
-		createDbMixin({ migrations: productsMigrations, models: sequelize => ({ entity: defineProductModel(sequelize) }) }),
+		createDbMixin({ migrations: productsMigrations, models: sequelize => ({ entity: defineProductEntity(sequelize) }) }),
 		createOutboxMixin(),
 		createCacheCleanerMixin(["products"])
 	],
@@ -144,29 +119,11 @@ const ProductsService = defineService<This>({
 			},
 			async handler(this: This, ctx: Context<ListParams>): Promise<Page<Product>> {
 				const { q, category, active, sort } = ctx.params;
-				const { sequelize, dialect } = this.db;
-				const conditions: WhereOptions[] = [];
-				if (q) {
-					const contains = dialect === "postgres" ? "strpos" : "instr";
-					conditions.push({
-						[Op.or]: ["name", "sku", "description"].map(column =>
-							sequelize.where(
-								sequelize.fn(contains, sequelize.fn("lower", sequelize.col(column)), q.toLowerCase()),
-								Op.gt,
-								0
-							)
-						)
-					});
-				}
-				if (category) conditions.push({ category });
-				if (active !== undefined) conditions.push({ active });
-				const { rows, count } = await this.models.entity.findAndCountAll({
-					where: { [Op.and]: conditions },
-					order: parseSort(sort),
+				const { records, total } = await findProductPage(this.db, { q, category, active }, parseSort(sort), {
 					limit: ctx.params.pageSize,
 					offset: offsetOf(ctx.params)
 				});
-				return pageOf(ctx.params, rows.map(row => toProduct(toRecord(row))), count);
+				return pageOf(ctx.params, records.map(toProduct), total);
 			}
 		},
 
@@ -176,7 +133,9 @@ const ProductsService = defineService<This>({
 			...cachedRead(["id"], 3600, { staleFallback: true }),
 			params: { id: uuid },
 			async handler(this: This, ctx: Context<{ id: string }>): Promise<Product> {
-				return toProduct(await this.findRecord(ctx.params.id));
+				const record = await findProduct(this.db, ctx.params.id);
+				if (!record) throw new ProductNotFoundError(ctx.params.id);
+				return toProduct(record);
 			}
 		},
 
@@ -186,8 +145,7 @@ const ProductsService = defineService<This>({
 			...idempotentCall,
 			params: { ids: { type: "array", items: uuid, min: 1, max: 100 } },
 			async handler(this: This, ctx: Context<{ ids: string[] }>): Promise<Product[]> {
-				const rows = await this.models.entity.findAll({ where: { id: { [Op.in]: ctx.params.ids } } });
-				return rows.map(row => toProduct(toRecord(row)));
+				return (await findProducts(this.db, ctx.params.ids)).map(toProduct);
 			}
 		},
 
@@ -228,19 +186,10 @@ const ProductsService = defineService<This>({
 					},
 					originOf(ctx)
 				);
-				try {
-					await this.db.transaction(async tx => {
-						await this.db.sequelize.query(
-							`INSERT INTO products (id, sku, name, description, category, price_cents, currency, active, version, created_at, updated_at)
-							 VALUES (:id, :sku, :name, :description, :category, :priceCents, :currency, :active, :version, :createdAt, :updatedAt)`,
-							{ transaction: tx, replacements: { ...record } }
-						);
-						await this.appendEvents(tx, [event]);
-					});
-				} catch (err) {
-					if (isUniqueViolation(err)) throw new DuplicateSkuError(record.sku);
-					throw err;
-				}
+				await this.db.transaction(async tx => {
+					await insertProduct(this.db, tx, record);
+					await this.appendEvents(tx, [event]);
+				});
 				await this.clearCache();
 				ctx.meta.$statusCode = 201;
 				ctx.meta.$location = `/api/v1/products/${record.id}`;
@@ -253,7 +202,7 @@ const ProductsService = defineService<This>({
 			rest: "PUT /:id",
 			params: { id: uuid, ...editableFields, version: optional(count), $$strict: true },
 			handler(this: This, ctx: Context<UpdateParams>): Promise<Product> {
-				return this.updateProduct(ctx, "replace");
+				return this.changeProduct(ctx, "replace");
 			}
 		},
 
@@ -267,7 +216,7 @@ const ProductsService = defineService<This>({
 				$$strict: true
 			},
 			handler(this: This, ctx: Context<UpdateParams>): Promise<Product> {
-				return this.updateProduct(ctx, "merge");
+				return this.changeProduct(ctx, "merge");
 			}
 		},
 
@@ -278,15 +227,9 @@ const ProductsService = defineService<This>({
 			async handler(this: This, ctx: Context<{ id: string }, { $statusCode?: number }>): Promise<null> {
 				const { id } = ctx.params;
 				await this.db.transaction(async tx => {
-					const [deleted] = await this.db.rows<{ sku: string }>(
-						"DELETE FROM products WHERE id = :id RETURNING sku",
-						{ id },
-						tx
-					);
-					if (!deleted) throw new ProductNotFoundError(id);
-					await this.appendEvents(tx, [
-						buildEvent("product.deleted", this.name, id, { productId: id, sku: deleted.sku }, originOf(ctx))
-					]);
+					const sku = await deleteProduct(this.db, tx, id);
+					if (sku === undefined) throw new ProductNotFoundError(id);
+					await this.appendEvents(tx, [buildEvent("product.deleted", this.name, id, { productId: id, sku }, originOf(ctx))]);
 				});
 				await this.clearCache();
 				ctx.meta.$statusCode = 204;
@@ -296,54 +239,27 @@ const ProductsService = defineService<This>({
 	},
 
 	methods: {
-		async findRecord(this: This, id: string): Promise<ProductRecord> {
-			const model = await this.models.entity.findByPk(id);
-			if (!model) throw new ProductNotFoundError(id);
-			return toRecord(model);
-		},
-
-		async updateProduct(this: This, ctx: Context<UpdateParams>, mode: "replace" | "merge"): Promise<Product> {
+		/** Applies a PUT (`replace`) or PATCH (`merge`) with its `product.updated` event; a `version` not current is a conflict. */
+		async changeProduct(this: This, ctx: Context<UpdateParams>, mode: "replace" | "merge"): Promise<Product> {
 			const { id, version } = ctx.params;
 			const nulled = [...NOT_NULLABLE, "version"].filter(field => (ctx.params as unknown as Record<string, unknown>)[field] === null);
 			if (nulled.length > 0)
 				throw new UnprocessableError(nulled.map(field => ({ field, message: `The '${field}' field cannot be null.` })));
-			let result: ProductRecord | undefined;
-			try {
-				await this.db.transaction(async tx => {
-					const model = await this.models.entity.findByPk(id, {
-						transaction: tx,
-						lock: this.db.dialect === "postgres" ? tx.LOCK.UPDATE : undefined
-					});
-					if (!model) throw new ProductNotFoundError(id);
-					const current = toRecord(model);
-					if (version !== undefined && version !== current.version)
-						throw new ProductVersionConflictError(id, version, current.version);
-					const { next, changed } = applyChanges(current, changesFrom(ctx.params), mode);
-					if (changed.length === 0) {
-						result = current;
-						return;
-					}
-					next.version = current.version + 1;
-					next.updatedAt = new Date().toISOString();
-					const [updated] = await this.db.rows(
-						`UPDATE products SET sku = :sku, name = :name, description = :description, category = :category,
-						 price_cents = :priceCents, currency = :currency, active = :active, version = :version, updated_at = :updatedAt
-						 WHERE id = :id AND version = :previousVersion RETURNING id`,
-						{ ...next, previousVersion: current.version },
-						tx
-					);
-					if (!updated) throw new ProductVersionConflictError(id, current.version, current.version + 1);
-					await this.appendEvents(tx, [
-						buildEvent("product.updated", this.name, id, { product: toSnapshot(next), changed }, originOf(ctx))
-					]);
-					result = next;
-				});
-			} catch (err) {
-				if (isUniqueViolation(err)) throw new DuplicateSkuError(String(ctx.params.sku));
-				throw err;
-			}
+			const result = await this.db.transaction(async tx => {
+				const current = await findProduct(this.db, id, tx);
+				if (!current) throw new ProductNotFoundError(id);
+				if (version !== undefined && version !== current.version) throw new ProductVersionConflictError(id, version, current.version);
+				const { next, changed } = applyChanges(current, changesFrom(ctx.params), mode);
+				if (changed.length === 0) return current;
+				next.version = current.version + 1;
+				next.updatedAt = new Date().toISOString();
+				if (!(await updateProduct(this.db, tx, next, current.version)))
+					throw new ProductVersionConflictError(id, current.version, current.version + 1);
+				await this.appendEvents(tx, [buildEvent("product.updated", this.name, id, { product: toSnapshot(next), changed }, originOf(ctx))]);
+				return next;
+			});
 			await this.clearCache();
-			return toProduct(result!);
+			return toProduct(result);
 		}
 	}
 });
