@@ -100,6 +100,28 @@ export interface PurchaseRecord {
 	cancelledAt: string | null;
 }
 
+/** Whether a purchase is PENDING past its TTL at `now` (ISO strings compare in time order). */
+export const isExpired = (purchase: PurchaseRecord, now: string): boolean => purchase.status === "PENDING" && purchase.expiresAt <= now;
+
+/** A new status, with the reason when it is CANCELLED. */
+export interface StatusChange {
+	status: PurchaseStatus;
+	reason: string | null;
+}
+
+/** `current` moved to `change.status` at `now`, stamping the matching timestamp (and reason). */
+export function withStatus<T extends PurchaseRecord>(current: T, change: StatusChange, now: string): T {
+	return {
+		...current,
+		status: change.status,
+		updatedAt: now,
+		confirmedAt: change.status === "CONFIRMED" ? now : current.confirmedAt,
+		completedAt: change.status === "COMPLETED" ? now : current.completedAt,
+		cancelledAt: change.status === "CANCELLED" ? now : current.cancelledAt,
+		cancelReason: change.status === "CANCELLED" ? change.reason : current.cancelReason
+	};
+}
+
 export interface Purchase {
 	id: string;
 	status: PurchaseStatus;
