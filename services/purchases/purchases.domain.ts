@@ -1,8 +1,7 @@
-/** Pure rules of purchases: the state machine, pricing from the catalog, request fingerprints. */
-import { createHash } from "node:crypto";
+/** Pure rules of purchases: the state machine, the order's items, pricing from the catalog. */
 import { fromCents, toCents } from "../../contracts/money";
 import type { ProductSnapshot, PurchaseEventPayload, PurchaseLine } from "../../contracts/events";
-import type { FieldError } from "../../contracts/errors";
+import { UnprocessableError, type FieldError } from "../../contracts/errors";
 import { UnpurchasableItemsError } from "./purchases.errors";
 
 export const PURCHASE_STATUSES = ["PENDING", "CONFIRMED", "CANCELLED", "COMPLETED"] as const;
@@ -26,6 +25,14 @@ export interface RequestedItem {
 	quantity: number;
 }
 
+/** Throws a 422 naming the first item whose product an earlier item already has. */
+export function refuseRepeatedProducts(items: RequestedItem[]): void {
+	const ids = items.map(i => i.productId);
+	const duplicate = ids.findIndex((id, i) => ids.indexOf(id) !== i);
+	if (duplicate >= 0)
+		throw new UnprocessableError([{ field: `items[${duplicate}].productId`, message: "Each product may appear once; add up its quantities." }]);
+}
+
 /** A line as stored: money in cents. */
 export interface LineRecord {
 	productId: string;
@@ -36,14 +43,18 @@ export interface LineRecord {
 	lineTotalCents: number;
 }
 
+/** The requested items priced: their lines, total and one currency. */
+export interface PricedItems {
+	lines: LineRecord[];
+	totalCents: number;
+	currency: string;
+}
+
 /**
  * Prices the requested items from the catalog: every product must exist, be active and
  * share one currency. Throws a 422 naming each item that cannot be bought.
  */
-export function priceItems(
-	requested: RequestedItem[],
-	catalog: Map<string, ProductSnapshot>
-): { lines: LineRecord[]; totalCents: number; currency: string } {
+export function priceItems(requested: RequestedItem[], catalog: Map<string, ProductSnapshot>): PricedItems {
 	const errors: FieldError[] = [];
 	const lines: LineRecord[] = [];
 	requested.forEach((item, index) => {
@@ -74,15 +85,6 @@ export function priceItems(
 	};
 }
 
-/** Identifies a request body for Idempotency-Key: the same items (in any order) and customer. */
-export function requestFingerprint(items: RequestedItem[], customerId: string | undefined): string {
-	const canonical = JSON.stringify({
-		items: [...items].sort((a, b) => a.productId.localeCompare(b.productId)).map(i => [i.productId, i.quantity]),
-		customerId: customerId ?? null
-	});
-	return createHash("sha256").update(canonical).digest("hex");
-}
-
 export interface PurchaseRecord {
 	id: string;
 	status: PurchaseStatus;
@@ -98,6 +100,32 @@ export interface PurchaseRecord {
 	confirmedAt: string | null;
 	completedAt: string | null;
 	cancelledAt: string | null;
+}
+
+/** A new PENDING purchase of the priced items, made at `now` and held for `ttlMs`. */
+export function pendingPurchase(
+	id: string,
+	priced: PricedItems,
+	order: { customerId: string | null; idempotencyKey: string | null },
+	now: Date,
+	ttlMs: number
+): PurchaseRecord {
+	return {
+		id,
+		status: "PENDING",
+		items: priced.lines,
+		totalCents: priced.totalCents,
+		currency: priced.currency,
+		customerId: order.customerId,
+		idempotencyKey: order.idempotencyKey,
+		expiresAt: new Date(now.getTime() + ttlMs).toISOString(),
+		cancelReason: null,
+		createdAt: now.toISOString(),
+		updatedAt: now.toISOString(),
+		confirmedAt: null,
+		completedAt: null,
+		cancelledAt: null
+	};
 }
 
 /** Whether a purchase is PENDING past its TTL at `now` (ISO strings compare in time order). */

@@ -13,18 +13,17 @@ import { createOutboxMixin, type OutboxThis } from "../../mixins/outbox.mixin";
 import { purchasesMigrations } from "../../config/migrations/purchases";
 import { appConfig } from "../../config/broker-config";
 import { originOf, type EventOrigin, type ProductSnapshot } from "../../contracts/events";
-import { UnprocessableError } from "../../contracts/errors";
 import { defineService } from "../../lib/schema";
 import { guardedWrite, idempotentCall } from "../../lib/resilience";
-import { isUniqueViolation } from "../../lib/database";
-import { IDEMPOTENCY_KEY, orderItems, pageParams, uuid, offsetOf, pageOf, type Page, type PageQuery } from "../../lib/params";
+import { orderItems, pageParams, uuid, offsetOf, pageOf, type Page, type PageQuery } from "../../lib/params";
 import {
 	PURCHASE_STATUSES,
 	TRANSITIONS,
 	canTransition,
 	isExpired,
+	pendingPurchase,
 	priceItems,
-	requestFingerprint,
+	refuseRepeatedProducts,
 	toPurchase,
 	withStatus,
 	type Purchase,
@@ -33,16 +32,11 @@ import {
 	type StatusChange,
 	type Transition
 } from "./purchases.domain";
-import {
-	IdempotencyKeyReusedError,
-	IdempotentRequestInProgressError,
-	InvalidTransitionError,
-	PurchaseNotFoundError
-} from "./purchases.errors";
+import { IdempotentRequestInProgressError, InvalidTransitionError, PurchaseNotFoundError } from "./purchases.errors";
+import { idempotentRequest, lookUp, replayAfterInsertFailed, type IdempotentRequest } from "./purchases.idempotency";
 import {
 	definePurchaseModel,
 	deleteReserving,
-	findByIdempotencyKey,
 	findReserved,
 	insertReserving,
 	listReserved,
@@ -74,7 +68,11 @@ interface CreateMeta {
 
 interface PurchasesThis extends DbServiceThis, OutboxThis {
 	stopSweeping?: () => void;
-	replay(existing: StoredPurchase, fingerprint: string, ctx: Context<CreateParams, CreateMeta>): Purchase;
+	placeNew(ctx: Context<CreateParams>, request: IdempotentRequest): Promise<StoredPurchase>;
+	priced(ctx: Context<CreateParams>, request: IdempotentRequest): Promise<StoredPurchase>;
+	insertOrFindOwner(record: StoredPurchase, request: IdempotentRequest): Promise<StoredPurchase | null>;
+	reserve(ctx: Context<CreateParams>, record: StoredPurchase): Promise<void>;
+	announce(ctx: Context, record: StoredPurchase): Promise<StoredPurchase>;
 	transition(ctx: Context, id: string, transition: Transition, reason?: string | null): Promise<Purchase>;
 	changeStatus(id: string, origin: EventOrigin, decide: (current: StoredPurchase, now: string) => StatusChange | null): Promise<StoredPurchase | null>;
 }
@@ -105,74 +103,12 @@ const PurchasesService = defineService<This>({
 			},
 			async handler(this: This, ctx: Context<CreateParams, CreateMeta>): Promise<Purchase> {
 				const { items, customerId } = ctx.params;
-				const ids = items.map(i => i.productId);
-				const duplicate = ids.findIndex((id, i) => ids.indexOf(id) !== i);
-				if (duplicate >= 0)
-					throw new UnprocessableError([
-						{ field: `items[${duplicate}].productId`, message: "Each product may appear once; add up its quantities." }
-					]);
-				const key = ctx.meta.idempotencyKey;
-				if (key !== undefined && !IDEMPOTENCY_KEY.test(key))
-					throw new UnprocessableError([
-						{ field: "Idempotency-Key", message: "must be 1 to 200 printable ASCII characters" }
-					]);
-				// Keys are scoped to the caller, so two clients can never collide on one.
-				const scopedKey = key === undefined ? null : { caller: ctx.meta.user?.name ?? "-", key };
-				const fingerprint = requestFingerprint(items, customerId);
-				if (scopedKey) {
-					const existing = await findByIdempotencyKey(this.db, scopedKey);
-					if (existing) return this.replay(existing, fingerprint, ctx);
-				}
-
-				const catalog = (await ctx.call("products.getMany", { ids })) as ProductSnapshot[];
-				const priced = priceItems(items, new Map(catalog.map(p => [p.id, p])));
-				const now = new Date();
-				const record: StoredPurchase = {
-					id: randomUUID(),
-					status: "PENDING",
-					reservationState: "RESERVING",
-					items: priced.lines,
-					totalCents: priced.totalCents,
-					currency: priced.currency,
-					customerId: customerId ?? null,
-					idempotencyKey: key ?? null,
-					requestHash: fingerprint,
-					expiresAt: new Date(now.getTime() + appConfig(this.broker).purchaseTtl * 1000).toISOString(),
-					cancelReason: null,
-					createdAt: now.toISOString(),
-					updatedAt: now.toISOString(),
-					confirmedAt: null,
-					completedAt: null,
-					cancelledAt: null
-				};
-
-				try {
-					await insertReserving(this.db, record, scopedKey);
-				} catch (err) {
-					// The same key sent twice at once: the other request owns it.
-					if (!scopedKey || !isUniqueViolation(err)) throw err;
-					const existing = await findByIdempotencyKey(this.db, scopedKey);
-					if (!existing) throw err;
-					return this.replay(existing, fingerprint, ctx);
-				}
-
-				try {
-					await ctx.call("inventory.reserve", { reservationId: record.id, items: items.map(({ productId, quantity }) => ({ productId, quantity })) });
-				} catch (err) {
-					if (NOT_RESERVED.has(String((err as { type?: string }).type))) await deleteReserving(this.db, record.id);
-					// Otherwise (inventory down, a timeout) the reservation may or may not exist:
-					// the row stays RESERVING and the sweeper releases it.
-					throw err;
-				}
-
-				record.reservationState = "RESERVED";
-				await this.db.transaction(async tx => {
-					if (!(await markReserved(this.db, record.id, tx))) throw new IdempotentRequestInProgressError();
-					await this.appendEvents(tx, [purchaseCreated(this.name, record, originOf(ctx))]);
-				});
+				refuseRepeatedProducts(items);
+				const request = idempotentRequest(ctx.meta.idempotencyKey, ctx.meta.user?.name, items, customerId);
+				const purchase = (await lookUp(this.db, request)) ?? (await this.placeNew(ctx, request));
 				ctx.meta.$statusCode = 201;
-				ctx.meta.$location = `/api/v1/purchases/${record.id}`;
-				return toPurchase(record);
+				ctx.meta.$location = `/api/v1/purchases/${purchase.id}`;
+				return toPurchase(purchase);
 			}
 		},
 
@@ -242,13 +178,59 @@ const PurchasesService = defineService<This>({
 	},
 
 	methods: {
-		/** The answer to a request whose Idempotency-Key was seen before. */
-		replay(this: This, existing: StoredPurchase, fingerprint: string, ctx: Context<CreateParams, CreateMeta>): Purchase {
-			if (existing.requestHash !== fingerprint) throw new IdempotencyKeyReusedError();
-			if (existing.reservationState !== "RESERVED") throw new IdempotentRequestInProgressError();
-			ctx.meta.$statusCode = 201;
-			ctx.meta.$location = `/api/v1/purchases/${existing.id}`;
-			return toPurchase(existing);
+		/** A new purchase: priced, inserted as RESERVING, its stock reserved, then RESERVED and announced. */
+		async placeNew(this: This, ctx: Context<CreateParams>, request: IdempotentRequest): Promise<StoredPurchase> {
+			const record = await this.priced(ctx, request);
+			// Another request sending the same key at the same moment owns it: answer its purchase.
+			const owner = await this.insertOrFindOwner(record, request);
+			if (owner) return owner;
+			await this.reserve(ctx, record);
+			return this.announce(ctx, record);
+		},
+
+		/** A RESERVING record of the request, priced from the catalog. */
+		async priced(this: This, ctx: Context<CreateParams>, request: IdempotentRequest): Promise<StoredPurchase> {
+			const { items, customerId } = ctx.params;
+			const catalog = (await ctx.call("products.getMany", { ids: items.map(i => i.productId) })) as ProductSnapshot[];
+			const priced = priceItems(items, new Map(catalog.map(p => [p.id, p])));
+			const order = { customerId: customerId ?? null, idempotencyKey: request.key?.key ?? null };
+			return {
+				...pendingPurchase(randomUUID(), priced, order, new Date(), appConfig(this.broker).purchaseTtl * 1000),
+				reservationState: "RESERVING",
+				requestHash: request.fingerprint
+			};
+		},
+
+		/** Inserts the row as RESERVING; null, or the purchase of the request that owns its key. */
+		async insertOrFindOwner(this: This, record: StoredPurchase, request: IdempotentRequest): Promise<StoredPurchase | null> {
+			try {
+				await insertReserving(this.db, record, request.key);
+				return null;
+			} catch (err) {
+				return replayAfterInsertFailed(this.db, request, err);
+			}
+		},
+
+		/** Reserves the stock; a refusal deletes the row, any other failure leaves it to the sweeper. */
+		async reserve(this: This, ctx: Context<CreateParams>, record: StoredPurchase): Promise<void> {
+			try {
+				await ctx.call("inventory.reserve", { reservationId: record.id, items: ctx.params.items.map(({ productId, quantity }) => ({ productId, quantity })) });
+			} catch (err) {
+				if (NOT_RESERVED.has(String((err as { type?: string }).type))) await deleteReserving(this.db, record.id);
+				// Otherwise (inventory down, a timeout) the reservation may or may not exist:
+				// the row stays RESERVING and the sweeper releases it.
+				throw err;
+			}
+		},
+
+		/** Marks the row RESERVED and writes `purchase.created`, in one transaction. */
+		async announce(this: This, ctx: Context, record: StoredPurchase): Promise<StoredPurchase> {
+			const reserved: StoredPurchase = { ...record, reservationState: "RESERVED" };
+			await this.db.transaction(async tx => {
+				if (!(await markReserved(this.db, record.id, tx))) throw new IdempotentRequestInProgressError();
+				await this.appendEvents(tx, [purchaseCreated(this.name, reserved, originOf(ctx))]);
+			});
+			return reserved;
 		},
 
 		/** Moves a purchase along the state machine; a PENDING one past its TTL expires instead (409). */
