@@ -3,7 +3,7 @@
  * does, and when a change crosses the low-stock threshold or runs out.
  */
 import { MAX_ON_HAND } from "../../contracts/stock";
-import { StockBelowReservedError, StockLimitError } from "./inventory.errors";
+import { ReservationClosedError, StockBelowReservedError, StockLimitError, type Shortage } from "./inventory.errors";
 
 export const MOVEMENT_REASONS = ["INITIAL", "RESTOCK", "ADJUSTMENT", "RESERVE", "RELEASE", "SALE", "RETURN"] as const;
 export type MovementReason = (typeof MOVEMENT_REASONS)[number];
@@ -103,6 +103,26 @@ export function crossings(before: StockLevels | null, after: StockLevels): Cross
 	};
 }
 
+/** A change to one stock record: new levels and the ledger entry that explains them. */
+export interface StockChange {
+	delta: number;
+	reason: MovementReason;
+	reference: string | null;
+	levels: StockLevels;
+}
+
+export interface ReservationItem {
+	productId: string;
+	quantity: number;
+}
+
+/** The items whose available stock (by product id; an unknown product has none) is below what is asked. */
+export function shortages(items: ReservationItem[], availability: ReadonlyMap<string, number>): Shortage[] {
+	return items
+		.map(item => ({ productId: item.productId, requested: item.quantity, available: availability.get(item.productId) ?? 0 }))
+		.filter(s => s.available < s.requested);
+}
+
 /** Gives back a reservation that will not be bought. */
 export function release(current: StockLevels, quantity: number): StockLevels {
 	return { ...current, reserved: current.reserved - quantity };
@@ -120,3 +140,52 @@ export function returnSold(current: StockLevels, quantity: number): StockLevels 
 
 /** A reservation is HELD until the purchase is confirmed (CONSUMED) or not (RELEASED); a cancelled sale is RETURNED. */
 export type ReservationStatus = "HELD" | "CONSUMED" | "RELEASED" | "RETURNED";
+
+/** One step of a reservation out of `from`, and what it does to the stock of each of its items. */
+export interface Transition {
+	from: ReservationStatus;
+	to: Exclude<ReservationStatus, "HELD">;
+	reason: MovementReason;
+	apply(levels: StockLevels, quantity: number): StockLevels;
+	/** The ledger delta of an item: a sale and a release take units out (of on-hand and reserved), a return adds them back. */
+	delta(quantity: number): number;
+}
+
+export const RELEASE: Transition = { from: "HELD", to: "RELEASED", reason: "RELEASE", apply: release, delta: q => -q };
+export const SALE: Transition = { from: "HELD", to: "CONSUMED", reason: "SALE", apply: sell, delta: q => -q };
+export const RETURN: Transition = { from: "CONSUMED", to: "RETURNED", reason: "RETURN", apply: returnSold, delta: q => q };
+
+/** The change `transition` makes to the stock of one item of reservation `reservationId`. */
+export function settleItem(transition: Transition, reservationId: string, current: StockLevels, quantity: number): StockChange {
+	return {
+		delta: transition.delta(quantity),
+		reason: transition.reason,
+		reference: reservationId,
+		levels: transition.apply(current, quantity)
+	};
+}
+
+/** A reserve asked again for a reservation that exists: the same answer while it is held, else a 409. */
+export function answerAgain(reservationId: string, status: ReservationStatus | "unknown") {
+	if (status !== "HELD") throw new ReservationClosedError(reservationId, status);
+	return { reservationId, status };
+}
+
+/** A release of a reservation in `status`: RELEASE while it is held, else nothing (it is closed already). */
+export function onRelease(status: ReservationStatus): Transition | null {
+	return status === RELEASE.from ? RELEASE : null;
+}
+
+/** A confirmed purchase sells its held reservation; sold already is done; released, returned or missing is a contradiction. */
+export function onConfirmed(purchaseId: string, status: ReservationStatus | undefined): Transition | null {
+	if (status === "CONSUMED") return null;
+	if (status !== SALE.from) throw new Error(`purchase ${purchaseId} was confirmed but its reservation is ${status ?? "missing"}`);
+	return SALE;
+}
+
+/** A cancelled purchase releases its held reservation or returns what it sold; a closed or missing one changes nothing. */
+export function onCancelled(status: ReservationStatus | undefined): Transition | null {
+	if (status === RELEASE.from) return RELEASE;
+	if (status === RETURN.from) return RETURN;
+	return null;
+}
