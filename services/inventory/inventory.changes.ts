@@ -1,0 +1,67 @@
+/**
+ * How a stock change is written, inside the caller's transaction: the row (conditionally on
+ * the version read, or by a conditional reserve), its ledger entry, its events in the outbox,
+ * and once committed the cached stock.
+ */
+import type { Service } from "moleculer";
+import type { Transaction } from "sequelize";
+import type { DbServiceThis } from "../../mixins/db.mixin";
+import type { OutboxThis } from "../../mixins/outbox.mixin";
+import type { EventOrigin } from "../../contracts/events";
+import { isLowStock, settleItem, toStock, type ReservationItem, type Stock, type StockChange, type StockLevels, type StockRecord, type Transition } from "./inventory.domain";
+import { StockNotFoundError } from "./inventory.errors";
+import { stockEvents } from "./inventory.events";
+import { refreshStockCache } from "./inventory.cache";
+import { repositoryOf as repo, type Reservation } from "./inventory.repository";
+
+export type InventoryThis = Service & DbServiceThis & OutboxThis;
+
+/** Changes one stock record in a transaction of its own; `decide` returns null to leave it as it is. */
+export async function changeStock(svc: InventoryThis, productId: string, origin: EventOrigin, decide: (current: StockRecord) => StockChange | null): Promise<Stock> {
+	const record = await svc.db.transaction(async tx => {
+		const current = await repo(svc).lockStock(tx, productId);
+		if (!current) throw new StockNotFoundError(productId);
+		const change = decide(current);
+		return change ? writeChange(svc, tx, current, change, origin) : current;
+	});
+	return toStock(record);
+}
+
+/** Writes new levels over a locked record, conditionally on the version read. */
+async function writeChange(svc: InventoryThis, tx: Transaction, current: StockRecord, change: StockChange, origin: EventOrigin): Promise<StockRecord> {
+	const at = new Date().toISOString();
+	const next: StockRecord = { ...current, ...change.levels, lowStock: isLowStock(change.levels), version: current.version + 1, updatedAt: at };
+	if (!(await repo(svc).updateStock(tx, next, current.version))) throw new Error(`stock of ${current.productId} changed under a row lock`);
+	await recordChange(svc, tx, current, next, change, origin);
+	return next;
+}
+
+/** Reserves one item, if its units are there; false when they are not. */
+export async function reserveItem(svc: InventoryThis, tx: Transaction, item: ReservationItem, reservationId: string, origin: EventOrigin): Promise<boolean> {
+	const after = await repo(svc).reserveUnits(tx, item.productId, item.quantity, new Date().toISOString());
+	if (!after) return false;
+	const before = { ...after, reserved: after.reserved - item.quantity };
+	await recordChange(svc, tx, before, after, { delta: item.quantity, reason: "RESERVE", reference: reservationId, levels: after }, origin);
+	return true;
+}
+
+/** The ledger entry, the events and (after the commit) the cached stock of a change written to `after`. */
+async function recordChange(svc: InventoryThis, tx: Transaction, before: StockLevels, after: StockRecord, change: StockChange, origin: EventOrigin): Promise<void> {
+	if (change.delta !== 0) await repo(svc).insertMovement(tx, after.productId, change, after.updatedAt);
+	await svc.appendEvents(tx, stockEvents(svc.name, before, after, change, origin));
+	svc.db.afterCommit(tx, () => refreshStockCache(svc, after.productId, after));
+}
+
+/**
+ * Applies `transition` to the stock of every item of a reservation and closes it. Items
+ * whose product was deleted meanwhile have no stock left to change and are skipped.
+ */
+export async function settleReservation(svc: InventoryThis, tx: Transaction, reservation: Reservation, transition: Transition, origin: EventOrigin): Promise<void> {
+	const stocks = repo(svc);
+	for (const item of reservation.items) {
+		const current = await stocks.lockStock(tx, item.productId);
+		if (current) await writeChange(svc, tx, current, settleItem(transition, reservation.id, current, item.quantity), origin);
+	}
+	await stocks.setReservationStatus(tx, reservation.id, transition.to);
+}
+

@@ -1,0 +1,263 @@
+/**
+ * Every statement inventory runs on its tables (stocks, stock_movements, reservations),
+ * through `db.rows`. Writes take the caller's transaction; a row read to be changed is
+ * locked with `FOR UPDATE` on PostgreSQL, while on SQLite the transaction holds the
+ * file's write lock already.
+ */
+import { DataTypes, type Sequelize, type Transaction } from "sequelize";
+import type { Database } from "../../lib/database";
+import type { MovementReason, ReservationItem, ReservationStatus, StockChange, StockRecord } from "./inventory.domain";
+
+const iso = (value: string | Date) => new Date(value).toISOString();
+
+interface StockRow {
+	product_id: string;
+	on_hand: number;
+	reserved: number;
+	low_stock_threshold: number;
+	low_stock: boolean | number;
+	version: number;
+	created_at: string | Date;
+	updated_at: string | Date;
+}
+
+const STOCK_COLUMNS = "product_id, on_hand, reserved, low_stock_threshold, low_stock, version, created_at, updated_at";
+
+function toStockRecord(row: StockRow): StockRecord {
+	return {
+		productId: row.product_id,
+		onHand: Number(row.on_hand),
+		reserved: Number(row.reserved),
+		lowStockThreshold: Number(row.low_stock_threshold),
+		lowStock: Boolean(row.low_stock),
+		version: Number(row.version),
+		createdAt: iso(row.created_at),
+		updatedAt: iso(row.updated_at)
+	};
+}
+
+interface MovementRow {
+	id: number | string;
+	product_id: string;
+	delta: number;
+	reason: MovementReason;
+	reference: string | null;
+	on_hand_after: number;
+	reserved_after: number;
+	at: string | Date;
+}
+
+/** One ledger entry: what a change did to a product's stock and the levels it left. */
+export interface Movement {
+	id: number;
+	productId: string;
+	delta: number;
+	reason: MovementReason;
+	reference: string | null;
+	onHandAfter: number;
+	reservedAfter: number;
+	at: string;
+}
+
+function toMovement(row: MovementRow): Movement {
+	return {
+		id: Number(row.id),
+		productId: row.product_id,
+		delta: Number(row.delta),
+		reason: row.reason,
+		reference: row.reference,
+		onHandAfter: Number(row.on_hand_after),
+		reservedAfter: Number(row.reserved_after),
+		at: iso(row.at)
+	};
+}
+
+interface ReservationRow {
+	id: string;
+	status: ReservationStatus;
+	items: string;
+}
+
+export interface Reservation {
+	id: string;
+	status: ReservationStatus;
+	items: ReservationItem[];
+}
+
+function toReservation(row: ReservationRow): Reservation {
+	return { id: row.id, status: row.status, items: JSON.parse(row.items) };
+}
+
+export interface PageWindow {
+	limit: number;
+	offset: number;
+}
+
+/** moleculer-db's `entity` (the db mixin asks for one); the repository never queries it. */
+export function inventoryModels(sequelize: Sequelize) {
+	const entity = sequelize.define(
+		"stock",
+		{ productId: { type: DataTypes.UUID, primaryKey: true } },
+		{ tableName: "stocks", timestamps: false, underscored: true }
+	);
+	return { entity };
+}
+
+/** The repository over the database the db mixin opened for a service. */
+export const repositoryOf = (service: { db: Database }) => new InventoryRepository(service.db);
+
+export class InventoryRepository {
+	constructor(private readonly db: Database) {}
+
+	private get forUpdate(): string {
+		return this.db.dialect === "postgres" ? " FOR UPDATE" : "";
+	}
+
+	/** A page of stock records, most recently changed first, and how many there are. */
+	async listStocks(lowStock: boolean | undefined, page: PageWindow): Promise<{ rows: StockRecord[]; count: number }> {
+		const where = lowStock === undefined ? "" : " WHERE low_stock = :lowStock";
+		const rows = await this.db.rows<StockRow>(
+			`SELECT ${STOCK_COLUMNS} FROM stocks${where} ORDER BY updated_at DESC, product_id ASC LIMIT :limit OFFSET :offset`,
+			{ lowStock, ...page }
+		);
+		const [{ count }] = await this.db.rows<{ count: number | string }>(`SELECT count(*) AS count FROM stocks${where}`, { lowStock });
+		return { rows: rows.map(toStockRecord), count: Number(count) };
+	}
+
+	async findStock(productId: string): Promise<StockRecord | null> {
+		const [row] = await this.db.rows<StockRow>(`SELECT ${STOCK_COLUMNS} FROM stocks WHERE product_id = :productId`, { productId });
+		return row ? toStockRecord(row) : null;
+	}
+
+	/** Reads a stock row to change it in `tx`. */
+	async lockStock(tx: Transaction, productId: string): Promise<StockRecord | null> {
+		const [row] = await this.db.rows<StockRow>(
+			`SELECT ${STOCK_COLUMNS} FROM stocks WHERE product_id = :productId${this.forUpdate}`,
+			{ productId },
+			tx
+		);
+		return row ? toStockRecord(row) : null;
+	}
+
+	/** Opens a stock record; false when the product has one already. */
+	async insertStock(tx: Transaction, record: StockRecord): Promise<boolean> {
+		const created = await this.db.rows(
+			`INSERT INTO stocks (${STOCK_COLUMNS})
+			 VALUES (:productId, :onHand, :reserved, :lowStockThreshold, :lowStock, :version, :createdAt, :updatedAt)
+			 ON CONFLICT (product_id) DO NOTHING RETURNING product_id`,
+			{ ...record },
+			tx
+		);
+		return created.length > 0;
+	}
+
+	/** Deletes a stock record and returns the version it had, or null when there was none. */
+	async deleteStock(tx: Transaction, productId: string): Promise<number | null> {
+		const [deleted] = await this.db.rows<{ version: number }>("DELETE FROM stocks WHERE product_id = :productId RETURNING version", { productId }, tx);
+		return deleted ? Number(deleted.version) : null;
+	}
+
+	/** Writes `next` over the record if it still has version `previous`; false when it does not. */
+	async updateStock(tx: Transaction, next: StockRecord, previous: number): Promise<boolean> {
+		const updated = await this.db.rows(
+			`UPDATE stocks SET on_hand = :onHand, reserved = :reserved, low_stock_threshold = :lowStockThreshold,
+			 low_stock = :lowStock, version = :version, updated_at = :updatedAt
+			 WHERE product_id = :productId AND version = :previous RETURNING product_id`,
+			{ ...next, previous },
+			tx
+		);
+		return updated.length > 0;
+	}
+
+	/**
+	 * Reserves `quantity` units with one conditional update (it takes the row lock only
+	 * when the units are there): the record after, or null when they are not.
+	 */
+	async reserveUnits(tx: Transaction, productId: string, quantity: number, at: string): Promise<StockRecord | null> {
+		const [row] = await this.db.rows<StockRow>(
+			`UPDATE stocks SET reserved = reserved + :quantity, version = version + 1, updated_at = :at,
+			 low_stock = (on_hand - reserved - :quantity <= low_stock_threshold)
+			 WHERE product_id = :productId AND on_hand - reserved >= :quantity
+			 RETURNING ${STOCK_COLUMNS}`,
+			{ productId, quantity, at },
+			tx
+		);
+		return row ? toStockRecord(row) : null;
+	}
+
+	/** Available units by product id, of those that have a stock record (a plain read unless `tx` is given). */
+	async availability(productIds: string[], tx?: Transaction): Promise<Map<string, number>> {
+		const rows = await this.db.rows<{ product_id: string; available: number | string }>(
+			"SELECT product_id, on_hand - reserved AS available FROM stocks WHERE product_id IN (:productIds)",
+			{ productIds },
+			tx
+		);
+		return new Map(rows.map(r => [r.product_id, Number(r.available)]));
+	}
+
+	async insertMovement(tx: Transaction, productId: string, change: StockChange, at: string): Promise<void> {
+		await this.db.rows(
+			`INSERT INTO stock_movements (product_id, delta, reason, reference, on_hand_after, reserved_after, at)
+			 VALUES (:productId, :delta, :reason, :reference, :onHand, :reserved, :at) RETURNING id`,
+			{
+				productId,
+				delta: change.delta,
+				reason: change.reason,
+				reference: change.reference,
+				onHand: change.levels.onHand,
+				reserved: change.levels.reserved,
+				at
+			},
+			tx
+		);
+	}
+
+	/** A page of a product's ledger, newest first, and how many entries it has. */
+	async listMovements(productId: string, page: PageWindow): Promise<{ rows: Movement[]; count: number }> {
+		const rows = await this.db.rows<MovementRow>(
+			`SELECT id, product_id, delta, reason, reference, on_hand_after, reserved_after, at
+			 FROM stock_movements WHERE product_id = :productId ORDER BY id DESC LIMIT :limit OFFSET :offset`,
+			{ productId, ...page }
+		);
+		const [{ count }] = await this.db.rows<{ count: number | string }>(
+			"SELECT count(*) AS count FROM stock_movements WHERE product_id = :productId",
+			{ productId }
+		);
+		return { rows: rows.map(toMovement), count: Number(count) };
+	}
+
+	/** The status of a reservation, read without a lock. */
+	async reservationStatus(id: string): Promise<ReservationStatus | null> {
+		const [row] = await this.db.rows<{ status: ReservationStatus }>("SELECT status FROM reservations WHERE id = :id", { id });
+		return row?.status ?? null;
+	}
+
+	/** Reads a reservation to change it in `tx`. */
+	async lockReservation(tx: Transaction, id: string): Promise<Reservation | null> {
+		const [row] = await this.db.rows<ReservationRow>(`SELECT id, status, items FROM reservations WHERE id = :id${this.forUpdate}`, { id }, tx);
+		return row ? toReservation(row) : null;
+	}
+
+	/** Inserts a reservation; a unique violation when one of that id exists. */
+	async insertReservation(tx: Transaction, reservation: Reservation): Promise<void> {
+		const now = new Date().toISOString();
+		await this.db.rows(
+			"INSERT INTO reservations (id, status, items, created_at, updated_at) VALUES (:id, :status, :items, :now, :now) RETURNING id",
+			{ id: reservation.id, status: reservation.status, items: JSON.stringify(reservation.items), now },
+			tx
+		);
+	}
+
+	async setReservationStatus(tx: Transaction, id: string, status: ReservationStatus): Promise<void> {
+		await this.db.rows("UPDATE reservations SET status = :status, updated_at = :now WHERE id = :id RETURNING id", { status, now: new Date().toISOString(), id }, tx);
+	}
+
+	/** Ids of reservations still held that were made before `before`, oldest first. */
+	async heldReservationIds(before: Date, limit: number): Promise<string[]> {
+		const rows = await this.db.rows<{ id: string }>(
+			"SELECT id FROM reservations WHERE status = 'HELD' AND created_at < :before ORDER BY created_at LIMIT :limit",
+			{ before: before.toISOString(), limit }
+		);
+		return rows.map(r => r.id);
+	}
+}
