@@ -6,7 +6,7 @@
  */
 import type { Context, Service, ServiceSchema } from "moleculer";
 import { defineMixin } from "../lib/schema";
-import { PolicyMemoryCacher } from "../lib/cache/cacher";
+import { keptPerNode } from "../lib/cache/cacher";
 
 export function createCacheCleanerMixin(services: string[]): Partial<ServiceSchema> {
 	return defineMixin<Service>({
@@ -15,7 +15,7 @@ export function createCacheCleanerMixin(services: string[]): Partial<ServiceSche
 				`cache.clean.${service}`,
 				function (this: Service, ctx: Context) {
 					const cacher = this.broker.cacher;
-					if (ctx.nodeID === this.broker.nodeID || !(cacher instanceof PolicyMemoryCacher)) return;
+					if (ctx.nodeID === this.broker.nodeID || !keptPerNode(cacher)) return;
 					return cacher.clean(`${service}.**`);
 				}
 			])

@@ -7,17 +7,17 @@ import type { Context, ServiceBroker } from "moleculer";
 import { isDraining } from "../../config/broker-config";
 import { ALL_SERVICES } from "../../config/env";
 import { kafkaEnabled, kafkaStatus } from "../../lib/kafka";
-import { ResilientRedisCacher } from "../../lib/cache/cacher";
+import { sharedRedis } from "../../lib/cache/cacher";
 import { PUBLIC_SERVICES, type ApiThis } from "./gateway";
 
 /** Services whose database readiness decides the gateway's readiness. */
 const DATABASE_SERVICES = ALL_SERVICES.filter(name => name !== "api");
 
 async function cacherStatus(broker: ServiceBroker): Promise<string> {
-	const cacher = broker.cacher;
-	if (!(cacher instanceof ResilientRedisCacher)) return cacher ? "in-memory" : "none";
+	const redis = sharedRedis(broker.cacher);
+	if (!redis) return broker.cacher ? "in-memory" : "none";
 	try {
-		await cacher.client.ping();
+		await redis.ping();
 		return "up";
 	} catch (err) {
 		return `down (reads go to the databases): ${(err as Error).message}`;

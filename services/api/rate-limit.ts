@@ -6,11 +6,11 @@
  */
 import type { ServiceBroker } from "moleculer";
 import type { Redis } from "ioredis";
-import { ResilientRedisCacher } from "../../lib/cache/cacher";
+import { sharedRedis } from "../../lib/cache/cacher";
 
 export class RedisRateLimitStore {
 	resetTime = 0;
-	private readonly client: Redis;
+	private readonly redis: Redis;
 	private readonly prefix: string;
 	/** Per key in the current window: the cluster-wide count last seen, and hits not yet sent. */
 	private counts = new Map<string, { shared: number; pending: number }>();
@@ -22,7 +22,8 @@ export class RedisRateLimitStore {
 		_options: unknown,
 		broker: ServiceBroker
 	) {
-		this.client = (broker.cacher as ResilientRedisCacher).client;
+		// Only offered by rateLimitStoreFor when the cache is shared through Redis.
+		this.redis = sharedRedis(broker.cacher)!;
 		this.prefix = `pi-ratelimit:${broker.namespace}:`;
 	}
 
@@ -48,7 +49,7 @@ export class RedisRateLimitStore {
 	private async flush(): Promise<void> {
 		const window = this.window;
 		const batch = [...this.counts].filter(([, c]) => c.pending > 0).map(([key, count]) => ({ key, count, sent: count.pending }));
-		const multi = this.client.multi();
+		const multi = this.redis.multi();
 		for (const { key, count, sent } of batch) {
 			const redisKey = `${this.prefix}${window}:${key}`;
 			multi.incrby(redisKey, sent).pexpire(redisKey, this.windowMs * 2);
@@ -75,7 +76,7 @@ const FLUSH_MS = 50;
 
 /** The shared store when the cacher is Redis; moleculer-web's per-node memory store otherwise. */
 export function rateLimitStoreFor(broker: ServiceBroker): typeof RedisRateLimitStore | undefined {
-	return broker.cacher instanceof ResilientRedisCacher ? RedisRateLimitStore : undefined;
+	return sharedRedis(broker.cacher) ? RedisRateLimitStore : undefined;
 }
 
 /** Seconds until the current window of a store ends (for Retry-After). */

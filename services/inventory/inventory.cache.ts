@@ -1,5 +1,5 @@
 import type { Cachers, Service } from "moleculer";
-import { PolicyMemoryCacher, type VersionedCacher } from "../../lib/cache/cacher";
+import { keptPerNode, type VersionedCacher } from "../../lib/cache/cacher";
 import { toStock, type StockRecord } from "./inventory.domain";
 
 /** Seconds a cached stock lives (30 minutes); changes replace it at once. */
@@ -18,5 +18,5 @@ export async function refreshStockCache(svc: Service, productId: string, after: 
 	if ("deletedVersion" in after) await cacher.retire(key, after.deletedVersion, STOCK_TTL);
 	else await cacher.writeThrough(key, toStock(after), STOCK_TTL);
 	// A shared (Redis) cache is current already; per-node Memory caches elsewhere are not.
-	if (cacher instanceof PolicyMemoryCacher) await svc.broker.broadcast(`cache.clean.${svc.name}`);
+	if (keptPerNode(cacher)) await svc.broker.broadcast(`cache.clean.${svc.name}`);
 }
