@@ -29,23 +29,3 @@ export class UnprocessableError extends Errors.ValidationError {
 		super(message, "VALIDATION_ERROR", errors);
 	}
 }
-
-/** True for the errors a client caused (4xx), which are not logged as failures. */
-export function isClientError(err: unknown): boolean {
-	const code = (err as { code?: unknown })?.code;
-	return typeof code === "number" && code >= 400 && code < 500;
-}
-
-/** Errors that say a dependency is away (not running, unreachable, too slow), not that the request or event is bad. */
-const OUTAGE_TYPES = new Set(["SERVICE_NOT_FOUND", "SERVICE_NOT_AVAILABLE", "REQUEST_TIMEOUT", "REQUEST_REJECTED", "REQUEST_SKIPPED", "QUEUE_FULL", "SERVICE_UNAVAILABLE"]);
-const OUTAGE_NAMES = /^(KafkaJS|ConnectionError|NoLivingConnectionsError|TimeoutError)/;
-
-/** Sequelize could not reach or log in to the database. */
-export function isDatabaseUnreachable(err: unknown): boolean {
-	return /^Sequelize(Connection|HostNot|InvalidConnection|AccessDenied)/.test(String((err as { name?: unknown })?.name));
-}
-
-export function isOutage(err: unknown): boolean {
-	const e = err as { type?: unknown; name?: unknown; code?: unknown };
-	return OUTAGE_TYPES.has(String(e?.type)) || OUTAGE_NAMES.test(String(e?.name)) || isDatabaseUnreachable(err) || e?.code === 503;
-}

@@ -4,8 +4,8 @@
  * actions that must not be retried. Nodes leave gracefully without failing requests.
  */
 import type { Context, Middleware, ServiceBroker } from "moleculer";
+import { wasNotRun } from "../lib/failures";
 
-const NOT_RUN = new Set(["SERVICE_NOT_AVAILABLE", "SERVICE_NOT_FOUND"]);
 const ATTEMPTS = 5;
 
 export function RedeliverMiddleware(): Middleware {
@@ -17,7 +17,7 @@ export function RedeliverMiddleware(): Middleware {
 					const attempt = ctx._redeliveries ?? 0;
 					// Only when the refusal came from the node asked, not from a call it made.
 					const refusedBy = err.data?.nodeID ?? err.nodeID;
-					if (!NOT_RUN.has(String(err.type)) || refusedBy !== ctx.nodeID || attempt >= ATTEMPTS) throw err;
+					if (!wasNotRun(err) || refusedBy !== ctx.nodeID || attempt >= ATTEMPTS) throw err;
 					await new Promise(resolve => setTimeout(resolve, 25 * 2 ** attempt));
 					const next = ctx.copy() as Context & { _redeliveries?: number };
 					next._redeliveries = attempt + 1;

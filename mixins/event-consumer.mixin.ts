@@ -16,7 +16,7 @@ import type { DbServiceThis } from "./db.mixin";
 import { CONSUMER_GROUPS, type EventEnvelope, type EventType } from "../contracts/events";
 import { defineMixin } from "../lib/schema";
 import { idempotentCall } from "../lib/resilience";
-import { isOutage } from "../contracts/errors";
+import { isOutage } from "../lib/failures";
 import { appConfig } from "../config/broker-config";
 import { ensureTopics, groupName, kafkaEnabled, kafkaOf, plainTopic, produce, topicName } from "../lib/kafka";
 

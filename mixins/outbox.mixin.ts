@@ -12,7 +12,7 @@ import type { DbServiceThis } from "./db.mixin";
 import { TOPICS, consumerGroupsOf, type EventEnvelope } from "../contracts/events";
 import { defineMixin } from "../lib/schema";
 import { kafkaEnabled, produce } from "../lib/kafka";
-import { isOutage } from "../contracts/errors";
+import { isOutage } from "../lib/failures";
 
 export interface OutboxThis {
 	outboxRelay: OutboxRelay;

@@ -4,7 +4,7 @@
  * a service is missing or slow) without internals: no stack, no SQL, no data.
  */
 import { STATUS_CODES } from "node:http";
-import { isDatabaseUnreachable } from "../../contracts/errors";
+import { classify, isDatabaseUnreachable } from "../../lib/failures";
 
 export interface ProblemDetails {
 	type: string;
@@ -38,7 +38,7 @@ const BODY_ERRORS: Record<string, { status: number; code: string; detail: string
 	"request.size.invalid": { status: 400, code: "INVALID_CONTENT_LENGTH", detail: "The request body does not match its Content-Length." }
 };
 
-/** Errors of the cluster that mean "try again later" rather than "you asked wrong". */
+/** How each "try again later" of the cluster (lib/failures: not-run, busy, timeout) is answered. */
 const UNAVAILABLE: Record<string, { status: number; detail: string }> = {
 	SERVICE_NOT_FOUND: { status: 503, detail: "A service needed for this request is not running." },
 	SERVICE_NOT_AVAILABLE: { status: 503, detail: "A service needed for this request is not available." },
@@ -78,7 +78,8 @@ export function toProblem(err: unknown): { problem: ProblemDetails; internal: bo
 	if (isDatabaseUnreachable(err))
 		return { problem: problem(503, "DATABASE_UNAVAILABLE", "The database cannot be reached right now; try again shortly."), internal: true };
 
-	const unavailable = UNAVAILABLE[type];
+	const kind = classify(err);
+	const unavailable = kind === "not-run" || kind === "busy" || kind === "timeout" ? UNAVAILABLE[type] : undefined;
 	if (unavailable) return { problem: problem(unavailable.status, type, unavailable.detail), internal: false };
 
 	const status = [e.code, e.status, e.statusCode].find(

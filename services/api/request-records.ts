@@ -9,7 +9,7 @@
 import { randomUUID } from "node:crypto";
 import type { ServerResponse } from "node:http";
 import { AUDIT_LOGS_TOPIC, type RequestRecord } from "../../contracts/events";
-import { isOutage } from "../../contracts/errors";
+import { isOutage } from "../../lib/failures";
 import { kafkaEnabled, produce } from "../../lib/kafka";
 import { actorOf } from "./auth";
 import { requestIdOf, type ApiThis, type Req } from "./gateway";

@@ -13,6 +13,7 @@
  */
 import { Client } from "@elastic/elasticsearch";
 import { Errors } from "moleculer";
+import { isUnavailableAnswer } from "../../lib/failures";
 import { pageOf, offsetOf, type Page } from "../../lib/params";
 import type { AuditEntry, AuditQuery, AuditStore } from "./store";
 import { SaveBatcher } from "./batcher";
@@ -24,10 +25,9 @@ const TEMPLATE = "audit";
  * said as a retryable 503, so consumers wait for it instead of parking the event.
  */
 function asOutage(err: unknown): unknown {
-	const e = err as { name?: string; meta?: { statusCode?: number }; message?: string };
-	const status = e?.meta?.statusCode;
-	const transient = /Connection|Timeout|NoLivingConnections/.test(String(e?.name)) || status === 429 || (status !== undefined && status >= 500);
-	return transient ? new Errors.MoleculerRetryableError(`Elasticsearch is unavailable: ${e?.message}`, 503, "SERVICE_UNAVAILABLE") : err;
+	return isUnavailableAnswer(err)
+		? new Errors.MoleculerRetryableError(`Elasticsearch is unavailable: ${(err as { message?: string })?.message}`, 503, "SERVICE_UNAVAILABLE")
+		: err;
 }
 
 export function monthlyIndex(prefix: string, occurredAt: string): string {
