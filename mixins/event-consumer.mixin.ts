@@ -20,13 +20,21 @@ import { isOutage } from "../lib/failures";
 import { appConfig } from "../config/broker-config";
 import { ensureTopics, groupName, kafkaEnabled, kafkaOf, plainTopic, produce, topicName } from "../lib/kafka";
 
-export type EventHandler<T extends EventType = EventType> = (event: EventEnvelope<T>, tx: Transaction) => Promise<void>;
+/** Reacts to one event inside the transaction that also claims its `(consumer, event id)` row. */
+export type EventHandler<S, T extends EventType = EventType> = (svc: S, event: EventEnvelope<T>, tx: Transaction) => Promise<void>;
 
 /** A handler under `handlersIdempotentById`: one write keyed by the event id, in no transaction. */
-export type IdempotentEventHandler<T extends EventType = EventType> = (event: EventEnvelope<T>) => Promise<void>;
+export type IdempotentEventHandler<S, T extends EventType = EventType> = (svc: S, event: EventEnvelope<T>) => Promise<void>;
 
-/** Maps each event type the service reacts to (or "*" for every type) onto the method that handles it. */
-export type EventHandlers = Partial<Record<EventType | "*", string>>;
+/** Each event type the service reacts to (or "*" for every type), with the handler that takes its envelope. */
+export type EventHandlers<S, H extends EventHandlerKind = "transactional"> = {
+	[T in EventType]?: HandlerOf<S, T, H>;
+} & { "*"?: HandlerOf<S, EventType, H> };
+
+type EventHandlerKind = "transactional" | "idempotentById";
+type HandlerOf<S, T extends EventType, H extends EventHandlerKind> = H extends "idempotentById" ? IdempotentEventHandler<S, T> : EventHandler<S, T>;
+/** Either kind of handler, for any event: what the lookup hands back. */
+type AnyEventHandler<S> = (svc: S, event: EventEnvelope, tx?: Transaction) => Promise<void>;
 
 export type ConsumeOutcome = "processed" | "duplicate" | "ignored";
 
@@ -73,7 +81,20 @@ interface ConsumerThis extends DbServiceThis {
 }
 type This = Service & ConsumerThis;
 
-export function createEventConsumerMixin(handlers: EventHandlers, options: ConsumerOptions = {}): Partial<ServiceSchema> {
+export function createEventConsumerMixin<S extends Service>(
+	handlers: EventHandlers<S>,
+	options?: ConsumerOptions & { handlersIdempotentById?: false }
+): Partial<ServiceSchema>;
+export function createEventConsumerMixin<S extends Service>(
+	handlers: EventHandlers<S, "idempotentById">,
+	options: ConsumerOptions & { handlersIdempotentById: true }
+): Partial<ServiceSchema>;
+export function createEventConsumerMixin<S extends Service>(
+	handlers: EventHandlers<S> | EventHandlers<S, "idempotentById">,
+	options: ConsumerOptions = {}
+): Partial<ServiceSchema> {
+	// The key of each handler is the type of the envelopes it is given, so one signature serves all of them.
+	const handlerOf = (type: EventType) => (handlers[type] ?? handlers["*"]) as AnyEventHandler<S> | undefined;
 	return defineMixin<This>({
 		actions: {
 			consumeEvent: {
@@ -109,15 +130,15 @@ export function createEventConsumerMixin(handlers: EventHandlers, options: Consu
 			},
 
 			async consumeOne(this: This, event: EventEnvelope): Promise<{ outcome: ConsumeOutcome }> {
-				const method = handlers[event.type] ?? handlers["*"];
-				if (!method) return { outcome: "ignored" };
+				const handle = handlerOf(event.type);
+				if (!handle) return { outcome: "ignored" };
 				// A stopping node: say "not available" so the event is asked for again later, elsewhere.
 				if (this.databaseClosed) throw new Errors.MoleculerRetryableError(`${this.name} is stopping`, 503, "SERVICE_NOT_AVAILABLE");
+				const svc = this as Service as S;
 				if (options.handlersIdempotentById) {
-					await (this as unknown as Record<string, IdempotentEventHandler>)[method].call(this, event);
+					await handle(svc, event);
 					return { outcome: "processed" };
 				}
-				const handle = (this as unknown as Record<string, EventHandler>)[method];
 				return this.db.transaction(async tx => {
 					const claimed = await this.db.rows(
 						`INSERT INTO processed_events (consumer, event_id, event_type, processed_at)
@@ -126,7 +147,7 @@ export function createEventConsumerMixin(handlers: EventHandlers, options: Consu
 						tx
 					);
 					if (claimed.length === 0) return { outcome: "duplicate" as const };
-					await handle.call(this, event, tx);
+					await handle(svc, event, tx);
 					this.logger.debug(`Handled ${event.type} ${event.id} (correlation ${event.correlationId}).`);
 					return { outcome: "processed" as const };
 				});

@@ -66,14 +66,19 @@ interface AuditThis extends DbServiceThis {
 }
 type This = Service & AuditThis;
 
+/** Every domain event goes into the trail, once by its id. */
+async function storeEventWhenPublished(svc: This, event: EventEnvelope): Promise<void> {
+	await svc.store.save(eventEntry(event));
+}
+
 const text = { type: "string", trim: true, min: 1, max: 100, optional: true } as const;
 
 const AuditService = defineService<This>({
 	name: "audit",
 	mixins: [
 		createDbMixin({ migrations: auditMigrations, models: sequelize => ({ entity: defineEntryModel(sequelize) }) }),
-		createEventConsumerMixin(
-			{ "*": "storeEventWhenPublished" },
+		createEventConsumerMixin<This>(
+			{ "*": storeEventWhenPublished },
 			{ handlersIdempotentById: true, recordTopics: { [AUDIT_LOGS_TOPIC]: "storeRequestRecord" } }
 		)
 	],
@@ -131,10 +136,6 @@ const AuditService = defineService<This>({
 		/** A gateway request record, from the `recordRequest` action or the audit-logs topic. */
 		storeRequestRecord(this: This, record: RequestRecord): Promise<boolean> {
 			return this.store.save(requestEntry(record));
-		},
-
-		async storeEventWhenPublished(this: This, event: EventEnvelope) {
-			await this.store.save(eventEntry(event));
 		}
 	},
 

@@ -45,16 +45,52 @@ export type { Movement };
 
 const quantity = { type: "number", integer: true, min: 0, max: MAX_ON_HAND, convert: false } as const;
 
+/** Opens the stock record of a new product with its initial quantity. */
+async function createStockWhenProductCreated(svc: This, event: EventEnvelope<"product.created">, tx: Transaction) {
+	const { initialStock, lowStockThreshold } = event.payload;
+	const productId = event.aggregateId;
+	const at = new Date().toISOString();
+	const levels = { onHand: initialStock, reserved: 0, lowStockThreshold };
+	const record: StockRecord = { productId, ...levels, lowStock: isLowStock(levels), version: 1, createdAt: at, updatedAt: at };
+	const stocks = repo(svc);
+	if (!(await stocks.insertStock(tx, record))) return;
+	const change: StockChange = { delta: initialStock, reason: "INITIAL", reference: null, levels };
+	await stocks.insertMovement(tx, productId, change, at);
+	await svc.appendEvents(tx, stockEvents(svc.name, null, record, change, event));
+	svc.db.afterCommit(tx, () => svc.clearCache());
+}
+
+/** Drops the stock record of a deleted product; its ledger stays for the record. */
+async function removeStockWhenProductDeleted(svc: This, event: EventEnvelope<"product.deleted">, tx: Transaction) {
+	const productId = event.aggregateId;
+	const deletedVersion = await repo(svc).deleteStock(tx, productId);
+	if (deletedVersion !== null) svc.db.afterCommit(tx, () => refreshStockCache(svc, productId, { deletedVersion }));
+}
+
+/** A confirmed purchase turns its reservation into a sale. */
+async function sellWhenPurchaseConfirmed(svc: This, event: EventEnvelope<"purchase.confirmed">, tx: Transaction) {
+	const reservation = await repo(svc).lockReservation(tx, event.aggregateId);
+	const transition = onConfirmed(event.aggregateId, reservation?.status);
+	if (reservation && transition) await settleReservation(svc, tx, reservation, transition, event);
+}
+
+/** A cancelled purchase releases its reservation (PENDING) or returns the sold stock (CONFIRMED). */
+async function releaseWhenPurchaseCancelled(svc: This, event: EventEnvelope<"purchase.cancelled">, tx: Transaction) {
+	const reservation = await repo(svc).lockReservation(tx, event.aggregateId);
+	const transition = onCancelled(reservation?.status);
+	if (reservation && transition) await settleReservation(svc, tx, reservation, transition, event);
+}
+
 const InventoryService = defineService<This>({
 	name: "inventory",
 	mixins: [
 		createDbMixin({ migrations: inventoryMigrations, models: inventoryModels }),
 		createOutboxMixin(),
-		createEventConsumerMixin({
-			"product.created": "createStockWhenProductCreated",
-			"product.deleted": "removeStockWhenProductDeleted",
-			"purchase.confirmed": "sellWhenPurchaseConfirmed",
-			"purchase.cancelled": "releaseWhenPurchaseCancelled"
+		createEventConsumerMixin<This>({
+			"product.created": createStockWhenProductCreated,
+			"product.deleted": removeStockWhenProductDeleted,
+			"purchase.confirmed": sellWhenPurchaseConfirmed,
+			"purchase.cancelled": releaseWhenPurchaseCancelled
 		}),
 		createCacheCleanerMixin(["inventory"])
 	],
@@ -233,44 +269,6 @@ const InventoryService = defineService<This>({
 			handler(this: This, ctx: Context<{ before: Date; limit: number }>): Promise<string[]> {
 				return repo(this).heldReservationIds(ctx.params.before, ctx.params.limit);
 			}
-		}
-	},
-
-	methods: {
-		/** Opens the stock record of a new product with its initial quantity. */
-		async createStockWhenProductCreated(this: This, event: EventEnvelope<"product.created">, tx: Transaction) {
-			const { initialStock, lowStockThreshold } = event.payload;
-			const productId = event.aggregateId;
-			const at = new Date().toISOString();
-			const levels = { onHand: initialStock, reserved: 0, lowStockThreshold };
-			const record: StockRecord = { productId, ...levels, lowStock: isLowStock(levels), version: 1, createdAt: at, updatedAt: at };
-			const stocks = repo(this);
-			if (!(await stocks.insertStock(tx, record))) return;
-			const change: StockChange = { delta: initialStock, reason: "INITIAL", reference: null, levels };
-			await stocks.insertMovement(tx, productId, change, at);
-			await this.appendEvents(tx, stockEvents(this.name, null, record, change, event));
-			this.db.afterCommit(tx, () => this.clearCache());
-		},
-
-		/** Drops the stock record of a deleted product; its ledger stays for the record. */
-		async removeStockWhenProductDeleted(this: This, event: EventEnvelope<"product.deleted">, tx: Transaction) {
-			const productId = event.aggregateId;
-			const deletedVersion = await repo(this).deleteStock(tx, productId);
-			if (deletedVersion !== null) this.db.afterCommit(tx, () => refreshStockCache(this, productId, { deletedVersion }));
-		},
-
-		/** A confirmed purchase turns its reservation into a sale. */
-		async sellWhenPurchaseConfirmed(this: This, event: EventEnvelope<"purchase.confirmed">, tx: Transaction) {
-			const reservation = await repo(this).lockReservation(tx, event.aggregateId);
-			const transition = onConfirmed(event.aggregateId, reservation?.status);
-			if (reservation && transition) await settleReservation(this, tx, reservation, transition, event);
-		},
-
-		/** A cancelled purchase releases its reservation (PENDING) or returns the sold stock (CONFIRMED). */
-		async releaseWhenPurchaseCancelled(this: This, event: EventEnvelope<"purchase.cancelled">, tx: Transaction) {
-			const reservation = await repo(this).lockReservation(tx, event.aggregateId);
-			const transition = onCancelled(reservation?.status);
-			if (reservation && transition) await settleReservation(this, tx, reservation, transition, event);
 		}
 	}
 });
