@@ -38,15 +38,15 @@ type AnyEventHandler<S> = (svc: S, event: EventEnvelope, tx?: Transaction) => Pr
 
 export type ConsumeOutcome = "processed" | "duplicate" | "ignored";
 
-export interface ConsumerOptions {
+export interface ConsumerOptions<S> {
 	/**
 	 * The handlers (`IdempotentEventHandler`s) are each one write that stores the event
 	 * under its own id (an upsert or insert-if-absent): idempotent by themselves, they need
 	 * no `(consumer, event id)` row and run in no transaction.
 	 */
 	handlersIdempotentById?: boolean;
-	/** Kafka topics that carry records other than domain events, and the method that takes each record. */
-	recordTopics?: Record<string, string>;
+	/** Kafka topics that carry records other than domain events, and the function that takes each record (as parsed from JSON). */
+	recordTopics?: Record<string, (svc: S, record: unknown) => Promise<unknown>>;
 }
 
 /** Attempts of a Kafka message before it is parked on the dead-letter topic. */
@@ -83,15 +83,15 @@ type This = Service & ConsumerThis;
 
 export function createEventConsumerMixin<S extends Service>(
 	handlers: EventHandlers<S>,
-	options?: ConsumerOptions & { handlersIdempotentById?: false }
+	options?: ConsumerOptions<S> & { handlersIdempotentById?: false }
 ): Partial<ServiceSchema>;
 export function createEventConsumerMixin<S extends Service>(
 	handlers: EventHandlers<S, "idempotentById">,
-	options: ConsumerOptions & { handlersIdempotentById: true }
+	options: ConsumerOptions<S> & { handlersIdempotentById: true }
 ): Partial<ServiceSchema>;
 export function createEventConsumerMixin<S extends Service>(
 	handlers: EventHandlers<S> | EventHandlers<S, "idempotentById">,
-	options: ConsumerOptions = {}
+	options: ConsumerOptions<S> = {}
 ): Partial<ServiceSchema> {
 	// The key of each handler is the type of the envelopes it is given, so one signature serves all of them.
 	const handlerOf = (type: EventType) => (handlers[type] ?? handlers["*"]) as AnyEventHandler<S> | undefined;
@@ -155,14 +155,14 @@ export function createEventConsumerMixin<S extends Service>(
 
 			/** One Kafka message: handled (with retries), or parked on the dead-letter topic. */
 			async consumeKafkaMessage(this: This, topic: string, message: KafkaMessage, heartbeat: () => Promise<void>): Promise<void> {
-				const recordMethod = options.recordTopics?.[topic];
+				const takeRecord = options.recordTopics?.[topic];
 				let failure: unknown;
 				for (let attempt = 1; attempt <= KAFKA_ATTEMPTS; attempt++) {
 					// While a store is away the partition waits (the offset stays), however long.
 					if (failure !== undefined && isOutage(failure)) attempt = 1;
 					try {
 						const value = JSON.parse(String(message.value));
-						if (recordMethod) await (this as unknown as Record<string, (record: unknown) => Promise<unknown>>)[recordMethod](value);
+						if (takeRecord) await takeRecord(this as Service as S, value);
 						else await this.consumeOne(value as EventEnvelope);
 						return;
 					} catch (err) {

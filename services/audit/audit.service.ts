@@ -79,7 +79,7 @@ const AuditService = defineService<This>({
 		createDbMixin({ migrations: auditMigrations, models: sequelize => ({ entity: defineEntryModel(sequelize) }) }),
 		createEventConsumerMixin<This>(
 			{ "*": storeEventWhenPublished },
-			{ handlersIdempotentById: true, recordTopics: { [AUDIT_LOGS_TOPIC]: "storeRequestRecord" } }
+			{ handlersIdempotentById: true, recordTopics: { [AUDIT_LOGS_TOPIC]: (svc, record) => svc.storeRequestRecord(record as RequestRecord) } }
 		)
 	],
 	settings: { rest: "/audit" },

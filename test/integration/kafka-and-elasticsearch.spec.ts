@@ -259,9 +259,13 @@ type Attempts = Map<string, number[]>;
  */
 function testGroup(refused: Set<string>, attempts: Attempts): ServiceSchema {
 	type This = Service & Pick<DbServiceThis, "databaseReady" | "beforeDatabaseClose">;
+	async function take(event: EventEnvelope) {
+		attempts.set(event.id, [...(attempts.get(event.id) ?? []), Date.now()]);
+		if (refused.has(event.id)) throw new Error(`the test group refuses ${event.id}`);
+	}
 	return defineService<This>({
 		name: "test-group",
-		mixins: [createEventConsumerMixin({}, { handlersIdempotentById: true, recordTopics: { "product-events": "take" } })],
+		mixins: [createEventConsumerMixin<This>({}, { handlersIdempotentById: true, recordTopics: { "product-events": (_svc, record) => take(record as EventEnvelope) } })],
 		// No database of its own: ready at once, and the consumer leaves when the service stops.
 		created(this: This) {
 			this.databaseReady = Promise.resolve();
@@ -269,12 +273,6 @@ function testGroup(refused: Set<string>, attempts: Attempts): ServiceSchema {
 		},
 		async stopped(this: This) {
 			for (const work of this.beforeDatabaseClose) await work();
-		},
-		methods: {
-			async take(event: EventEnvelope) {
-				attempts.set(event.id, [...(attempts.get(event.id) ?? []), Date.now()]);
-				if (refused.has(event.id)) throw new Error(`the test group refuses ${event.id}`);
-			}
 		}
 	});
 }
