@@ -24,6 +24,7 @@ import { recordWhenAnswered } from "./request-records";
 interface GatewayMeta {
 	user?: { name: string };
 	idempotencyKey?: string;
+	$location?: string;
 }
 
 /**
@@ -79,6 +80,11 @@ const ApiService = defineService<ApiThis>({
 					if (hostile) throw new UnprocessableError([hostile]);
 					const key = req.headers["idempotency-key"];
 					if (typeof key === "string") ctx.meta.idempotencyKey = key;
+				},
+				// Services give a location on their own REST paths (`/products/<id>`); clients get it under this route.
+				onAfterCall(this: ApiThis, ctx: Context<unknown, GatewayMeta>, route: { path: string }, _req: Req, _res: ServerResponse, data: unknown) {
+					if (ctx.meta.$location?.startsWith("/")) ctx.meta.$location = route.path + ctx.meta.$location;
+					return data;
 				}
 			},
 			{

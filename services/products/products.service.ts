@@ -192,7 +192,7 @@ const ProductsService = defineService<This>({
 				});
 				await this.clearCache();
 				ctx.meta.$statusCode = 201;
-				ctx.meta.$location = `/api/v1/products/${record.id}`;
+				ctx.meta.$location = `/products/${record.id}`;
 				return toProduct(record);
 			}
 		},

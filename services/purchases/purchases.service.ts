@@ -107,7 +107,7 @@ const PurchasesService = defineService<This>({
 				const request = idempotentRequest(ctx.meta.idempotencyKey, ctx.meta.user?.name, items, customerId);
 				const purchase = (await lookUp(this.db, request)) ?? (await this.placeNew(ctx, request));
 				ctx.meta.$statusCode = 201;
-				ctx.meta.$location = `/api/v1/purchases/${purchase.id}`;
+				ctx.meta.$location = `/purchases/${purchase.id}`;
 				return toPurchase(purchase);
 			}
 		},
