@@ -1,13 +1,8 @@
 /**
- * The relay: reads a service's outbox in commit order and hands each event to each of
- * its destinations (the consumer groups of its topic and the cluster broadcast now,
- * Kafka later). Each destination is tracked on its own: an event is published once all
- * have taken it; a failure leaves the rest pending and retries with backoff, and later
- * events of the same aggregate wait behind it for that destination only, so order holds
+ * The relay: reads a service's outbox in commit order and hands each event to each of its
+ * pending destinations (the cluster broadcast, its consumer groups or Kafka topic), in lanes
+ * of one destination and one aggregate. A failure holds up only its own lane, so order holds
  * per destination and a consumer that is down never holds up the others.
- *
- * A pass delivers in lanes, one per destination and aggregate: lanes run side by side (a
- * bounded number at a time), the events of one lane strictly one after another.
  */
 import type { Database } from "./database";
 import type { EventEnvelope } from "../contracts/events";

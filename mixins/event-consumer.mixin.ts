@@ -1,13 +1,7 @@
 /**
- * Makes a service a consumer group of domain events. Without Kafka the outbox relays
- * hand it each event through the `consumeEvent` action; with Kafka it reads its topics
- * through a Kafka consumer group of the same name. Both paths run the same handlers: in
- * one transaction with a `(consumer, event id)` row, so a redelivered event changes
- * nothing; or, for handlers that are one write keyed by the event id
- * (`handlersIdempotentById`), outside any transaction, so a store can gather concurrent
- * events into one statement. A handler that throws changes nothing; the relay delivers
- * the event again later, and from Kafka it is retried with backoff, then parked on
- * `<topic>.dlq` with its error (never dropped) before the offset moves on.
+ * Makes a service a consumer group of domain events, fed by the outbox relays through its
+ * `consumeEvent` action or, with Kafka, by a Kafka consumer group of the same name; both
+ * run the same handlers, each once per event id.
  */
 import { Errors, type Context, type Service, type ServiceSchema } from "moleculer";
 import type { Transaction } from "sequelize";

@@ -1,20 +1,8 @@
 /**
- * The broker's cacher: Moleculer's Memory or Redis cacher with the product's policies.
- * - A Redis outage never becomes an error: reads fall through to the handler, writes and
- *   cleans are skipped, and when Redis answers again everything cached is dropped (cleans
- *   may have been missed meanwhile) before it is used again.
- * - TTLs adapt to how often a key is read, with jitter (policy.ts).
- * - Each service has a cache version, bumped by every clean. The gateway's near cache
- *   (near-cache.middleware.ts) keeps answers tagged with it, so one cheap version read
- *   tells it whether an answer is still current without crossing to the service.
- * - No answer older than the last clean is ever cached (`guardedRead`). A miss reads its
- *   service's version before the service reads its database, and the answer is written
- *   only while that version holds, atomically with the check: a read that began before a
- *   change committed cannot put its answer back after the change's clean (which bumps the
- *   version first, then deletes).
- * - A write-through (`writeThrough`) replaces a cached record only with a newer version of
- *   it, so changes made on several nodes cannot land out of order; a record retired
- *   (deleted) is not brought back by a write-through of an earlier change.
+ * The broker's cacher: Moleculer's Memory or Redis cacher with adaptive TTLs (policy.ts),
+ * a cache version per service, fills guarded by it (`guardedRead`) and write-throughs that
+ * only ever replace a record with a newer version (`writeThrough`). A Redis outage is never
+ * an error: reads fall through, writes and cleans are skipped.
  */
 import { randomInt } from "node:crypto";
 import { Cachers, type ServiceBroker } from "moleculer";

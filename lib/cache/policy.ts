@@ -1,9 +1,8 @@
 /**
- * How long a cached answer lives. Invalidation is driven by change events, so a TTL only
- * bounds memory and the damage of a missed invalidation; within that:
- * - hot keys (read often in the last minute) live up to twice the action's TTL and cold
- *   ones half of it: the proposal's "TTL dinámico", so memory goes to what is read;
- * - every TTL gets ±10 % jitter, so keys written together do not expire together.
+ * How long a cached answer lives. Change events invalidate, so a TTL only bounds memory and
+ * the damage of a missed invalidation: hot keys (read often in the last minute) live up to
+ * twice the action's TTL, cold ones half of it, and every TTL gets ±10 % jitter so keys
+ * written together do not expire together.
  */
 
 export const WINDOW_MS = 60_000;

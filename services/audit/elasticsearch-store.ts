@@ -1,15 +1,11 @@
 /**
- * The audit trail in Elasticsearch (ELASTICSEARCH_URL set), behind the same interface as
- * the SQL store: monthly indices `audit-YYYY.MM` made from one index template, document
- * id = event id (a redelivery overwrites instead of duplicating), writes gathered into
- * `_bulk` requests, searches over `audit-*`. Only what the test distribution offers is
- * used: no scripts, no ingest pipelines, no delete-by-query.
+ * The audit trail in Elasticsearch (ELASTICSEARCH_URL set), behind the SQL store's interface:
+ * monthly indices `audit-YYYY.MM` from one template, document id = event id, searches over `audit-*`.
+ * Only what the test distribution offers is used: no scripts, ingest pipelines or delete-by-query.
  *
- * Writes go to a write alias per month with `require_alias`, never to the index name:
+ * Writes go through a per-month write alias with `require_alias`, never to the index name:
  * Elasticsearch would otherwise create a missing index with guessed mappings (a text `id`
- * cannot be sorted on, a text `aggregateId` cannot be matched), for example when a bulk
- * request retried across a restart reaches a new, empty cluster. A missing alias is
- * answered by creating the month's index from the template, and the write goes again.
+ * cannot be sorted on), e.g. when a retried bulk request reaches a new, empty cluster.
  */
 import { Client } from "@elastic/elasticsearch";
 import { Errors } from "moleculer";

@@ -1,7 +1,4 @@
-/**
- * Where the audit trail lives, behind one interface: SQL now (the audit service's own
- * database), Elasticsearch when ELASTICSEARCH_URL is set (a later store).
- */
+/** The audit store interface and its SQL implementation (the audit service's own database). */
 import type { Database } from "../../lib/database";
 import { offsetOf, pageOf, type Page, type PageQuery } from "../../lib/params";
 import { SaveBatcher } from "./batcher";
