@@ -1,9 +1,7 @@
-/** Every statement on the purchases table: its model, its row type and the one mapper. */
+/** Every statement on the purchases table: its row type and the one mapper. */
 import { DataTypes, type Model, type ModelStatic, type Sequelize, type Transaction } from "sequelize";
 import type { Database } from "../../lib/database";
 import type { PurchaseRecord, PurchaseStatus } from "./purchases.domain";
-
-const MODEL = "purchase";
 
 /** A row is RESERVING until inventory has reserved its stock; ABANDONED once the sweeper gave up on it. */
 export type ReservationState = "RESERVING" | "RESERVED" | "ABANDONED";
@@ -14,33 +12,34 @@ export interface StoredPurchase extends PurchaseRecord {
 	requestHash: string;
 }
 
-/** The table's model, for the db mixin's `models`. */
-export function definePurchaseModel(sequelize: Sequelize): ModelStatic<Model> {
-	return sequelize.define(
-		MODEL,
-		{
-			id: { type: DataTypes.UUID, primaryKey: true },
-			status: DataTypes.STRING(20),
-			reservationState: DataTypes.STRING(20),
-			items: DataTypes.TEXT,
-			totalCents: DataTypes.BIGINT,
-			currency: DataTypes.STRING(3),
-			customerId: DataTypes.STRING(100),
-			idempotencyKey: DataTypes.STRING(200),
-			requestHash: DataTypes.STRING(64),
-			expiresAt: DataTypes.DATE,
-			cancelReason: DataTypes.STRING(200),
-			createdAt: DataTypes.DATE,
-			updatedAt: DataTypes.DATE,
-			confirmedAt: DataTypes.DATE,
-			completedAt: DataTypes.DATE,
-			cancelledAt: DataTypes.DATE
-		},
-		{ tableName: "purchases", timestamps: false, underscored: true }
-	);
+/** A purchases row as the drivers return it: PostgreSQL gives BIGINT as a string, SQLite times as text. */
+interface PurchaseRow {
+	id: string;
+	status: PurchaseStatus;
+	reservation_state: ReservationState;
+	items: string;
+	total_cents: number | string;
+	currency: string;
+	customer_id: string | null;
+	idempotency_key: string | null;
+	request_hash: string;
+	expires_at: Date | string;
+	cancel_reason: string | null;
+	created_at: Date | string;
+	updated_at: Date | string;
+	confirmed_at: Date | string | null;
+	completed_at: Date | string | null;
+	cancelled_at: Date | string | null;
 }
 
-const modelOf = (db: Database) => db.sequelize.model(MODEL);
+const COLUMNS =
+	"id, status, reservation_state, items, total_cents, currency, customer_id, idempotency_key, request_hash, " +
+	"expires_at, cancel_reason, created_at, updated_at, confirmed_at, completed_at, cancelled_at";
+
+/** moleculer-db's adapter wants an entity model; no statement goes through it. */
+export function definePurchaseModel(sequelize: Sequelize): ModelStatic<Model> {
+	return sequelize.define("purchase", { id: { type: DataTypes.UUID, primaryKey: true } }, { tableName: "purchases", timestamps: false });
+}
 
 /** An Idempotency-Key with the caller it belongs to. */
 export interface ScopedKey {
@@ -51,41 +50,45 @@ export interface ScopedKey {
 /** A stored Idempotency-Key is one column: the caller, a colon, the key. */
 const storedKey = (key: ScopedKey) => `${key.caller}:${key.key}`;
 
-const iso = (value: unknown) => (value == null ? null : new Date(value as string).toISOString());
+const iso = (value: Date | string) => new Date(value).toISOString();
+const isoOrNull = (value: Date | string | null) => (value == null ? null : iso(value));
 
-function toStored(model: Model): StoredPurchase {
-	const row = model.get({ plain: true }) as Record<string, unknown>;
+function toStored(row: PurchaseRow): StoredPurchase {
 	return {
-		...(row as unknown as StoredPurchase),
-		items: JSON.parse(row.items as string),
-		totalCents: Number(row.totalCents),
-		idempotencyKey: row.idempotencyKey ? String(row.idempotencyKey).replace(/^[^:]*:/, "") : null,
-		expiresAt: iso(row.expiresAt)!,
-		createdAt: iso(row.createdAt)!,
-		updatedAt: iso(row.updatedAt)!,
-		confirmedAt: iso(row.confirmedAt),
-		completedAt: iso(row.completedAt),
-		cancelledAt: iso(row.cancelledAt)
+		id: row.id,
+		status: row.status,
+		reservationState: row.reservation_state,
+		items: JSON.parse(row.items),
+		totalCents: Number(row.total_cents),
+		currency: row.currency,
+		customerId: row.customer_id,
+		idempotencyKey: row.idempotency_key ? row.idempotency_key.replace(/^[^:]*:/, "") : null,
+		requestHash: row.request_hash,
+		expiresAt: iso(row.expires_at),
+		cancelReason: row.cancel_reason,
+		createdAt: iso(row.created_at),
+		updatedAt: iso(row.updated_at),
+		confirmedAt: isoOrNull(row.confirmed_at),
+		completedAt: isoOrNull(row.completed_at),
+		cancelledAt: isoOrNull(row.cancelled_at)
 	};
 }
 
-async function findOne(db: Database, where: Record<string, unknown>, tx?: Transaction): Promise<StoredPurchase | null> {
-	const model = await modelOf(db).findOne({
-		where,
-		transaction: tx,
-		lock: tx && db.dialect === "postgres" ? tx.LOCK.UPDATE : undefined
-	});
-	return model ? toStored(model) : null;
-}
-
 /** A purchase whose creation finished; within `tx` its row is locked (PostgreSQL). */
-export function findReserved(db: Database, id: string, tx?: Transaction): Promise<StoredPurchase | null> {
-	return findOne(db, { id, reservationState: "RESERVED" }, tx);
+export async function findReserved(db: Database, id: string, tx?: Transaction): Promise<StoredPurchase | null> {
+	const lock = tx && db.dialect === "postgres" ? " FOR UPDATE" : "";
+	const [row] = await db.rows<PurchaseRow>(
+		`SELECT ${COLUMNS} FROM purchases WHERE id = :id AND reservation_state = 'RESERVED'${lock}`,
+		{ id },
+		tx
+	);
+	return row ? toStored(row) : null;
 }
 
 /** The purchase created under this Idempotency-Key, however far its creation got. */
-export function findByIdempotencyKey(db: Database, key: ScopedKey): Promise<StoredPurchase | null> {
-	return findOne(db, { idempotencyKey: storedKey(key) });
+export async function findByIdempotencyKey(db: Database, key: ScopedKey): Promise<StoredPurchase | null> {
+	const [row] = await db.rows<PurchaseRow>(`SELECT ${COLUMNS} FROM purchases WHERE idempotency_key = :key`, { key: storedKey(key) });
+	return row ? toStored(row) : null;
 }
 
 /** A page of finished purchases, newest first. */
@@ -94,25 +97,22 @@ export async function listReserved(
 	filter: { status?: PurchaseStatus; customerId?: string },
 	page: { limit: number; offset: number }
 ): Promise<{ rows: StoredPurchase[]; count: number }> {
-	const { rows, count } = await modelOf(db).findAndCountAll({
-		where: {
-			reservationState: "RESERVED",
-			...(filter.status ? { status: filter.status } : {}),
-			...(filter.customerId ? { customerId: filter.customerId } : {})
-		},
-		order: [
-			["createdAt", "DESC"],
-			["id", "ASC"]
-		],
-		limit: page.limit,
-		offset: page.offset
-	});
-	return { rows: rows.map(toStored), count };
+	const conditions = ["reservation_state = 'RESERVED'"];
+	if (filter.status) conditions.push("status = :status");
+	if (filter.customerId) conditions.push("customer_id = :customerId");
+	const where = `WHERE ${conditions.join(" AND ")}`;
+	const [{ total }] = await db.rows<{ total: number | string }>(`SELECT count(*) AS total FROM purchases ${where}`, filter);
+	const rows = await db.rows<PurchaseRow>(
+		`SELECT ${COLUMNS} FROM purchases ${where} ORDER BY created_at DESC, id ASC LIMIT :limit OFFSET :offset`,
+		{ ...filter, ...page }
+	);
+	return { rows: rows.map(toStored), count: Number(total) };
 }
 
 /** Whether any row, in any state, has this id. */
 export async function exists(db: Database, id: string): Promise<boolean> {
-	return (await modelOf(db).count({ where: { id } })) > 0;
+	const [row] = await db.rows<{ id: string }>("SELECT id FROM purchases WHERE id = :id", { id });
+	return row !== undefined;
 }
 
 /** Inserts a new purchase as RESERVING; a unique violation means its Idempotency-Key is taken. */
