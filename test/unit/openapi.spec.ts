@@ -1,4 +1,6 @@
-import { buildOpenApi, ruleToSchema, type OpenApiDocument, type Parameter, type ServiceDescription } from "../../services/api/openapi";
+import { buildOpenApi, type OpenApiDocument, type ServiceDescription } from "../../services/api/openapi";
+import type { Parameter } from "../../services/api/openapi-components";
+import { ruleToSchema } from "../../services/api/openapi-schema";
 
 const options = { title: "Product inventory", version: "1.0.0", basePath: "/api/v1" };
 
