@@ -12,7 +12,7 @@
  * after their version moved on (see `staleAnswer`).
  */
 import type { Context, Middleware, ServiceBroker } from "moleculer";
-import type { VersionedCacher } from "../lib/cache/cacher";
+import type { VersionedCacher } from "../lib/cache/versions";
 
 interface Counter {
 	increment(): void;

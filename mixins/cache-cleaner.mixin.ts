@@ -6,7 +6,7 @@
  */
 import type { Context, Service, ServiceSchema } from "moleculer";
 import { defineMixin } from "../lib/schema";
-import { keptPerNode } from "../lib/cache/cacher";
+import { keptPerNode } from "../lib/cache/capabilities";
 
 export function createCacheCleanerMixin(services: string[]): Partial<ServiceSchema> {
 	return defineMixin<Service>({

@@ -7,7 +7,7 @@ import type { Context, ServiceBroker } from "moleculer";
 import { isDraining } from "../../config/broker-config";
 import { ALL_SERVICES } from "../../config/env";
 import { kafkaEnabled, kafkaStatus } from "../../lib/kafka";
-import { sharedRedis } from "../../lib/cache/cacher";
+import { sharedRedis } from "../../lib/cache/capabilities";
 import { PUBLIC_SERVICES, type ApiThis } from "./gateway";
 
 /** Services whose database readiness decides the gateway's readiness. */

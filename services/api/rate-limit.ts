@@ -6,7 +6,7 @@
  */
 import type { ServiceBroker } from "moleculer";
 import type { Redis } from "ioredis";
-import { sharedRedis } from "../../lib/cache/cacher";
+import { sharedRedis } from "../../lib/cache/capabilities";
 
 export class RedisRateLimitStore {
 	resetTime = 0;

@@ -1,5 +1,6 @@
 import type { Cachers, Service } from "moleculer";
-import { keptPerNode, type VersionedCacher } from "../../lib/cache/cacher";
+import { keptPerNode } from "../../lib/cache/capabilities";
+import type { VersionedCacher } from "../../lib/cache/versions";
 import { toStock, type StockRecord } from "./inventory.domain";
 
 /** Seconds a cached stock lives (30 minutes); changes replace it at once. */

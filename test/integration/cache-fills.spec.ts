@@ -4,7 +4,9 @@
  */
 import { randomUUID } from "node:crypto";
 import { ServiceBroker, type Cachers } from "moleculer";
-import { PolicyMemoryCacher, ResilientRedisCacher, type GuardedCacher } from "../../lib/cache/cacher";
+import { PolicyMemoryCacher } from "../../lib/cache/memory-cacher";
+import { ResilientRedisCacher } from "../../lib/cache/redis-cacher";
+import type { GuardedCacher } from "../../lib/cache/versions";
 import { engineUrl, REDIS_ENV } from "../helpers/engines";
 import { waitFor } from "../helpers/wait";
 

@@ -1,6 +1,7 @@
 import { NearCache } from "../../middlewares/near-cache.middleware";
 import { ServiceBroker } from "moleculer";
-import { PolicyMemoryCacher, type VersionedCacher } from "../../lib/cache/cacher";
+import { PolicyMemoryCacher } from "../../lib/cache/memory-cacher";
+import type { VersionedCacher } from "../../lib/cache/versions";
 
 /** A cacher's version book, as the near cache sees it; `undefined` while the store cannot be read. */
 class Versions implements VersionedCacher {
