@@ -30,6 +30,8 @@ export interface Database {
 	 * transaction's work it must be given that transaction's `tx` (it throws if not).
 	 */
 	rows<T>(sql: string, replacements?: Record<string, unknown>, tx?: Transaction): Promise<T[]>;
+	/** " FOR UPDATE" to lock the rows a SELECT in `tx` reads on PostgreSQL; "" otherwise (SQLite's transaction holds the file). */
+	lockFor(tx?: Transaction): string;
 	close(): Promise<void>;
 }
 
@@ -167,9 +169,13 @@ export function openDatabase(config: DatabaseConfig, schema: string, logger: Pic
 		transaction,
 		afterCommit,
 		rows,
+		lockFor: tx => (tx && config.dialect === "postgres" ? " FOR UPDATE" : ""),
 		close
 	};
 }
+
+/** A timestamp as the drivers return it (a Date on PostgreSQL, text on SQLite), in ISO form. */
+export const toIso = (value: Date | string): string => new Date(value).toISOString();
 
 /** True when a statement failed on a unique key (sku taken, event already stored, ...). */
 export function isUniqueViolation(err: unknown): boolean {

@@ -5,10 +5,9 @@
  * file's write lock already.
  */
 import { DataTypes, type Sequelize, type Transaction } from "sequelize";
-import type { Database } from "../../lib/database";
+import { toIso, type Database } from "../../lib/database";
 import type { MovementReason, ReservationItem, ReservationStatus, StockChange, StockRecord } from "./inventory.domain";
 
-const iso = (value: string | Date) => new Date(value).toISOString();
 
 interface StockRow {
 	product_id: string;
@@ -31,8 +30,8 @@ function toStockRecord(row: StockRow): StockRecord {
 		lowStockThreshold: Number(row.low_stock_threshold),
 		lowStock: Boolean(row.low_stock),
 		version: Number(row.version),
-		createdAt: iso(row.created_at),
-		updatedAt: iso(row.updated_at)
+		createdAt: toIso(row.created_at),
+		updatedAt: toIso(row.updated_at)
 	};
 }
 
@@ -68,7 +67,7 @@ function toMovement(row: MovementRow): Movement {
 		reference: row.reference,
 		onHandAfter: Number(row.on_hand_after),
 		reservedAfter: Number(row.reserved_after),
-		at: iso(row.at)
+		at: toIso(row.at)
 	};
 }
 
@@ -103,15 +102,17 @@ export function inventoryModels(sequelize: Sequelize) {
 	return { entity };
 }
 
-/** The repository over the database the db mixin opened for a service. */
-export const repositoryOf = (service: { db: Database }) => new InventoryRepository(service.db);
+const repositories = new WeakMap<Database, InventoryRepository>();
 
-export class InventoryRepository {
+/** The repository over the database the db mixin opened for a service, made once per database. */
+export function repositoryOf(service: { db: Database }): InventoryRepository {
+	let repository = repositories.get(service.db);
+	if (!repository) repositories.set(service.db, (repository = new InventoryRepository(service.db)));
+	return repository;
+}
+
+class InventoryRepository {
 	constructor(private readonly db: Database) {}
-
-	private get forUpdate(): string {
-		return this.db.dialect === "postgres" ? " FOR UPDATE" : "";
-	}
 
 	/** A page of stock records, most recently changed first, and how many there are. */
 	async listStocks(lowStock: boolean | undefined, page: PageWindow): Promise<{ rows: StockRecord[]; count: number }> {
@@ -132,7 +133,7 @@ export class InventoryRepository {
 	/** Reads a stock row to change it in `tx`. */
 	async lockStock(tx: Transaction, productId: string): Promise<StockRecord | null> {
 		const [row] = await this.db.rows<StockRow>(
-			`SELECT ${STOCK_COLUMNS} FROM stocks WHERE product_id = :productId${this.forUpdate}`,
+			`SELECT ${STOCK_COLUMNS} FROM stocks WHERE product_id = :productId${this.db.lockFor(tx)}`,
 			{ productId },
 			tx
 		);
@@ -234,7 +235,7 @@ export class InventoryRepository {
 
 	/** Reads a reservation to change it in `tx`. */
 	async lockReservation(tx: Transaction, id: string): Promise<Reservation | null> {
-		const [row] = await this.db.rows<ReservationRow>(`SELECT id, status, items FROM reservations WHERE id = :id${this.forUpdate}`, { id }, tx);
+		const [row] = await this.db.rows<ReservationRow>(`SELECT id, status, items FROM reservations WHERE id = :id${this.db.lockFor(tx)}`, { id }, tx);
 		return row ? toReservation(row) : null;
 	}
 

@@ -1,6 +1,6 @@
 /** Every statement on the products table, through the service's Database. */
 import { DataTypes, type Model, type ModelStatic, type Sequelize, type Transaction } from "sequelize";
-import { isUniqueViolation, type Database } from "../../lib/database";
+import { isUniqueViolation, toIso, type Database } from "../../lib/database";
 import type { ProductRecord, SortOrder } from "./products.domain";
 import { DuplicateSkuError } from "./products.errors";
 
@@ -32,8 +32,8 @@ function toRecord(row: ProductRow): ProductRecord {
 		currency: row.currency,
 		active: Boolean(row.active),
 		version: row.version,
-		createdAt: new Date(row.created_at).toISOString(),
-		updatedAt: new Date(row.updated_at).toISOString()
+		createdAt: toIso(row.created_at),
+		updatedAt: toIso(row.updated_at)
 	};
 }
 
@@ -86,8 +86,7 @@ export async function findProductPage(
 
 /** The product `id`, or undefined; given `tx` on PostgreSQL its row stays locked until `tx` ends. */
 export async function findProduct(db: Database, id: string, tx?: Transaction): Promise<ProductRecord | undefined> {
-	const lock = tx && db.dialect === "postgres" ? " FOR UPDATE" : "";
-	const [row] = await db.rows<ProductRow>(`SELECT ${COLUMNS} FROM products WHERE id = :id${lock}`, { id }, tx);
+	const [row] = await db.rows<ProductRow>(`SELECT ${COLUMNS} FROM products WHERE id = :id${db.lockFor(tx)}`, { id }, tx);
 	return row && toRecord(row);
 }
 

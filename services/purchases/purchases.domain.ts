@@ -150,22 +150,8 @@ export function withStatus<T extends PurchaseRecord>(current: T, change: StatusC
 	};
 }
 
-export interface Purchase {
-	id: string;
-	status: PurchaseStatus;
-	items: PurchaseLine[];
-	total: number;
-	currency: string;
-	customerId: string | null;
-	idempotencyKey: string | null;
-	expiresAt: string;
-	cancelReason: string | null;
-	createdAt: string;
-	updatedAt: string;
-	confirmedAt: string | null;
-	completedAt: string | null;
-	cancelledAt: string | null;
-}
+/** A purchase as the API answers it: the record with its money in decimals. */
+export type Purchase = Omit<PurchaseRecord, "items" | "totalCents"> & { items: PurchaseLine[]; total: number };
 
 function toLine(line: LineRecord): PurchaseLine {
 	return {

@@ -1,6 +1,6 @@
 /** Every statement on the purchases table: its row type and the one mapper. */
 import { DataTypes, type Model, type ModelStatic, type Sequelize, type Transaction } from "sequelize";
-import type { Database } from "../../lib/database";
+import { toIso, type Database } from "../../lib/database";
 import type { PurchaseRecord, PurchaseStatus } from "./purchases.domain";
 
 /** A row is RESERVING until inventory has reserved its stock; ABANDONED once the sweeper gave up on it. */
@@ -50,8 +50,7 @@ export interface ScopedKey {
 /** A stored Idempotency-Key is one column: the caller, a colon, the key. */
 const storedKey = (key: ScopedKey) => `${key.caller}:${key.key}`;
 
-const iso = (value: Date | string) => new Date(value).toISOString();
-const isoOrNull = (value: Date | string | null) => (value == null ? null : iso(value));
+const isoOrNull = (value: Date | string | null) => (value == null ? null : toIso(value));
 
 function toStored(row: PurchaseRow): StoredPurchase {
 	return {
@@ -64,10 +63,10 @@ function toStored(row: PurchaseRow): StoredPurchase {
 		customerId: row.customer_id,
 		idempotencyKey: row.idempotency_key ? row.idempotency_key.replace(/^[^:]*:/, "") : null,
 		requestHash: row.request_hash,
-		expiresAt: iso(row.expires_at),
+		expiresAt: toIso(row.expires_at),
 		cancelReason: row.cancel_reason,
-		createdAt: iso(row.created_at),
-		updatedAt: iso(row.updated_at),
+		createdAt: toIso(row.created_at),
+		updatedAt: toIso(row.updated_at),
 		confirmedAt: isoOrNull(row.confirmed_at),
 		completedAt: isoOrNull(row.completed_at),
 		cancelledAt: isoOrNull(row.cancelled_at)
@@ -76,9 +75,8 @@ function toStored(row: PurchaseRow): StoredPurchase {
 
 /** A purchase whose creation finished; within `tx` its row is locked (PostgreSQL). */
 export async function findReserved(db: Database, id: string, tx?: Transaction): Promise<StoredPurchase | null> {
-	const lock = tx && db.dialect === "postgres" ? " FOR UPDATE" : "";
 	const [row] = await db.rows<PurchaseRow>(
-		`SELECT ${COLUMNS} FROM purchases WHERE id = :id AND reservation_state = 'RESERVED'${lock}`,
+		`SELECT ${COLUMNS} FROM purchases WHERE id = :id AND reservation_state = 'RESERVED'${db.lockFor(tx)}`,
 		{ id },
 		tx
 	);
