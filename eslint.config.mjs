@@ -39,7 +39,7 @@ export default tseslint.config(
 			"no-console": ["error", { allow: ["error"] }]
 		}
 	},
-	{ files: ["config/**/*.ts"], rules: noImportsOf("mixins", "middlewares", "services") },
+	{ files: ["config/**/*.ts"], rules: noImportsOf("contracts", "lib", "mixins", "middlewares", "services") },
 	{ files: ["contracts/**/*.ts"], rules: noImportsOf("config", "lib", "mixins", "middlewares", "services") },
 	{ files: ["lib/**/*.ts"], rules: noImportsOf("mixins", "middlewares", "services") },
 	{ files: ["mixins/**/*.ts", "middlewares/**/*.ts"], rules: noImportsOf("services") },

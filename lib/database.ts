@@ -32,6 +32,9 @@ export interface Database {
 	rows<T>(sql: string, replacements?: Record<string, unknown>, tx?: Transaction): Promise<T[]>;
 	/** " FOR UPDATE" to lock the rows a SELECT in `tx` reads on PostgreSQL; "" otherwise (SQLite's transaction holds the file). */
 	lockFor(tx?: Transaction): string;
+	/** Refuses new transactions and waits (5 s at most) for the running ones, so closing never pulls a connection away mid-statement. */
+	drain(): Promise<void>;
+	/** Drains, then closes the connections. */
 	close(): Promise<void>;
 }
 
@@ -155,11 +158,9 @@ export function openDatabase(config: DatabaseConfig, schema: string, logger: Pic
 		return transaction(own => query<T>(sql, replacements, own));
 	};
 
-	// Closing under a running transaction would pull its connection away mid-statement.
-	const close = async () => {
+	const drain = async () => {
 		closing = true;
 		await Promise.race([Promise.all(inFlight), new Promise(resolve => setTimeout(resolve, 5000).unref())]);
-		await sequelize.close();
 	};
 
 	return {
@@ -170,7 +171,8 @@ export function openDatabase(config: DatabaseConfig, schema: string, logger: Pic
 		afterCommit,
 		rows,
 		lockFor: tx => (tx && config.dialect === "postgres" ? " FOR UPDATE" : ""),
-		close
+		drain,
+		close: () => drain().then(() => sequelize.close())
 	};
 }
 

@@ -1,17 +1,25 @@
 /**
- * The data layer of a service: moleculer-db over the Sequelize adapter, on the service's
- * own PostgreSQL schema or SQLite file, with its tables created and upgraded by
- * versioned migrations before the service takes work.
+ * The data layer of a service: moleculer-db with its Sequelize adapter on the service's own
+ * PostgreSQL schema or SQLite file, its tables created and upgraded by versioned migrations
+ * (in moleculer-db's `afterConnected`) before the service takes work.
  *
- * moleculer-db's generic CRUD actions are switched off: each service declares its own
- * actions, so the change and its outbox event can share one transaction.
+ * Two parts of moleculer-db are not used, on purpose:
+ * - its CRUD actions: each service declares its own, so a change and its outbox event share
+ *   one transaction (statements live in the service's repository, on `this.db`);
+ * - its `created`, `started` and `stopped` hooks: they make one adapter per schema (two
+ *   brokers in one process would share a connection) and retry any failure every second
+ *   forever, a failing migration included. Here the adapter is made per service instance,
+ *   only an unreachable database is waited for, and the service's parts start and stop in
+ *   the lifecycle's order around the database (lib/lifecycle.ts).
  */
 import DbService from "moleculer-db";
 import SequelizeDbAdapter from "moleculer-db-adapter-sequelize";
-import type { ModelStatic, Sequelize, Model } from "sequelize";
-import type { Service, ServiceBroker, ServiceSchema } from "moleculer";
+import { DataTypes } from "sequelize";
+import type { Service, ServiceSchema } from "moleculer";
 import { appConfig } from "../config/broker-config";
 import { openDatabase, type Database } from "../lib/database";
+import { isDatabaseUnreachable } from "../lib/failures";
+import { lifecycleOf } from "../lib/lifecycle";
 import { migrate, type Migration } from "../lib/migrator";
 import { defineMixin } from "../lib/schema";
 
@@ -19,68 +27,19 @@ export interface DbMixinOptions {
 	/** Schema (PostgreSQL) or file suffix (SQLite); the service name when omitted. */
 	schema?: string;
 	migrations: Migration[];
-	/** Defines the service's models; `entity` is the one moleculer-db works with. */
-	models(sequelize: Sequelize): { entity: ModelStatic<Model> } & Record<string, ModelStatic<Model>>;
+	/** The service's main table and its key column: moleculer-db's entity. */
+	table: string;
+	key?: string;
 }
 
 export interface DbServiceThis {
 	db: Database;
-	models: Record<string, ModelStatic<Model>>;
-	/** Resolves once the database is migrated and the models are defined. */
-	databaseReady: Promise<void>;
-	/** Set once the service has closed its database while stopping. */
-	databaseClosed?: boolean;
-	/** Work to finish while the database is still open (the outbox flush), whatever the mixin order. */
-	beforeDatabaseClose: (() => Promise<void>)[];
 	clearCache(): Promise<void>;
 	/** "up", or "down: why", for stores a service has besides its database. */
 	checkOtherStores?(): Promise<string>;
 }
 
-class MigratingSequelizeAdapter extends SequelizeDbAdapter {
-	declare broker: ServiceBroker;
-	declare service: Service & DbServiceThis & { markDatabaseReady(): void };
-	declare db: Sequelize;
-	declare model: ModelStatic<Model>;
-
-	constructor(private readonly options: DbMixinOptions) {
-		super({});
-	}
-
-	/** The models come from `options.models` at connect time, not from a `model` in the schema. */
-	override init(broker: ServiceBroker, service: Service): void {
-		this.broker = broker;
-		this.service = service as MigratingSequelizeAdapter["service"];
-	}
-
-	override async connect(): Promise<void> {
-		const service = this.service;
-		const database = openDatabase(appConfig(this.broker).database, this.options.schema ?? service.name, service.logger);
-		try {
-			await database.sequelize.authenticate();
-			if (database.dialect === "sqlite") await database.sequelize.query("PRAGMA journal_mode=WAL");
-			const { applied, current } = await migrate(database, this.options.migrations);
-			for (const m of applied) service.logger.info(`Migration ${m.version} (${m.name}) applied.`);
-			service.logger.info(`Database ${database.dialect}:${database.location} at schema version ${current}.`);
-		} catch (err) {
-			await database.close();
-			throw err;
-		}
-		const models = this.options.models(database.sequelize);
-		this.db = database.sequelize;
-		this.model = models.entity;
-		service.db = database;
-		service.models = models;
-		(service as unknown as { model: unknown }).model = models.entity;
-		service.markDatabaseReady();
-	}
-
-	override async disconnect(): Promise<void> {
-		for (const work of this.service.beforeDatabaseClose) await work();
-		this.service.databaseClosed = true;
-		await this.service.db?.close();
-	}
-}
+type This = Service & DbServiceThis & { adapter: SequelizeDbAdapter; connect(): Promise<void>; disconnect(): Promise<void> };
 
 const CRUD_ACTIONS_OFF = {
 	find: false,
@@ -93,17 +52,34 @@ const CRUD_ACTIONS_OFF = {
 	remove: false
 };
 
+const { created: _oneAdapterPerSchema, started: _retryAnyFailureForever, stopped: _closeOnly, ...moleculerDb } = DbService as unknown as ServiceSchema;
+
+/** Typed for one argument, the adapter hands every argument to Sequelize's constructor and reads `noSync` in the fourth. */
+const SequelizeAdapter = SequelizeDbAdapter as unknown as new (...args: unknown[]) => SequelizeDbAdapter;
+
 export function createDbMixin(options: DbMixinOptions): Partial<ServiceSchema> {
-	return defineMixin<Service & DbServiceThis & { markDatabaseReady(): void }>({
-		mixins: [DbService as unknown as Partial<ServiceSchema>],
-		settings: { idField: "id" },
+	const key = options.key ?? "id";
+	/** moleculer-db's own schema keys, which Moleculer's schema type does not know. */
+	const moleculerDbKeys = {
+		// The adapter asks for an entity; its columns are the migrations' to create, never synced.
+		model: { name: options.table, define: { [key]: { type: DataTypes.STRING, primaryKey: true } }, options: { tableName: options.table, timestamps: false } },
+		/** Called by moleculer-db's `connect` once the adapter has connected. */
+		async afterConnected(this: This) {
+			if (this.db.dialect === "sqlite") await this.db.sequelize.query("PRAGMA journal_mode=WAL");
+			const { applied, current } = await migrate(this.db, options.migrations);
+			for (const m of applied) this.logger.info(`Migration ${m.version} (${m.name}) applied.`);
+			this.logger.info(`Database ${this.db.dialect}:${this.db.location} at schema version ${current}.`);
+		}
+	};
+	const mixin = defineMixin<This>({
+		mixins: [moleculerDb as Partial<ServiceSchema>],
+		settings: { idField: key },
 		actions: {
 			...CRUD_ACTIONS_OFF,
 			/** Readiness probe of this service's database. */
 			checkDatabase: {
 				visibility: "public",
-				async handler(this: Service & DbServiceThis) {
-					if (!this.db) return { status: "down", detail: "not connected" };
+				async handler(this: This) {
 					await this.db.rows("SELECT 1 AS ok");
 					// A service that keeps data elsewhere too (audit in Elasticsearch) reports it here.
 					const other = (await this.checkOtherStores?.()) ?? "up";
@@ -111,16 +87,36 @@ export function createDbMixin(options: DbMixinOptions): Partial<ServiceSchema> {
 				}
 			}
 		},
-		created(this: Service & DbServiceThis & { markDatabaseReady(): void }) {
-			this.beforeDatabaseClose ??= [];
-			this.databaseReady = new Promise<void>(resolve => {
-				this.markDatabaseReady = resolve;
-			});
-			// One adapter per service instance (not per schema), so two brokers in one
-			// process never share a connection.
-			const adapter = new MigratingSequelizeAdapter(options);
-			(this as unknown as { adapter: SequelizeDbAdapter }).adapter = adapter;
-			adapter.init(this.broker, this);
+
+		created(this: This) {
+			this.db = openDatabase(appConfig(this.broker).database, options.schema ?? this.name, this.logger);
+			this.adapter = new SequelizeAdapter(this.db.sequelize, undefined, undefined, { noSync: true });
+			this.adapter.init(this.broker, this);
+		},
+
+		async started(this: This) {
+			for (let attempt = 0; ; attempt++) {
+				try {
+					await this.connect();
+					break;
+				} catch (err) {
+					if (!isDatabaseUnreachable(err)) {
+						await this.disconnect();
+						throw err;
+					}
+					const delay = Math.min(5000, 250 * 2 ** attempt);
+					this.logger.warn(`The database cannot be reached (${(err as Error).message}); trying again in ${delay} ms.`);
+					await new Promise(resolve => setTimeout(resolve, delay));
+				}
+			}
+			await lifecycleOf(this).start();
+		},
+
+		async stopped(this: This) {
+			await lifecycleOf(this).stop();
+			await this.db.drain();
+			await this.disconnect();
 		}
 	});
+	return Object.assign(mixin, moleculerDbKeys);
 }

@@ -11,6 +11,7 @@ import { CONSUMER_GROUPS, type EventEnvelope, type EventType } from "../contract
 import { defineMixin } from "../lib/schema";
 import { idempotentCall } from "../lib/resilience";
 import { isOutage } from "../lib/failures";
+import { lifecycleOf } from "../lib/lifecycle";
 import { appConfig } from "../config/broker-config";
 import { ensureTopics, groupName, kafkaEnabled, kafkaOf, plainTopic, produce, topicName } from "../lib/kafka";
 
@@ -127,7 +128,7 @@ export function createEventConsumerMixin<S extends Service>(
 				const handle = handlerOf(event.type);
 				if (!handle) return { outcome: "ignored" };
 				// A stopping node: say "not available" so the event is asked for again later, elsewhere.
-				if (this.databaseClosed) throw new Errors.MoleculerRetryableError(`${this.name} is stopping`, 503, "SERVICE_NOT_AVAILABLE");
+				if (lifecycleOf(this).closing) throw new Errors.MoleculerRetryableError(`${this.name} is stopping`, 503, "SERVICE_NOT_AVAILABLE");
 				const svc = this as Service as S;
 				if (options.handlersIdempotentById) {
 					await handle(svc, event);
@@ -164,7 +165,7 @@ export function createEventConsumerMixin<S extends Service>(
 						// Unreadable is unreadable; a leaving node leaves the offset for the next owner
 						// (its disconnect waits for this message, so it must not wait for an outage).
 						if (err instanceof SyntaxError) break;
-						if (this.kafkaStopping || this.databaseClosed) throw err;
+						if (this.kafkaStopping || lifecycleOf(this).closing) throw err;
 						await new Promise(resolve => setTimeout(resolve, Math.min(5000, 200 * 2 ** attempt)));
 						// Still a member of the group while it waits, so the partition is not handed over.
 						await heartbeat().catch(() => undefined);
@@ -228,27 +229,29 @@ export function createEventConsumerMixin<S extends Service>(
 			}
 		},
 
-		started(this: This) {
+		created(this: This) {
+			const lifecycle = lifecycleOf(this);
 			if (!options.handlersIdempotentById) {
 				const prune = () =>
 					this.pruneProcessedEvents(new Date(Date.now() - PROCESSED_EVENTS_RETENTION_MS)).catch(err =>
 						this.logger.warn("Pruning processed events failed:", (err as Error).message)
 					);
-				void this.databaseReady.then(prune);
-				this.pruneTimer = setInterval(prune, PRUNE_EVERY_MS).unref();
+				lifecycle.add("jobs", {
+					start: () => {
+						void prune();
+						this.pruneTimer = setInterval(prune, PRUNE_EVERY_MS).unref();
+					},
+					stop: () => clearInterval(this.pruneTimer)
+				});
 			}
 			if (!kafkaEnabled(this.broker)) return;
-			// Stop reading before the database closes, so no offset moves past an unstored effect.
-			(this.beforeDatabaseClose ??= []).unshift(async () => {
-				this.kafkaStopping = true;
-				await this.kafkaConsumer?.disconnect();
+			lifecycle.add("consumers", {
+				start: () => void this.startKafkaConsumer(),
+				stop: async () => {
+					this.kafkaStopping = true;
+					await this.kafkaConsumer?.disconnect();
+				}
 			});
-			// Not awaited: the database mixin may start after this one.
-			void this.databaseReady.then(() => this.startKafkaConsumer());
-		},
-
-		stopped(this: This) {
-			clearInterval(this.pruneTimer);
 		}
 	});
 }

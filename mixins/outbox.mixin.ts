@@ -13,6 +13,7 @@ import { TOPICS, consumerGroupsOf, type EventEnvelope } from "../contracts/event
 import { defineMixin } from "../lib/schema";
 import { kafkaEnabled, produce } from "../lib/kafka";
 import { isOutage } from "../lib/failures";
+import { lifecycleOf } from "../lib/lifecycle";
 
 export interface OutboxThis {
 	outboxRelay: OutboxRelay;
@@ -86,30 +87,28 @@ export function createOutboxMixin(options: { pollMs?: number } = {}): Partial<Se
 				this.broker.metrics.register({ name: "outbox_backlog_events", type: "gauge", labelNames: ["service"], description: "Events waiting in the outbox" });
 				this.broker.metrics.register({ name: "outbox_published_events_total", type: "counter", labelNames: ["service"], description: "Events the relay has published" });
 			}
-			(this.beforeDatabaseClose ??= []).push(() => this.outboxRelay?.stop() ?? Promise.resolve());
-		},
-
-		started(this: This) {
-			// Not awaited: the database mixin may start after this one.
-			void this.databaseReady.then(() => {
-				this.outboxRelay = new OutboxRelay({
-					db: this.db,
-					pollMs: options.pollMs,
-					publish: (event, destination) => this.publishEvent(event, destination),
-					// A consumer, Kafka or a store being away says nothing about the event.
-					countsTowardsParking: err => !isOutage(err),
-					onPublishError: (err, event, attempts, parked) => {
-						const log = parked ? this.logger.error : this.logger.warn;
-						log.call(this.logger, `Outbox event ${event.type} ${event.id} (aggregate ${event.aggregateId}) not published, attempt ${attempts}${parked ? ", parked" : ""}: ${(err as Error)?.message}`);
-					},
-					onPassError: err => this.logger.error("Outbox relay pass failed:", (err as Error)?.message ?? err),
-					onPassDone: (published, backlog) => {
-						if (!this.broker.isMetricsEnabled()) return;
-						if (backlog !== undefined) this.broker.metrics.set("outbox_backlog_events", backlog, { service: this.name });
-						if (published > 0) this.broker.metrics.increment("outbox_published_events_total", { service: this.name }, published);
-					}
-				});
-				this.outboxRelay.start();
+			lifecycleOf(this).add("publishers", {
+				start: () => {
+					this.outboxRelay = new OutboxRelay({
+						db: this.db,
+						pollMs: options.pollMs,
+						publish: (event, destination) => this.publishEvent(event, destination),
+						// A consumer, Kafka or a store being away says nothing about the event.
+						countsTowardsParking: err => !isOutage(err),
+						onPublishError: (err, event, attempts, parked) => {
+							const log = parked ? this.logger.error : this.logger.warn;
+							log.call(this.logger, `Outbox event ${event.type} ${event.id} (aggregate ${event.aggregateId}) not published, attempt ${attempts}${parked ? ", parked" : ""}: ${(err as Error)?.message}`);
+						},
+						onPassError: err => this.logger.error("Outbox relay pass failed:", (err as Error)?.message ?? err),
+						onPassDone: (published, backlog) => {
+							if (!this.broker.isMetricsEnabled()) return;
+							if (backlog !== undefined) this.broker.metrics.set("outbox_backlog_events", backlog, { service: this.name });
+							if (published > 0) this.broker.metrics.increment("outbox_published_events_total", { service: this.name }, published);
+						}
+					});
+					this.outboxRelay.start();
+				},
+				stop: () => this.outboxRelay?.stop()
 			});
 		}
 	});

@@ -4,61 +4,19 @@
  * once by its id (in its SQL database, or in Elasticsearch when ELASTICSEARCH_URL is
  * set), and answers searches over them, newest first.
  */
-import { DataTypes, type Sequelize } from "sequelize";
 import type { Context, Service } from "moleculer";
 import { createDbMixin, type DbServiceThis } from "../../mixins/db.mixin";
 import { createEventConsumerMixin } from "../../mixins/event-consumer.mixin";
-import { auditMigrations } from "../../config/migrations/audit";
+import { auditMigrations } from "./audit.migrations";
+import { lifecycleOf } from "../../lib/lifecycle";
 import { defineService } from "../../lib/schema";
 import { idempotentCall } from "../../lib/resilience";
 import { isoDate, pageParams, type Page } from "../../lib/params";
 import { AUDIT_LOGS_TOPIC, type EventEnvelope, type RequestRecord } from "../../contracts/events";
-import { SqlAuditStore, type AuditEntry, type AuditQuery, type AuditStore } from "./store";
-import { ElasticsearchAuditStore } from "./elasticsearch-store";
+import { eventEntry, requestEntry, type AuditEntry, type AuditQuery, type AuditStore } from "./audit.domain";
+import { SqlAuditStore } from "./audit.repository";
+import { ElasticsearchAuditStore } from "./audit.elasticsearch";
 import { appConfig } from "../../config/broker-config";
-
-function defineEntryModel(sequelize: Sequelize) {
-	return sequelize.define(
-		"auditEntry",
-		{
-			id: { type: DataTypes.STRING(64), primaryKey: true },
-			kind: DataTypes.STRING(10),
-			type: DataTypes.STRING(100),
-			occurredAt: DataTypes.DATE
-		},
-		{ tableName: "audit_entries", timestamps: false, underscored: true }
-	);
-}
-
-/** The audit entry of a gateway request record. */
-export function requestEntry(record: RequestRecord): AuditEntry {
-	const { id, occurredAt, actor, correlationId, ...request } = record;
-	return {
-		id,
-		kind: "request",
-		type: "http.request",
-		source: "api",
-		aggregateId: null,
-		correlationId,
-		actor,
-		occurredAt,
-		payload: request
-	};
-}
-
-export function eventEntry(event: EventEnvelope): AuditEntry {
-	return {
-		id: event.id,
-		kind: "event",
-		type: event.type,
-		source: event.source,
-		aggregateId: event.aggregateId,
-		correlationId: event.correlationId,
-		actor: event.actor ?? null,
-		occurredAt: event.occurredAt,
-		payload: event.payload as unknown as Record<string, unknown>
-	};
-}
 
 interface AuditThis extends DbServiceThis {
 	store: AuditStore;
@@ -76,7 +34,7 @@ const text = { type: "string", trim: true, min: 1, max: 100, optional: true } as
 const AuditService = defineService<This>({
 	name: "audit",
 	mixins: [
-		createDbMixin({ migrations: auditMigrations, models: sequelize => ({ entity: defineEntryModel(sequelize) }) }),
+		createDbMixin({ migrations: auditMigrations, table: "audit_entries" }),
 		createEventConsumerMixin<This>(
 			{ "*": storeEventWhenPublished },
 			{ handlersIdempotentById: true, recordTopics: { [AUDIT_LOGS_TOPIC]: (svc, record) => svc.storeRequestRecord(record as RequestRecord) } }
@@ -139,20 +97,23 @@ const AuditService = defineService<This>({
 		}
 	},
 
-	async started(this: This) {
-		await this.databaseReady;
-		// Closed after the Kafka consumer stops and before the database closes: saves still
-		// gathered in the store are written, or fail so their events come again.
-		this.beforeDatabaseClose.push(() => this.store?.close() ?? Promise.resolve());
-		const url = appConfig(this.broker).elasticsearchUrl;
-		if (!url) {
-			this.store = new SqlAuditStore(this.db);
-			return;
-		}
-		const store = ElasticsearchAuditStore.connect(url);
-		await store.init();
-		this.store = store;
-		this.logger.info(`Audit entries are stored in Elasticsearch at ${url}.`);
+	created(this: This) {
+		// Opened before the consumers start; closed after they stop, so saves still gathered
+		// in the store are written, or fail so their events come again.
+		lifecycleOf(this).add("stores", {
+			start: async () => {
+				const url = appConfig(this.broker).elasticsearchUrl;
+				if (!url) {
+					this.store = new SqlAuditStore(this.db);
+					return;
+				}
+				const store = ElasticsearchAuditStore.connect(url);
+				await store.init();
+				this.store = store;
+				this.logger.info(`Audit entries are stored in Elasticsearch at ${url}.`);
+			},
+			stop: () => this.store?.close()
+		});
 	}
 });
 

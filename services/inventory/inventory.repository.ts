@@ -4,7 +4,7 @@
  * locked with `FOR UPDATE` on PostgreSQL, while on SQLite the transaction holds the
  * file's write lock already.
  */
-import { DataTypes, type Sequelize, type Transaction } from "sequelize";
+import type { Transaction } from "sequelize";
 import { toIso, type Database } from "../../lib/database";
 import type { MovementReason, ReservationItem, ReservationStatus, StockChange, StockRecord } from "./inventory.domain";
 
@@ -90,16 +90,6 @@ function toReservation(row: ReservationRow): Reservation {
 export interface PageWindow {
 	limit: number;
 	offset: number;
-}
-
-/** moleculer-db's `entity` (the db mixin asks for one); the repository never queries it. */
-export function inventoryModels(sequelize: Sequelize) {
-	const entity = sequelize.define(
-		"stock",
-		{ productId: { type: DataTypes.UUID, primaryKey: true } },
-		{ tableName: "stocks", timestamps: false, underscored: true }
-	);
-	return { entity };
 }
 
 const repositories = new WeakMap<Database, InventoryRepository>();

@@ -9,7 +9,7 @@ import { createDbMixin } from "../../mixins/db.mixin";
 import { createOutboxMixin } from "../../mixins/outbox.mixin";
 import { createEventConsumerMixin } from "../../mixins/event-consumer.mixin";
 import { createCacheCleanerMixin } from "../../mixins/cache-cleaner.mixin";
-import { inventoryMigrations } from "../../config/migrations/inventory";
+import { inventoryMigrations } from "./inventory.migrations";
 import { originOf, type EventEnvelope } from "../../contracts/events";
 import { defineService } from "../../lib/schema";
 import { cachedRead, idempotentCall } from "../../lib/resilience";
@@ -39,7 +39,7 @@ import { InsufficientStockError, StockNotFoundError } from "./inventory.errors";
 import { stockEvents } from "./inventory.events";
 import { STOCK_TTL, refreshStockCache } from "./inventory.cache";
 import { changeStock, reserveItem, settleReservation, type InventoryThis as This } from "./inventory.changes";
-import { inventoryModels, repositoryOf as repo, type Movement } from "./inventory.repository";
+import { repositoryOf as repo, type Movement } from "./inventory.repository";
 
 export type { Movement };
 
@@ -84,7 +84,7 @@ async function releaseWhenPurchaseCancelled(svc: This, event: EventEnvelope<"pur
 const InventoryService = defineService<This>({
 	name: "inventory",
 	mixins: [
-		createDbMixin({ migrations: inventoryMigrations, models: inventoryModels }),
+		createDbMixin({ migrations: inventoryMigrations, table: "stocks", key: "product_id" }),
 		createOutboxMixin(),
 		createEventConsumerMixin<This>({
 			"product.created": createStockWhenProductCreated,

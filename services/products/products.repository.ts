@@ -1,5 +1,5 @@
 /** Every statement on the products table, through the service's Database. */
-import { DataTypes, type Model, type ModelStatic, type Sequelize, type Transaction } from "sequelize";
+import type { Transaction } from "sequelize";
 import { isUniqueViolation, toIso, type Database } from "../../lib/database";
 import type { ProductRecord, SortOrder } from "./products.domain";
 import { DuplicateSkuError } from "./products.errors";
@@ -46,11 +46,6 @@ const SORT_COLUMNS: Record<string, string> = {
 	createdAt: "created_at",
 	updatedAt: "updated_at"
 };
-
-/** moleculer-db's adapter wants an entity model; no statement goes through it. */
-export function defineProductEntity(sequelize: Sequelize): ModelStatic<Model> {
-	return sequelize.define("product", { id: { type: DataTypes.UUID, primaryKey: true } }, { tableName: "products", timestamps: false });
-}
 
 export interface ProductFilter {
 	/** Case-insensitive text in the name, sku or description. */

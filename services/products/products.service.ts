@@ -7,7 +7,7 @@ import type { Context, Service } from "moleculer";
 import { createDbMixin, type DbServiceThis } from "../../mixins/db.mixin";
 import { createOutboxMixin, type OutboxThis } from "../../mixins/outbox.mixin";
 import { createCacheCleanerMixin } from "../../mixins/cache-cleaner.mixin";
-import { productsMigrations } from "../../config/migrations/products";
+import { productsMigrations } from "./products.migrations";
 import { buildEvent, originOf } from "../../contracts/events";
 import { defineService } from "../../lib/schema";
 import { cachedRead, guardedWrite, idempotentCall } from "../../lib/resilience";
@@ -29,7 +29,6 @@ import {
 } from "./products.domain";
 import { ProductNotFoundError, ProductVersionConflictError } from "./products.errors";
 import {
-	defineProductEntity,
 	deleteProduct,
 	findProduct,
 	findProductPage,
@@ -99,7 +98,7 @@ function changesFrom(params: UpdateParams): ProductChanges {
 const ProductsService = defineService<This>({
 	name: "products",
 	mixins: [
-		createDbMixin({ migrations: productsMigrations, models: sequelize => ({ entity: defineProductEntity(sequelize) }) }),
+		createDbMixin({ migrations: productsMigrations, table: "products" }),
 		createOutboxMixin(),
 		createCacheCleanerMixin(["products"])
 	],

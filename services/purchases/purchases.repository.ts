@@ -1,5 +1,5 @@
 /** Every statement on the purchases table: its row type and the one mapper. */
-import { DataTypes, type Model, type ModelStatic, type Sequelize, type Transaction } from "sequelize";
+import type { Transaction } from "sequelize";
 import { toIso, type Database } from "../../lib/database";
 import type { PurchaseRecord, PurchaseStatus } from "./purchases.domain";
 
@@ -35,11 +35,6 @@ interface PurchaseRow {
 const COLUMNS =
 	"id, status, reservation_state, items, total_cents, currency, customer_id, idempotency_key, request_hash, " +
 	"expires_at, cancel_reason, created_at, updated_at, confirmed_at, completed_at, cancelled_at";
-
-/** moleculer-db's adapter wants an entity model; no statement goes through it. */
-export function definePurchaseModel(sequelize: Sequelize): ModelStatic<Model> {
-	return sequelize.define("purchase", { id: { type: DataTypes.UUID, primaryKey: true } }, { tableName: "purchases", timestamps: false });
-}
 
 /** An Idempotency-Key with the caller it belongs to. */
 export interface ScopedKey {

@@ -10,9 +10,10 @@ import { randomUUID } from "node:crypto";
 import type { Context, Service } from "moleculer";
 import { createDbMixin, type DbServiceThis } from "../../mixins/db.mixin";
 import { createOutboxMixin, type OutboxThis } from "../../mixins/outbox.mixin";
-import { purchasesMigrations } from "../../config/migrations/purchases";
+import { purchasesMigrations } from "./purchases.migrations";
 import { appConfig } from "../../config/broker-config";
 import { originOf, type EventOrigin, type ProductSnapshot } from "../../contracts/events";
+import { lifecycleOf } from "../../lib/lifecycle";
 import { defineService } from "../../lib/schema";
 import { guardedWrite, idempotentCall } from "../../lib/resilience";
 import { orderItems, pageParams, uuid, offsetOf, pageOf, type Page, type PageQuery } from "../../lib/params";
@@ -35,7 +36,6 @@ import {
 import { IdempotentRequestInProgressError, InvalidTransitionError, PurchaseNotFoundError } from "./purchases.errors";
 import { idempotentRequest, lookUp, replayAfterInsertFailed, type IdempotentRequest } from "./purchases.idempotency";
 import {
-	definePurchaseModel,
 	deleteReserving,
 	findReserved,
 	insertReserving,
@@ -45,7 +45,7 @@ import {
 	type StoredPurchase
 } from "./purchases.repository";
 import { purchaseCreated, statusChanged } from "./purchases.events";
-import { sweep, sweepPeriodically, type SweepResult } from "./purchases.sweeper";
+import { periodicSweeper, sweep, type SweepResult } from "./purchases.sweeper";
 
 export type { SweepResult } from "./purchases.sweeper";
 
@@ -67,7 +67,6 @@ interface CreateMeta {
 }
 
 interface PurchasesThis extends DbServiceThis, OutboxThis {
-	stopSweeping?: () => void;
 	placeNew(ctx: Context<CreateParams>, request: IdempotentRequest): Promise<StoredPurchase>;
 	priced(ctx: Context<CreateParams>, request: IdempotentRequest): Promise<StoredPurchase>;
 	insertOrFindOwner(record: StoredPurchase, request: IdempotentRequest): Promise<StoredPurchase | null>;
@@ -81,7 +80,7 @@ type This = Service & PurchasesThis;
 const PurchasesService = defineService<This>({
 	name: "purchases",
 	mixins: [
-		createDbMixin({ migrations: purchasesMigrations, models: sequelize => ({ entity: definePurchaseModel(sequelize) }) }),
+		createDbMixin({ migrations: purchasesMigrations, table: "purchases" }),
 		createOutboxMixin()
 	],
 	settings: { rest: "/purchases" },
@@ -264,12 +263,8 @@ const PurchasesService = defineService<This>({
 		}
 	},
 
-	started(this: This) {
-		this.stopSweeping = sweepPeriodically(this);
-	},
-
-	stopped(this: This) {
-		this.stopSweeping?.();
+	created(this: This) {
+		lifecycleOf(this).add("jobs", periodicSweeper(this));
 	}
 });
 

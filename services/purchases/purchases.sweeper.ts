@@ -6,6 +6,7 @@
 import { randomUUID } from "node:crypto";
 import type { Service } from "moleculer";
 import type { Database } from "../../lib/database";
+import type { PartHooks } from "../../lib/lifecycle";
 import { appConfig } from "../../config/broker-config";
 import type { EventOrigin } from "../../contracts/events";
 import { isExpired, type StatusChange } from "./purchases.domain";
@@ -26,23 +27,33 @@ export interface SweptService extends Pick<Service, "broker" | "logger"> {
 	changeStatus(id: string, origin: EventOrigin, decide: (current: StoredPurchase, now: string) => StatusChange | null): Promise<StoredPurchase | null>;
 }
 
-/** Sweeps every quarter TTL (0.25 to 5 s, jittered) once the database is ready; returns the function that stops it. */
-export function sweepPeriodically(service: SweptService & { databaseReady: Promise<void> }): () => void {
+/** Sweeps every quarter TTL (0.25 to 5 s, jittered) while started; stopping waits for the sweep in flight. */
+export function periodicSweeper(service: SweptService): PartHooks {
 	const ttlMs = appConfig(service.broker).purchaseTtl * 1000;
 	const every = Math.min(5000, Math.max(250, ttlMs / 4));
 	let timer: NodeJS.Timeout | undefined;
+	let sweeping: Promise<void> = Promise.resolve();
+	let stopped = false;
 	const tick = () => {
-		timer = setTimeout(async () => {
-			await service.databaseReady;
-			await sweep(service).catch(err => service.logger.warn("Sweep failed:", (err as Error).message));
-			if (timer) tick();
+		timer = setTimeout(() => {
+			sweeping = sweep(service)
+				.then(() => undefined, err => service.logger.warn("Sweep failed:", (err as Error).message))
+				.then(() => {
+					if (!stopped) tick();
+				});
 		}, every * (0.8 + Math.random() * 0.4));
 		timer.unref();
 	};
-	tick();
-	return () => {
-		clearTimeout(timer);
-		timer = undefined;
+	return {
+		start: () => {
+			stopped = false;
+			tick();
+		},
+		stop: async () => {
+			stopped = true;
+			clearTimeout(timer);
+			await sweeping;
+		}
 	};
 }
 

@@ -1,7 +1,7 @@
 /** The audit trail, read from the audit service itself (not through the gateway and its rate limit). */
 import type { ServiceBroker } from "moleculer";
 import { waitFor } from "./wait";
-import type { AuditEntry } from "../../services/audit/store";
+import type { AuditEntry } from "../../services/audit/audit.domain";
 import type { Page } from "../../lib/params";
 
 export interface AuditFilter {

@@ -19,12 +19,13 @@ import { outboxesDrained } from "../helpers/outbox";
 import { auditTrail, requestRecord } from "../helpers/audit";
 import { TEST_API_KEY } from "../helpers/nodes";
 import { freePort, spawnNode, type RunningNode } from "../../scripts/cluster-nodes";
-import { ElasticsearchAuditStore, monthlyIndex } from "../../services/audit/elasticsearch-store";
-import type { AuditEntry } from "../../services/audit/store";
+import { ElasticsearchAuditStore, monthlyIndex } from "../../services/audit/audit.elasticsearch";
+import type { AuditEntry } from "../../services/audit/audit.domain";
 import { buildEvent, type EventEnvelope } from "../../contracts/events";
 import type { DbServiceThis } from "../../mixins/db.mixin";
 import { createEventConsumerMixin } from "../../mixins/event-consumer.mixin";
 import { defineService } from "../../lib/schema";
+import { lifecycleOf } from "../../lib/lifecycle";
 
 const url = engineUrl(ELASTICSEARCH_ENV, "http://127.0.0.1:9200");
 
@@ -258,7 +259,7 @@ type Attempts = Map<string, number[]>;
  * events whose ids are in `refused`.
  */
 function testGroup(refused: Set<string>, attempts: Attempts): ServiceSchema {
-	type This = Service & Pick<DbServiceThis, "databaseReady" | "beforeDatabaseClose">;
+	type This = Service;
 	async function take(event: EventEnvelope) {
 		attempts.set(event.id, [...(attempts.get(event.id) ?? []), Date.now()]);
 		if (refused.has(event.id)) throw new Error(`the test group refuses ${event.id}`);
@@ -266,13 +267,12 @@ function testGroup(refused: Set<string>, attempts: Attempts): ServiceSchema {
 	return defineService<This>({
 		name: "test-group",
 		mixins: [createEventConsumerMixin<This>({}, { handlersIdempotentById: true, recordTopics: { "product-events": (_svc, record) => take(record as EventEnvelope) } })],
-		// No database of its own: ready at once, and the consumer leaves when the service stops.
-		created(this: This) {
-			this.databaseReady = Promise.resolve();
-			this.beforeDatabaseClose = [];
+		// No database of its own: its parts (the Kafka consumer) start with it and stop with it.
+		started(this: This) {
+			return lifecycleOf(this).start();
 		},
-		async stopped(this: This) {
-			for (const work of this.beforeDatabaseClose) await work();
+		stopped(this: This) {
+			return lifecycleOf(this).stop();
 		}
 	});
 }

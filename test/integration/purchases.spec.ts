@@ -8,7 +8,7 @@ import { delivered } from "../helpers/outbox";
 import { auditSearch, auditTrail } from "../helpers/audit";
 import { TestSession } from "../helpers/postgres";
 import type { Purchase } from "../../services/purchases/purchases.domain";
-import type { AuditEntry, AuditStore } from "../../services/audit/store";
+import type { AuditEntry, AuditStore } from "../../services/audit/audit.domain";
 import type { Page } from "../../lib/params";
 import type { DbServiceThis } from "../../mixins/db.mixin";
 

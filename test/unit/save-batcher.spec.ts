@@ -1,4 +1,4 @@
-import { SaveBatcher } from "../../services/audit/batcher";
+import { SaveBatcher } from "../../services/audit/audit.batcher";
 
 describe("SaveBatcher", () => {
 	it("writes the items added together as one batch and answers each its own result", async () => {

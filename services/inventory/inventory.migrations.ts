@@ -1,5 +1,5 @@
 import type { Migration } from "../../lib/migrator";
-import { createOutboxTable, createProcessedEventsTable, indexProcessedEventsByTime } from "./shared";
+import { createOutboxTable, createProcessedEventsTable, indexProcessedEventsByTime } from "../../lib/shared-migrations";
 
 export const inventoryMigrations: Migration[] = [
 	{

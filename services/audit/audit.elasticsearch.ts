@@ -11,8 +11,8 @@ import { Client } from "@elastic/elasticsearch";
 import { Errors } from "moleculer";
 import { isUnavailableAnswer } from "../../lib/failures";
 import { pageOf, offsetOf, type Page } from "../../lib/params";
-import type { AuditEntry, AuditQuery, AuditStore } from "./store";
-import { SaveBatcher } from "./batcher";
+import type { AuditEntry, AuditQuery, AuditStore } from "./audit.domain";
+import { SaveBatcher } from "./audit.batcher";
 
 const TEMPLATE = "audit";
 

@@ -1,5 +1,5 @@
 /** Tables every service with an outbox or event handlers has, as migration steps. */
-import type { MigrationContext } from "../../lib/migrator";
+import type { MigrationContext } from "./migrator";
 
 /** The transactional outbox: events written with the change that caused them. */
 export async function createOutboxTable({ exec, types: t }: MigrationContext): Promise<void> {

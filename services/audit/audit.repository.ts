@@ -1,39 +1,8 @@
-/** The audit store interface and its SQL implementation (the audit service's own database). */
+/** The audit store on the audit service's own database: every statement on `audit_entries`. */
 import type { Database } from "../../lib/database";
-import { offsetOf, pageOf, type Page, type PageQuery } from "../../lib/params";
-import { SaveBatcher } from "./batcher";
-
-export interface AuditEntry {
-	/** The event id, or the request record's id: an entry is stored once per id. */
-	id: string;
-	kind: "event" | "request";
-	type: string;
-	source: string;
-	aggregateId: string | null;
-	correlationId: string;
-	actor: string | null;
-	occurredAt: string;
-	payload: Record<string, unknown>;
-}
-
-export interface AuditQuery extends PageQuery {
-	type?: string;
-	aggregateId?: string;
-	correlationId?: string;
-	from?: Date;
-	to?: Date;
-	/** Text searched for in the payload, case-insensitively. */
-	q?: string;
-}
-
-export interface AuditStore {
-	/** Stores an entry unless one with its id exists; returns whether it was new. */
-	save(entry: AuditEntry): Promise<boolean>;
-	/** Entries matching the query, newest first. */
-	search(query: AuditQuery): Promise<Page<AuditEntry>>;
-	/** Settles every save under way; called while the service's database is still open. */
-	close(): Promise<void>;
-}
+import { offsetOf, pageOf, type Page } from "../../lib/params";
+import { SaveBatcher } from "./audit.batcher";
+import type { AuditEntry, AuditQuery, AuditStore } from "./audit.domain";
 
 interface Row {
 	id: string;

@@ -1,5 +1,5 @@
 import type { Migration } from "../../lib/migrator";
-import { createProcessedEventsTable } from "./shared";
+import { createProcessedEventsTable } from "../../lib/shared-migrations";
 
 export const auditMigrations: Migration[] = [
 	{

@@ -1,5 +1,5 @@
 import type { Migration } from "../../lib/migrator";
-import { createOutboxTable } from "./shared";
+import { createOutboxTable } from "../../lib/shared-migrations";
 
 export const purchasesMigrations: Migration[] = [
 	{
