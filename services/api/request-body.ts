@@ -13,7 +13,7 @@ import { UnprocessableError } from "../../contracts/errors";
 import type { Req } from "./gateway";
 import { findHostileInput } from "./input-guard";
 
-export const MAX_BODY_BYTES = 1024 * 1024;
+const MAX_BODY_BYTES = 1024 * 1024;
 
 const DECODERS: Record<string, (() => Transform) | undefined> = {
 	identity: undefined,

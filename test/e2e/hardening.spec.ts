@@ -121,6 +121,17 @@ describe.each(testDialects())("the gateway's edges on %s", dialect => {
 			}
 			await expect(request("GET", "/api/v1/products?q=odd%20encoding")).resolves.toMatchObject({ body: { total: 0 } });
 		});
+
+		it("answers 413 to a body past 1 MB once decoded, sent chunked or compressed small", async () => {
+			const big = json({ name: "too big", price: 1, description: "x".repeat(1_100_000) });
+			const chunked = await sendRaw(base(), "POST", "/api/v1/products", withKey({ "Content-Type": "application/json", "Transfer-Encoding": "chunked" }), big);
+			expectRawProblem(chunked, 413, "PAYLOAD_TOO_LARGE");
+			const bomb = gzipSync(big);
+			expect(bomb.length).toBeLessThan(100_000);
+			const compressed = await sendRaw(base(), "POST", "/api/v1/products", withKey({ "Content-Type": "application/json", "Content-Encoding": "gzip" }), bomb);
+			expectRawProblem(compressed, 413, "PAYLOAD_TOO_LARGE");
+			await expect(request("GET", "/api/v1/products?q=too%20big")).resolves.toMatchObject({ body: { total: 0 } });
+		});
 	});
 
 	describe("Content-Type", () => {
