@@ -136,7 +136,7 @@ export async function readJsonBody(req: IncomingMessage, res: ServerResponse): P
  * limit and the key): the body is read, body and query are checked for hostile input, and
  * the body joins the action's params.
  */
-export async function acceptInput(this: unknown, _ctx: unknown, _route: unknown, req: Req & { query?: unknown }, res: ServerResponse): Promise<void> {
+export async function acceptInput(_ctx: unknown, _route: unknown, req: Req & { query?: unknown }, res: ServerResponse): Promise<void> {
 	const body = await readJsonBody(req, res);
 	const hostile = findHostileInput(body) ?? findHostileInput(req.query);
 	if (hostile) throw new UnprocessableError([hostile]);
