@@ -7,18 +7,17 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import ApiGateway from "moleculer-web";
 import type { Context, ServiceSchema } from "moleculer";
 import { appConfig } from "../../config/broker-config";
-import { UnprocessableError } from "../../contracts/errors";
 import { defineMixin, defineService } from "../../lib/schema";
 import { createCacheCleanerMixin } from "../../mixins/cache-cleaner.mixin";
 import { authenticate, rateLimitKey } from "./auth";
 import { openApiDocument, swaggerAsset, swaggerPage } from "./docs";
 import { PUBLIC_SERVICES, requestIdOf, type ApiThis, type Req } from "./gateway";
 import { live, ready, routesStatus } from "./health";
-import { MAX_BODY_BYTES, guardHttp, guardServer } from "./http-guard";
-import { findHostileInput } from "./input-guard";
+import { answerNotRouted, guardHttp, guardServer } from "./http-guard";
 import { answerStale, callAction } from "./near-cache-route";
 import { toProblem } from "./problem";
 import { rateLimitStoreFor, secondsUntil } from "./rate-limit";
+import { acceptInput, hasBody } from "./request-body";
 import { recordWhenAnswered } from "./request-records";
 
 interface GatewayMeta {
@@ -72,12 +71,13 @@ const ApiService = defineService<ApiThis>({
 				whitelist: PUBLIC_SERVICES.map(name => `${name}.*`),
 				autoAliases: true,
 				mappingPolicy: "restrict",
+				pathToRegexpOptions: { sensitive: true },
 				authentication: true,
-				bodyParsers: { json: { strict: true, limit: MAX_BODY_BYTES }, urlencoded: false },
-				// After the key and the rate limit, before the action: the body and query as parsed.
-				onBeforeCall(this: ApiThis, ctx: Context<unknown, GatewayMeta>, _route: unknown, req: Req & { body?: unknown; query?: unknown }) {
-					const hostile = findHostileInput(req.body) ?? findHostileInput(req.query);
-					if (hostile) throw new UnprocessableError([hostile]);
+				// The body is read only after the rate limit and the key: by acceptInput, moleculer-web's
+				// last step before the action (its `authorization` hook), never by a body parser ahead of them.
+				bodyParsers: false,
+				authorization: "acceptInput",
+				onBeforeCall(this: ApiThis, ctx: Context<unknown, GatewayMeta>, _route: unknown, req: Req) {
 					const key = req.headers["idempotency-key"];
 					if (typeof key === "string") ctx.meta.idempotencyKey = key;
 				},
@@ -94,12 +94,14 @@ const ApiService = defineService<ApiThis>({
 					"GET docs": "api.docs",
 					"GET docs/:file": "api.docsAsset"
 				},
+				pathToRegexpOptions: { sensitive: true },
 				mappingPolicy: "restrict",
 				bodyParsers: false
 			},
 			{
 				path: "/health",
 				aliases: { "GET live": "api.live", "GET ready": "api.ready" },
+				pathToRegexpOptions: { sensitive: true },
 				mappingPolicy: "restrict",
 				bodyParsers: false
 			}
@@ -113,6 +115,8 @@ const ApiService = defineService<ApiThis>({
 			problem.instance = path;
 			problem.requestId = req.$ctx?.requestID ?? requestIdOf(req);
 			if (res.headersSent) return void res.end();
+			// Answered before its body was read (refused, or past the limit): the connection goes rather than read the rest.
+			if (hasBody(req) && !req.complete) res.setHeader("Connection", "close");
 			res.setHeader("Content-Type", "application/problem+json; charset=utf-8");
 			res.setHeader("X-Request-ID", problem.requestId);
 			if (problem.status === 429) res.setHeader("Retry-After", secondsUntil(req.$route?.rateLimit?.store.resetTime ?? 0));
@@ -158,8 +162,11 @@ const ApiService = defineService<ApiThis>({
 		errorHandler(this: ApiThis, req: Req, res: ServerResponse, err: unknown) {
 			this.sendError(req, res, err);
 		},
+		/** A request no route took: 405 when its path has other methods, else 404. */
+		send404: answerNotRouted,
 		callAction,
-		authenticate
+		authenticate,
+		acceptInput
 	}
 });
 

@@ -13,6 +13,8 @@ export const PUBLIC_SERVICES = ["products", "inventory", "purchases", "audit"];
 export type Req = IncomingMessage & {
 	$ctx?: Context;
 	originalUrl?: string;
+	/** The path moleculer-web matched routes against: no query, no trailing slash. */
+	parsedUrl?: string;
 	$alias?: { action?: string; method?: string; fullPath?: string };
 	$endpoint?: { action: CachedActionDef };
 	$params?: Record<string, unknown>;
@@ -22,7 +24,7 @@ export type Req = IncomingMessage & {
 /** The gateway service, with the moleculer-web state and methods its files use. */
 export type ApiThis = Service & {
 	settings: { port: number; routes: Record<string, unknown>[] };
-	aliases: { action?: string }[];
+	aliases: { action?: string; method: string; match(path: string): unknown }[];
 	routes: { opts: { autoAliases?: boolean } }[];
 	regenerateAutoAliases(route: unknown): void;
 	sendResponse(req: Req, res: ServerResponse, data: unknown, action: unknown): void;
@@ -31,7 +33,7 @@ export type ApiThis = Service & {
 };
 
 /** moleculer-web's own methods, which the gateway's overrides of them call on. */
-export const moleculerWeb = (ApiGateway as unknown as { methods: Record<"callAction" | "httpHandler", (...args: unknown[]) => Promise<unknown>> }).methods;
+export const moleculerWeb = (ApiGateway as unknown as { methods: Record<"callAction" | "httpHandler" | "send404", (...args: unknown[]) => unknown> }).methods;
 
 /** The client's X-Request-ID when it is well formed, else a new one. */
 export function requestIdOf(req: IncomingMessage): string {

@@ -1,14 +1,63 @@
-/** HTTP hardening in front of moleculer-web: OPTIONS, HEAD, the body size limit and the request timeout. */
-import type { Server, ServerResponse } from "node:http";
+/**
+ * HTTP hardening around moleculer-web: requests Node's parser refuses, `Expect:
+ * 100-continue`, the request timeout, OPTIONS and HEAD, and 405 for a method a path does
+ * not have.
+ */
+import { randomUUID } from "node:crypto";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
+import { Errors } from "moleculer";
 import { moleculerWeb, type ApiThis, type Req } from "./gateway";
+import { framingProblem } from "./problem";
+import { awaitContinue } from "./request-body";
 
-export const MAX_BODY_BYTES = 1024 * 1024;
 /** How long a client may take to send a whole request (Node's default is 5 minutes). */
 const REQUEST_TIMEOUT_MS = 30_000;
 
-/** Bounds how long the server waits for a request. */
+const METHOD_ORDER = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+/** Bounds how long the server waits for a request, and answers what never becomes one. */
 export function guardServer(server: Server): void {
 	server.requestTimeout = REQUEST_TIMEOUT_MS;
+	// Without this listener Node sends `100 Continue` before the gateway has looked at the
+	// request; with it, the body is asked for only when it is about to be read.
+	server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
+		awaitContinue(req);
+		server.emit("request", req, res);
+	});
+	server.on("clientError", answerClientError);
+}
+
+/** A request Node's parser refused (malformed framing, headers too large, too slow): a problem, then the connection closes. */
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+	// As Node's own handler does: only when no response on this connection has begun, so a
+	// client never gets half of one answer followed by another.
+	const inFlight = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
+	if (err.code === "ECONNRESET" || !socket.writable || inFlight?.headersSent) return void socket.destroy();
+	const problem = framingProblem(err);
+	problem.requestId = randomUUID();
+	const body = JSON.stringify(problem);
+	socket.end(
+		`HTTP/1.1 ${problem.status} ${problem.title}\r\n` +
+			"Content-Type: application/problem+json; charset=utf-8\r\n" +
+			`Content-Length: ${Buffer.byteLength(body)}\r\nX-Request-ID: ${problem.requestId}\r\nConnection: close\r\n\r\n${body}`,
+		() => socket.destroy()
+	);
+}
+
+/** The request's path as moleculer-web matches it: no query, no trailing slash. */
+function pathOf(req: Req): string {
+	const path = req.parsedUrl ?? (req.url ?? "").split("?")[0];
+	return path.length > 1 && path.endsWith("/") ? path.slice(0, -1) : path;
+}
+
+/** The methods some route has for `path`, in the order HTTP lists them; none when no route has the path. */
+function allowedMethods(service: ApiThis, path: string): string[] {
+	const methods = new Set(service.aliases.filter(alias => alias.match(path)).map(alias => alias.method));
+	if (methods.size === 0) return [];
+	if (methods.has("GET")) methods.add("HEAD");
+	methods.add("OPTIONS");
+	return METHOD_ORDER.filter(method => methods.has(method));
 }
 
 /** Answers what moleculer-web should not see, then hands the request to moleculer-web's own handler. */
@@ -16,15 +65,21 @@ export function guardHttp(service: ApiThis, req: Req, res: ServerResponse, next?
 	// No CORS: the gateway answers OPTIONS itself. moleculer-web would otherwise run the
 	// action of the method a preflight names (Access-Control-Request-Method).
 	if (req.method === "OPTIONS") {
-		res.writeHead(204, { Allow: "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS" });
+		const allowed = allowedMethods(service, pathOf(req));
+		if (allowed.length === 0) return moleculerWeb.send404.call(service, req, res);
+		res.writeHead(204, { Allow: allowed.join(", ") });
 		return void res.end();
 	}
 	// HEAD is a GET whose body Node leaves out.
 	if (req.method === "HEAD") req.method = "GET";
-	// A body declared too large is refused at once, not after waiting for all of it.
-	if (Number(req.headers["content-length"]) > MAX_BODY_BYTES) {
-		res.setHeader("Connection", "close");
-		return service.sendError(req, res, Object.assign(new Error("request entity too large"), { type: "entity.too.large" }));
-	}
 	return moleculerWeb.httpHandler.call(service, req, res, next);
+}
+
+/** moleculer-web's answer to a request no route took: 405 with `Allow` when the path exists for other methods, else 404. */
+export function answerNotRouted(this: ApiThis, req: Req, res: ServerResponse) {
+	const path = pathOf(req);
+	const allowed = allowedMethods(this, path);
+	if (allowed.length === 0) return moleculerWeb.send404.call(this, req, res);
+	res.setHeader("Allow", allowed.join(", "));
+	this.sendError(req, res, new Errors.MoleculerClientError(`${req.method} is not allowed on ${path}; Allow lists the methods that are.`, 405, "METHOD_NOT_ALLOWED"));
 }

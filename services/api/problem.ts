@@ -6,6 +6,12 @@
 import { STATUS_CODES } from "node:http";
 import { classify, isDatabaseUnreachable } from "../../lib/failures";
 
+/**
+ * Every problem's `type`: RFC 9457's "about:blank", so `title` is the status's own phrase
+ * and no client follows a link that leads nowhere; the stable `code` names the problem.
+ */
+export const PROBLEM_TYPE = "about:blank";
+
 export interface ProblemDetails {
 	type: string;
 	title: string;
@@ -28,14 +34,18 @@ interface ErrorLike {
 	data?: unknown;
 }
 
-/** body-parser's failures, by their `type`. */
-const BODY_ERRORS: Record<string, { status: number; code: string; detail: string }> = {
-	"entity.parse.failed": { status: 400, code: "MALFORMED_JSON", detail: "The request body is not valid JSON." },
-	"entity.too.large": { status: 413, code: "PAYLOAD_TOO_LARGE", detail: "The request body is larger than 1 MB." },
-	"encoding.unsupported": { status: 415, code: "UNSUPPORTED_ENCODING", detail: "The request body's content encoding is not supported." },
-	"charset.unsupported": { status: 415, code: "UNSUPPORTED_CHARSET", detail: "The request body's charset is not supported." },
-	"request.aborted": { status: 400, code: "REQUEST_ABORTED", detail: "The request was aborted while its body was read." },
-	"request.size.invalid": { status: 400, code: "INVALID_CONTENT_LENGTH", detail: "The request body does not match its Content-Length." }
+/**
+ * How Node's HTTP parser's refusals are answered (its `clientError`: the request never
+ * reached the gateway). Anything not listed is framing Node cannot read: a 400.
+ */
+const FRAMING_ERRORS: Record<string, { status: number; code: string; detail: string }> = {
+	HPE_HEADER_OVERFLOW: { status: 431, code: "HEADERS_TOO_LARGE", detail: "The request's headers are larger than the server accepts." },
+	ERR_HTTP_REQUEST_TIMEOUT: { status: 408, code: "REQUEST_INCOMPLETE", detail: "The request did not arrive whole in time." }
+};
+const MALFORMED_REQUEST = {
+	status: 400,
+	code: "MALFORMED_REQUEST",
+	detail: "The request is not well-formed HTTP/1.1 (for example a Content-Length that does not match the body, or both Content-Length and Transfer-Encoding)."
 };
 
 /** How each "try again later" of the cluster (lib/failures: not-run, busy, timeout) is answered. */
@@ -48,10 +58,6 @@ const UNAVAILABLE: Record<string, { status: number; detail: string }> = {
 	REQUEST_TIMEOUT: { status: 504, detail: "A service did not answer in time." }
 };
 
-export function problemTypeUri(code: string): string {
-	return `/problems/${code.toLowerCase().replace(/_/g, "-")}`;
-}
-
 function validationErrors(data: unknown): { field: string; message: string }[] {
 	if (!Array.isArray(data)) return [];
 	return data.map((item: { field?: unknown; message?: unknown }) => ({
@@ -61,19 +67,19 @@ function validationErrors(data: unknown): { field: string; message: string }[] {
 }
 
 function problem(status: number, code: string, detail: string, extra: Partial<ProblemDetails> = {}): ProblemDetails {
-	return { type: problemTypeUri(code), title: STATUS_CODES[status] ?? "Error", status, detail, code, ...extra };
+	return { type: PROBLEM_TYPE, title: STATUS_CODES[status] ?? "Error", status, detail, code, ...extra };
+}
+
+/** The problem for a request Node's HTTP parser refused (`clientError`). */
+export function framingProblem(err: { code?: unknown }): ProblemDetails {
+	const { status, code, detail } = (typeof err.code === "string" && FRAMING_ERRORS[err.code]) || MALFORMED_REQUEST;
+	return problem(status, code, detail);
 }
 
 /** Turns any thrown value into problem details; `internal` is true when it should be logged as a failure. */
 export function toProblem(err: unknown): { problem: ProblemDetails; internal: boolean } {
 	const e = (err ?? {}) as ErrorLike;
 	const type = typeof e.type === "string" ? e.type : "";
-
-	const body = BODY_ERRORS[type];
-	if (body) return { problem: problem(body.status, body.code, body.detail), internal: false };
-	// zlib's failures (Z_DATA_ERROR, Z_BUF_ERROR, ...): the body is not what its Content-Encoding says.
-	if (typeof e.code === "string" && /^Z_[A-Z_]+$/.test(e.code))
-		return { problem: problem(400, "UNDECODABLE_BODY", "The request body could not be decoded with its Content-Encoding."), internal: false };
 
 	if (isDatabaseUnreachable(err))
 		return { problem: problem(503, "DATABASE_UNAVAILABLE", "The database cannot be reached right now; try again shortly."), internal: true };

@@ -1,43 +1,18 @@
 import { Errors } from "moleculer";
-import { problemTypeUri, toProblem } from "../../services/api/problem";
+import { framingProblem, toProblem } from "../../services/api/problem";
 
 describe("toProblem", () => {
-	describe("body-parser errors", () => {
-		it("renders a body that is not JSON as 400 MALFORMED_JSON", () => {
-			const { problem, internal } = toProblem({ type: "entity.parse.failed", status: 400, message: "Unexpected token" });
+	describe("refused bodies", () => {
+		it("renders the body reader's refusal with its status and code", () => {
+			const { problem, internal } = toProblem(new Errors.MoleculerClientError("Send the request body as application/json.", 415, "UNSUPPORTED_MEDIA_TYPE"));
 			expect(problem).toEqual({
-				type: "/problems/malformed-json",
-				title: "Bad Request",
-				status: 400,
-				code: "MALFORMED_JSON",
-				detail: "The request body is not valid JSON."
-			});
-			expect(internal).toBe(false);
-		});
-
-		it("renders a body over the limit as 413 PAYLOAD_TOO_LARGE", () => {
-			const { problem, internal } = toProblem({ type: "entity.too.large", status: 413 });
-			expect(problem).toMatchObject({
-				type: "/problems/payload-too-large",
-				title: "Payload Too Large",
-				status: 413,
-				code: "PAYLOAD_TOO_LARGE"
-			});
-			expect(internal).toBe(false);
-		});
-
-		it("renders a body its Content-Encoding cannot decode (a zlib error) as 400, not 500", () => {
-			const { problem, internal } = toProblem(new Errors.MoleculerError("incorrect header check", "Z_DATA_ERROR" as never));
-			expect(problem).toMatchObject({ status: 400, code: "UNDECODABLE_BODY" });
-			expect(internal).toBe(false);
-		});
-
-		it("renders an unsupported charset as 415", () => {
-			expect(toProblem({ type: "charset.unsupported", status: 415 }).problem).toMatchObject({
+				type: "about:blank",
+				title: "Unsupported Media Type",
 				status: 415,
-				code: "UNSUPPORTED_CHARSET",
-				title: "Unsupported Media Type"
+				code: "UNSUPPORTED_MEDIA_TYPE",
+				detail: "Send the request body as application/json."
 			});
+			expect(internal).toBe(false);
 		});
 	});
 
@@ -48,7 +23,7 @@ describe("toProblem", () => {
 			]);
 			const { problem, internal } = toProblem(err);
 			expect(problem).toEqual({
-				type: "/problems/validation-error",
+				type: "about:blank",
 				title: "Unprocessable Entity",
 				status: 422,
 				code: "VALIDATION_ERROR",
@@ -81,7 +56,7 @@ describe("toProblem", () => {
 			});
 			const { problem, internal } = toProblem(err);
 			expect(problem).toEqual({
-				type: "/problems/insufficient-stock",
+				type: "about:blank",
 				title: "Conflict",
 				status: 409,
 				code: "INSUFFICIENT_STOCK",
@@ -94,7 +69,7 @@ describe("toProblem", () => {
 		it("derives the code from the reason phrase when the error has no type", () => {
 			const { problem } = toProblem({ code: 404, message: "Nothing here." });
 			expect(problem).toEqual({
-				type: "/problems/not-found",
+				type: "about:blank",
 				title: "Not Found",
 				status: 404,
 				code: "NOT_FOUND",
@@ -115,7 +90,7 @@ describe("toProblem", () => {
 		it("hides an unknown error behind a 500 marked internal", () => {
 			const { problem, internal } = toProblem(new Error("SELECT * FROM products failed: password=hunter2"));
 			expect(problem).toEqual({
-				type: "/problems/internal-error",
+				type: "about:blank",
 				title: "Internal Server Error",
 				status: 500,
 				code: "INTERNAL_ERROR",
@@ -144,7 +119,7 @@ describe("toProblem", () => {
 			const err = new Errors.ServiceNotAvailableError({ action: "products.get", nodeID: "node-1" });
 			const { problem, internal } = toProblem(err);
 			expect(problem).toEqual({
-				type: "/problems/service-not-available",
+				type: "about:blank",
 				title: "Service Unavailable",
 				status: 503,
 				code: "SERVICE_NOT_AVAILABLE",
@@ -163,7 +138,7 @@ describe("toProblem", () => {
 			const err = new Errors.RequestTimeoutError({ action: "inventory.reserve", nodeID: "node-2" });
 			const { problem, internal } = toProblem(err);
 			expect(problem).toMatchObject({
-				type: "/problems/request-timeout",
+				type: "about:blank",
 				title: "Gateway Timeout",
 				status: 504,
 				code: "REQUEST_TIMEOUT"
@@ -173,8 +148,20 @@ describe("toProblem", () => {
 	});
 });
 
-describe("problemTypeUri", () => {
-	it("turns a code into a relative URI reference", () => {
-		expect(problemTypeUri("VALIDATION_ERROR")).toBe("/problems/validation-error");
+describe("framingProblem", () => {
+	it("renders what Node's HTTP parser refused as 400 MALFORMED_REQUEST", () => {
+		expect(framingProblem({ code: "HPE_UNEXPECTED_CONTENT_LENGTH" })).toEqual({
+			type: "about:blank",
+			title: "Bad Request",
+			status: 400,
+			code: "MALFORMED_REQUEST",
+			detail: expect.any(String)
+		});
+		expect(framingProblem({})).toMatchObject({ status: 400, code: "MALFORMED_REQUEST" });
+	});
+
+	it("renders headers too large as 431 and a request too slow to arrive as 408", () => {
+		expect(framingProblem({ code: "HPE_HEADER_OVERFLOW" })).toMatchObject({ status: 431, code: "HEADERS_TOO_LARGE", title: "Request Header Fields Too Large" });
+		expect(framingProblem({ code: "ERR_HTTP_REQUEST_TIMEOUT" })).toMatchObject({ status: 408, code: "REQUEST_INCOMPLETE", title: "Request Timeout" });
 	});
 });
