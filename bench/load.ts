@@ -51,7 +51,7 @@ function percentile(sorted: Float64Array, q: number): number {
 
 const round2 = (value: number) => Math.round(value * 100) / 100;
 
-export function summariseLatency(samples: number[]): LatencySummary {
+function summariseLatency(samples: number[]): LatencySummary {
 	const sorted = Float64Array.from(samples).sort();
 	const mean = samples.reduce((a, b) => a + b, 0) / Math.max(1, samples.length);
 	return {

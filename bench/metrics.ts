@@ -17,7 +17,7 @@ const SAMPLE_LINE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)/;
 const LABEL = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g;
 
 /** The samples of a Prometheus text exposition (comments skipped). */
-export function parsePrometheus(text: string): Sample[] {
+function parsePrometheus(text: string): Sample[] {
 	const samples: Sample[] = [];
 	for (const line of text.split("\n")) {
 		if (line === "" || line.startsWith("#")) continue;

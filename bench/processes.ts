@@ -36,7 +36,7 @@ function logSize(child: Child): number {
 }
 
 /** The last lines of a log file, to explain a failure. */
-export function logTail(file: string, lines = 15): string {
+function logTail(file: string, lines = 15): string {
 	try {
 		return readFileSync(file, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
 	} catch {
@@ -219,7 +219,7 @@ export async function cpuOver(children: Child[], ms: number): Promise<number> {
 	return (ticks / TICKS_PER_SECOND / (ms / 1000)) * 100;
 }
 
-export function round1(value: number): number {
+function round1(value: number): number {
 	return Math.round(value * 10) / 10;
 }
 

@@ -7,7 +7,7 @@ import type autocannon from "autocannon";
 import { connectPostgres } from "./resources";
 
 const WORDS = ["Desk Lamp", "Notebook", "Office Chair", "Monitor", "Keyboard", "Coffee Mug", "Fountain Pen", "Backpack", "USB Cable", "Speaker"];
-export const CATEGORIES = WORDS.map((_, i) => `category-${i}`);
+const CATEGORIES = WORDS.map((_, i) => `category-${i}`);
 
 export interface ProductSpec {
 	name: string;
@@ -147,7 +147,7 @@ export class Zipf {
 }
 
 /** The list queries of the mixed scenario, most popular first: plain pages, categories, sorts, searches. */
-export function listQueries(): string[] {
+function listQueries(): string[] {
 	return [
 		"?page=1&pageSize=20",
 		...CATEGORIES.slice(0, 5).map(c => `?category=${c}`),

@@ -7,7 +7,7 @@
 export const ALL_SERVICES = ["api", "products", "inventory", "purchases", "audit"] as const;
 export type ServiceName = (typeof ALL_SERVICES)[number];
 
-export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"] as const;
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export type DatabaseConfig =

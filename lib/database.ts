@@ -38,7 +38,7 @@ export interface Database {
 	close(): Promise<void>;
 }
 
-export function sqliteFileFor(storage: string, schema: string): string {
+function sqliteFileFor(storage: string, schema: string): string {
 	if (storage === ":memory:") return storage;
 	const ext = extname(storage) || ".sqlite";
 	return join(dirname(storage), `${basename(storage, extname(storage))}.${schema}${ext}`);

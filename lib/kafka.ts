@@ -23,7 +23,7 @@ const STATUS_TIMEOUT_MS = 3000;
 
 const links = new WeakMap<ServiceBroker, Link>();
 
-export const ALL_TOPICS = [...new Set<string>(Object.values(TOPICS)), AUDIT_LOGS_TOPIC];
+const ALL_TOPICS = [...new Set<string>(Object.values(TOPICS)), AUDIT_LOGS_TOPIC];
 
 export function kafkaEnabled(broker: ServiceBroker): boolean {
 	return appConfig(broker).kafkaBrokers.length > 0;

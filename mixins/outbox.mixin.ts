@@ -33,7 +33,7 @@ const KAFKA = "$kafka";
  * Where an event goes: the cluster's listeners first, then its Kafka topic (consumer
  * groups read it there) or, without Kafka, each consumer group of its topic directly.
  */
-export function destinationsOf(event: EventEnvelope, viaKafka: boolean): string[] {
+function destinationsOf(event: EventEnvelope, viaKafka: boolean): string[] {
 	return [BROADCAST, ...(viaKafka ? [KAFKA] : consumerGroupsOf(TOPICS[event.type]))];
 }
 

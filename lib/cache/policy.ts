@@ -7,7 +7,7 @@
 
 export const WINDOW_MS = 60_000;
 /** Reads per window from which a key counts as hot. */
-export const HOT_READS = 20;
+const HOT_READS = 20;
 
 export class AccessTracker {
 	private counts = new Map<string, number>();

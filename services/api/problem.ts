@@ -10,7 +10,7 @@ import { classify, isDatabaseUnreachable } from "../../lib/failures";
  * Every problem's `type`: RFC 9457's "about:blank", so `title` is the status's own phrase
  * and no client follows a link that leads nowhere; the stable `code` names the problem.
  */
-export const PROBLEM_TYPE = "about:blank";
+const PROBLEM_TYPE = "about:blank";
 
 export interface ProblemDetails {
 	type: string;

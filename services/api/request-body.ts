@@ -121,7 +121,7 @@ function parseJson(bytes: Buffer): unknown {
  * or encoding, 413 past 1 MB (at once when Content-Length says so), 400 when it cannot be
  * decoded or is not JSON. Undefined when there is no body.
  */
-export async function readJsonBody(req: IncomingMessage, res: ServerResponse): Promise<unknown> {
+async function readJsonBody(req: IncomingMessage, res: ServerResponse): Promise<unknown> {
 	if (!hasBody(req)) return undefined;
 	const mediaType = mediaTypeRefusal(req.headers["content-type"]);
 	if (mediaType) throw mediaType;

@@ -32,7 +32,7 @@ export function monthlyIndex(prefix: string, occurredAt: string): string {
 }
 
 /** The alias every write of a month goes through; outside `audit-*`, so searches see each document once. */
-export function writeAlias(index: string): string {
+function writeAlias(index: string): string {
 	return `write.${index}`;
 }
 

@@ -12,14 +12,14 @@ import { isLowStock, settleItem, toStock, type ReservationItem, type Stock, type
 import { StockNotFoundError } from "./inventory.errors";
 import { stockEvents } from "./inventory.events";
 import { refreshStockCache } from "./inventory.cache";
-import { repositoryOf as repo, type Reservation } from "./inventory.repository";
+import { insertMovement, lockStock, reserveUnits, setReservationStatus, updateStock, type Reservation } from "./inventory.repository";
 
 export type InventoryThis = Service & DbServiceThis & OutboxThis;
 
 /** Changes one stock record in a transaction of its own; `decide` returns null to leave it as it is. */
 export async function changeStock(svc: InventoryThis, productId: string, origin: EventOrigin, decide: (current: StockRecord) => StockChange | null): Promise<Stock> {
 	const record = await svc.db.transaction(async tx => {
-		const current = await repo(svc).lockStock(tx, productId);
+		const current = await lockStock(svc.db, tx, productId);
 		if (!current) throw new StockNotFoundError(productId);
 		const change = decide(current);
 		return change ? writeChange(svc, tx, current, change, origin) : current;
@@ -31,23 +31,23 @@ export async function changeStock(svc: InventoryThis, productId: string, origin:
 async function writeChange(svc: InventoryThis, tx: Transaction, current: StockRecord, change: StockChange, origin: EventOrigin): Promise<StockRecord> {
 	const at = new Date().toISOString();
 	const next: StockRecord = { ...current, ...change.levels, lowStock: isLowStock(change.levels), version: current.version + 1, updatedAt: at };
-	if (!(await repo(svc).updateStock(tx, next, current.version))) throw new Error(`stock of ${current.productId} changed under a row lock`);
+	if (!(await updateStock(svc.db, tx, next, current.version))) throw new Error(`stock of ${current.productId} changed under a row lock`);
 	await recordChange(svc, tx, current, next, change, origin);
 	return next;
 }
 
 /** Reserves one item, if its units are there; false when they are not. */
 export async function reserveItem(svc: InventoryThis, tx: Transaction, item: ReservationItem, reservationId: string, origin: EventOrigin): Promise<boolean> {
-	const after = await repo(svc).reserveUnits(tx, item.productId, item.quantity, new Date().toISOString());
+	const after = await reserveUnits(svc.db, tx, item.productId, item.quantity, new Date().toISOString());
 	if (!after) return false;
 	const before = { ...after, reserved: after.reserved - item.quantity };
 	await recordChange(svc, tx, before, after, { delta: item.quantity, reason: "RESERVE", reference: reservationId, levels: after }, origin);
 	return true;
 }
 
-/** The ledger entry, the events and (after the commit) the cached stock of a change written to `after`. */
-async function recordChange(svc: InventoryThis, tx: Transaction, before: StockLevels, after: StockRecord, change: StockChange, origin: EventOrigin): Promise<void> {
-	if (change.delta !== 0) await repo(svc).insertMovement(tx, after.productId, change, after.updatedAt);
+/** The ledger entry, the events and (after the commit) the cached stock of a change written to `after`; `before` is null for a new record. */
+export async function recordChange(svc: InventoryThis, tx: Transaction, before: StockLevels | null, after: StockRecord, change: StockChange, origin: EventOrigin): Promise<void> {
+	if (change.delta !== 0) await insertMovement(svc.db, tx, after.productId, change, after.updatedAt);
 	await svc.appendEvents(tx, stockEvents(svc.name, before, after, change, origin));
 	svc.db.afterCommit(tx, () => refreshStockCache(svc, after.productId, after));
 }
@@ -57,11 +57,10 @@ async function recordChange(svc: InventoryThis, tx: Transaction, before: StockLe
  * whose product was deleted meanwhile have no stock left to change and are skipped.
  */
 export async function settleReservation(svc: InventoryThis, tx: Transaction, reservation: Reservation, transition: Transition, origin: EventOrigin): Promise<void> {
-	const stocks = repo(svc);
 	for (const item of reservation.items) {
-		const current = await stocks.lockStock(tx, item.productId);
+		const current = await lockStock(svc.db, tx, item.productId);
 		if (current) await writeChange(svc, tx, current, settleItem(transition, reservation.id, current, item.quantity), origin);
 	}
-	await stocks.setReservationStatus(tx, reservation.id, transition.to);
+	await setReservationStatus(svc.db, tx, reservation.id, transition.to);
 }
 

@@ -5,8 +5,7 @@
 import { MAX_ON_HAND } from "../../contracts/stock";
 import { ReservationClosedError, StockBelowReservedError, StockLimitError, type Shortage } from "./inventory.errors";
 
-export const MOVEMENT_REASONS = ["INITIAL", "RESTOCK", "ADJUSTMENT", "RESERVE", "RELEASE", "SALE", "RETURN"] as const;
-export type MovementReason = (typeof MOVEMENT_REASONS)[number];
+export type MovementReason = "INITIAL" | "RESTOCK" | "ADJUSTMENT" | "RESERVE" | "RELEASE" | "SALE" | "RETURN";
 
 /** Reasons a client may give to an adjustment; the others belong to the system. */
 export const MANUAL_REASONS = ["RESTOCK", "ADJUSTMENT", "RETURN"] as const satisfies readonly MovementReason[];
@@ -129,12 +128,12 @@ export function release(current: StockLevels, quantity: number): StockLevels {
 }
 
 /** Turns a reservation into a sale: the units leave on-hand stock and the reservation. */
-export function sell(current: StockLevels, quantity: number): StockLevels {
+function sell(current: StockLevels, quantity: number): StockLevels {
 	return { ...current, onHand: current.onHand - quantity, reserved: current.reserved - quantity };
 }
 
 /** Puts sold units back on hand (a confirmed purchase cancelled). */
-export function returnSold(current: StockLevels, quantity: number): StockLevels {
+function returnSold(current: StockLevels, quantity: number): StockLevels {
 	return { ...current, onHand: current.onHand + quantity };
 }
 

@@ -8,7 +8,6 @@ import type { Transaction } from "sequelize";
 import { toIso, type Database } from "../../lib/database";
 import type { MovementReason, ReservationItem, ReservationStatus, StockChange, StockRecord } from "./inventory.domain";
 
-
 interface StockRow {
 	product_id: string;
 	on_hand: number;
@@ -92,163 +91,150 @@ export interface PageWindow {
 	offset: number;
 }
 
-const repositories = new WeakMap<Database, InventoryRepository>();
-
-/** The repository over the database the db mixin opened for a service, made once per database. */
-export function repositoryOf(service: { db: Database }): InventoryRepository {
-	let repository = repositories.get(service.db);
-	if (!repository) repositories.set(service.db, (repository = new InventoryRepository(service.db)));
-	return repository;
+/** A page of stock records, most recently changed first, and how many there are. */
+export async function listStocks(db: Database, lowStock: boolean | undefined, page: PageWindow): Promise<{ rows: StockRecord[]; count: number }> {
+	const where = lowStock === undefined ? "" : " WHERE low_stock = :lowStock";
+	const rows = await db.rows<StockRow>(
+		`SELECT ${STOCK_COLUMNS} FROM stocks${where} ORDER BY updated_at DESC, product_id ASC LIMIT :limit OFFSET :offset`,
+		{ lowStock, ...page }
+	);
+	const [{ count }] = await db.rows<{ count: number | string }>(`SELECT count(*) AS count FROM stocks${where}`, { lowStock });
+	return { rows: rows.map(toStockRecord), count: Number(count) };
 }
 
-class InventoryRepository {
-	constructor(private readonly db: Database) {}
+export async function findStock(db: Database, productId: string): Promise<StockRecord | null> {
+	const [row] = await db.rows<StockRow>(`SELECT ${STOCK_COLUMNS} FROM stocks WHERE product_id = :productId`, { productId });
+	return row ? toStockRecord(row) : null;
+}
 
-	/** A page of stock records, most recently changed first, and how many there are. */
-	async listStocks(lowStock: boolean | undefined, page: PageWindow): Promise<{ rows: StockRecord[]; count: number }> {
-		const where = lowStock === undefined ? "" : " WHERE low_stock = :lowStock";
-		const rows = await this.db.rows<StockRow>(
-			`SELECT ${STOCK_COLUMNS} FROM stocks${where} ORDER BY updated_at DESC, product_id ASC LIMIT :limit OFFSET :offset`,
-			{ lowStock, ...page }
-		);
-		const [{ count }] = await this.db.rows<{ count: number | string }>(`SELECT count(*) AS count FROM stocks${where}`, { lowStock });
-		return { rows: rows.map(toStockRecord), count: Number(count) };
-	}
+/** Reads a stock row to change it in `tx`. */
+export async function lockStock(db: Database, tx: Transaction, productId: string): Promise<StockRecord | null> {
+	const [row] = await db.rows<StockRow>(
+		`SELECT ${STOCK_COLUMNS} FROM stocks WHERE product_id = :productId${db.lockFor(tx)}`,
+		{ productId },
+		tx
+	);
+	return row ? toStockRecord(row) : null;
+}
 
-	async findStock(productId: string): Promise<StockRecord | null> {
-		const [row] = await this.db.rows<StockRow>(`SELECT ${STOCK_COLUMNS} FROM stocks WHERE product_id = :productId`, { productId });
-		return row ? toStockRecord(row) : null;
-	}
+/** Opens a stock record; false when the product has one already. */
+export async function insertStock(db: Database, tx: Transaction, record: StockRecord): Promise<boolean> {
+	const created = await db.rows(
+		`INSERT INTO stocks (${STOCK_COLUMNS})
+		 VALUES (:productId, :onHand, :reserved, :lowStockThreshold, :lowStock, :version, :createdAt, :updatedAt)
+		 ON CONFLICT (product_id) DO NOTHING RETURNING product_id`,
+		{ ...record },
+		tx
+	);
+	return created.length > 0;
+}
 
-	/** Reads a stock row to change it in `tx`. */
-	async lockStock(tx: Transaction, productId: string): Promise<StockRecord | null> {
-		const [row] = await this.db.rows<StockRow>(
-			`SELECT ${STOCK_COLUMNS} FROM stocks WHERE product_id = :productId${this.db.lockFor(tx)}`,
-			{ productId },
-			tx
-		);
-		return row ? toStockRecord(row) : null;
-	}
+/** Deletes a stock record and returns the version it had, or null when there was none. */
+export async function deleteStock(db: Database, tx: Transaction, productId: string): Promise<number | null> {
+	const [deleted] = await db.rows<{ version: number }>("DELETE FROM stocks WHERE product_id = :productId RETURNING version", { productId }, tx);
+	return deleted ? Number(deleted.version) : null;
+}
 
-	/** Opens a stock record; false when the product has one already. */
-	async insertStock(tx: Transaction, record: StockRecord): Promise<boolean> {
-		const created = await this.db.rows(
-			`INSERT INTO stocks (${STOCK_COLUMNS})
-			 VALUES (:productId, :onHand, :reserved, :lowStockThreshold, :lowStock, :version, :createdAt, :updatedAt)
-			 ON CONFLICT (product_id) DO NOTHING RETURNING product_id`,
-			{ ...record },
-			tx
-		);
-		return created.length > 0;
-	}
+/** Writes `next` over the record if it still has version `previous`; false when it does not. */
+export async function updateStock(db: Database, tx: Transaction, next: StockRecord, previous: number): Promise<boolean> {
+	const updated = await db.rows(
+		`UPDATE stocks SET on_hand = :onHand, reserved = :reserved, low_stock_threshold = :lowStockThreshold,
+		 low_stock = :lowStock, version = :version, updated_at = :updatedAt
+		 WHERE product_id = :productId AND version = :previous RETURNING product_id`,
+		{ ...next, previous },
+		tx
+	);
+	return updated.length > 0;
+}
 
-	/** Deletes a stock record and returns the version it had, or null when there was none. */
-	async deleteStock(tx: Transaction, productId: string): Promise<number | null> {
-		const [deleted] = await this.db.rows<{ version: number }>("DELETE FROM stocks WHERE product_id = :productId RETURNING version", { productId }, tx);
-		return deleted ? Number(deleted.version) : null;
-	}
+/**
+ * Reserves `quantity` units with one conditional update (it takes the row lock only
+ * when the units are there): the record after, or null when they are not.
+ */
+export async function reserveUnits(db: Database, tx: Transaction, productId: string, quantity: number, at: string): Promise<StockRecord | null> {
+	const [row] = await db.rows<StockRow>(
+		`UPDATE stocks SET reserved = reserved + :quantity, version = version + 1, updated_at = :at,
+		 low_stock = (on_hand - reserved - :quantity <= low_stock_threshold)
+		 WHERE product_id = :productId AND on_hand - reserved >= :quantity
+		 RETURNING ${STOCK_COLUMNS}`,
+		{ productId, quantity, at },
+		tx
+	);
+	return row ? toStockRecord(row) : null;
+}
 
-	/** Writes `next` over the record if it still has version `previous`; false when it does not. */
-	async updateStock(tx: Transaction, next: StockRecord, previous: number): Promise<boolean> {
-		const updated = await this.db.rows(
-			`UPDATE stocks SET on_hand = :onHand, reserved = :reserved, low_stock_threshold = :lowStockThreshold,
-			 low_stock = :lowStock, version = :version, updated_at = :updatedAt
-			 WHERE product_id = :productId AND version = :previous RETURNING product_id`,
-			{ ...next, previous },
-			tx
-		);
-		return updated.length > 0;
-	}
+/** Available units by product id, of those that have a stock record (a plain read unless `tx` is given). */
+export async function availability(db: Database, productIds: string[], tx?: Transaction): Promise<Map<string, number>> {
+	const rows = await db.rows<{ product_id: string; available: number | string }>(
+		"SELECT product_id, on_hand - reserved AS available FROM stocks WHERE product_id IN (:productIds)",
+		{ productIds },
+		tx
+	);
+	return new Map(rows.map(r => [r.product_id, Number(r.available)]));
+}
 
-	/**
-	 * Reserves `quantity` units with one conditional update (it takes the row lock only
-	 * when the units are there): the record after, or null when they are not.
-	 */
-	async reserveUnits(tx: Transaction, productId: string, quantity: number, at: string): Promise<StockRecord | null> {
-		const [row] = await this.db.rows<StockRow>(
-			`UPDATE stocks SET reserved = reserved + :quantity, version = version + 1, updated_at = :at,
-			 low_stock = (on_hand - reserved - :quantity <= low_stock_threshold)
-			 WHERE product_id = :productId AND on_hand - reserved >= :quantity
-			 RETURNING ${STOCK_COLUMNS}`,
-			{ productId, quantity, at },
-			tx
-		);
-		return row ? toStockRecord(row) : null;
-	}
+export async function insertMovement(db: Database, tx: Transaction, productId: string, change: StockChange, at: string): Promise<void> {
+	await db.rows(
+		`INSERT INTO stock_movements (product_id, delta, reason, reference, on_hand_after, reserved_after, at)
+		 VALUES (:productId, :delta, :reason, :reference, :onHand, :reserved, :at) RETURNING id`,
+		{
+			productId,
+			delta: change.delta,
+			reason: change.reason,
+			reference: change.reference,
+			onHand: change.levels.onHand,
+			reserved: change.levels.reserved,
+			at
+		},
+		tx
+	);
+}
 
-	/** Available units by product id, of those that have a stock record (a plain read unless `tx` is given). */
-	async availability(productIds: string[], tx?: Transaction): Promise<Map<string, number>> {
-		const rows = await this.db.rows<{ product_id: string; available: number | string }>(
-			"SELECT product_id, on_hand - reserved AS available FROM stocks WHERE product_id IN (:productIds)",
-			{ productIds },
-			tx
-		);
-		return new Map(rows.map(r => [r.product_id, Number(r.available)]));
-	}
+/** A page of a product's ledger, newest first, and how many entries it has. */
+export async function listMovements(db: Database, productId: string, page: PageWindow): Promise<{ rows: Movement[]; count: number }> {
+	const rows = await db.rows<MovementRow>(
+		`SELECT id, product_id, delta, reason, reference, on_hand_after, reserved_after, at
+		 FROM stock_movements WHERE product_id = :productId ORDER BY id DESC LIMIT :limit OFFSET :offset`,
+		{ productId, ...page }
+	);
+	const [{ count }] = await db.rows<{ count: number | string }>(
+		"SELECT count(*) AS count FROM stock_movements WHERE product_id = :productId",
+		{ productId }
+	);
+	return { rows: rows.map(toMovement), count: Number(count) };
+}
 
-	async insertMovement(tx: Transaction, productId: string, change: StockChange, at: string): Promise<void> {
-		await this.db.rows(
-			`INSERT INTO stock_movements (product_id, delta, reason, reference, on_hand_after, reserved_after, at)
-			 VALUES (:productId, :delta, :reason, :reference, :onHand, :reserved, :at) RETURNING id`,
-			{
-				productId,
-				delta: change.delta,
-				reason: change.reason,
-				reference: change.reference,
-				onHand: change.levels.onHand,
-				reserved: change.levels.reserved,
-				at
-			},
-			tx
-		);
-	}
+/** The status of a reservation, read without a lock. */
+export async function reservationStatus(db: Database, id: string): Promise<ReservationStatus | null> {
+	const [row] = await db.rows<{ status: ReservationStatus }>("SELECT status FROM reservations WHERE id = :id", { id });
+	return row?.status ?? null;
+}
 
-	/** A page of a product's ledger, newest first, and how many entries it has. */
-	async listMovements(productId: string, page: PageWindow): Promise<{ rows: Movement[]; count: number }> {
-		const rows = await this.db.rows<MovementRow>(
-			`SELECT id, product_id, delta, reason, reference, on_hand_after, reserved_after, at
-			 FROM stock_movements WHERE product_id = :productId ORDER BY id DESC LIMIT :limit OFFSET :offset`,
-			{ productId, ...page }
-		);
-		const [{ count }] = await this.db.rows<{ count: number | string }>(
-			"SELECT count(*) AS count FROM stock_movements WHERE product_id = :productId",
-			{ productId }
-		);
-		return { rows: rows.map(toMovement), count: Number(count) };
-	}
+/** Reads a reservation to change it in `tx`. */
+export async function lockReservation(db: Database, tx: Transaction, id: string): Promise<Reservation | null> {
+	const [row] = await db.rows<ReservationRow>(`SELECT id, status, items FROM reservations WHERE id = :id${db.lockFor(tx)}`, { id }, tx);
+	return row ? toReservation(row) : null;
+}
 
-	/** The status of a reservation, read without a lock. */
-	async reservationStatus(id: string): Promise<ReservationStatus | null> {
-		const [row] = await this.db.rows<{ status: ReservationStatus }>("SELECT status FROM reservations WHERE id = :id", { id });
-		return row?.status ?? null;
-	}
+/** Inserts a reservation; a unique violation when one of that id exists. */
+export async function insertReservation(db: Database, tx: Transaction, reservation: Reservation): Promise<void> {
+	const now = new Date().toISOString();
+	await db.rows(
+		"INSERT INTO reservations (id, status, items, created_at, updated_at) VALUES (:id, :status, :items, :now, :now) RETURNING id",
+		{ id: reservation.id, status: reservation.status, items: JSON.stringify(reservation.items), now },
+		tx
+	);
+}
 
-	/** Reads a reservation to change it in `tx`. */
-	async lockReservation(tx: Transaction, id: string): Promise<Reservation | null> {
-		const [row] = await this.db.rows<ReservationRow>(`SELECT id, status, items FROM reservations WHERE id = :id${this.db.lockFor(tx)}`, { id }, tx);
-		return row ? toReservation(row) : null;
-	}
+export async function setReservationStatus(db: Database, tx: Transaction, id: string, status: ReservationStatus): Promise<void> {
+	await db.rows("UPDATE reservations SET status = :status, updated_at = :now WHERE id = :id RETURNING id", { status, now: new Date().toISOString(), id }, tx);
+}
 
-	/** Inserts a reservation; a unique violation when one of that id exists. */
-	async insertReservation(tx: Transaction, reservation: Reservation): Promise<void> {
-		const now = new Date().toISOString();
-		await this.db.rows(
-			"INSERT INTO reservations (id, status, items, created_at, updated_at) VALUES (:id, :status, :items, :now, :now) RETURNING id",
-			{ id: reservation.id, status: reservation.status, items: JSON.stringify(reservation.items), now },
-			tx
-		);
-	}
-
-	async setReservationStatus(tx: Transaction, id: string, status: ReservationStatus): Promise<void> {
-		await this.db.rows("UPDATE reservations SET status = :status, updated_at = :now WHERE id = :id RETURNING id", { status, now: new Date().toISOString(), id }, tx);
-	}
-
-	/** Ids of reservations still held that were made before `before`, oldest first. */
-	async heldReservationIds(before: Date, limit: number): Promise<string[]> {
-		const rows = await this.db.rows<{ id: string }>(
-			"SELECT id FROM reservations WHERE status = 'HELD' AND created_at < :before ORDER BY created_at LIMIT :limit",
-			{ before: before.toISOString(), limit }
-		);
-		return rows.map(r => r.id);
-	}
+/** Ids of reservations still held that were made before `before`, oldest first. */
+export async function heldReservationIds(db: Database, before: Date, limit: number): Promise<string[]> {
+	const rows = await db.rows<{ id: string }>(
+		"SELECT id FROM reservations WHERE status = 'HELD' AND created_at < :before ORDER BY created_at LIMIT :limit",
+		{ before: before.toISOString(), limit }
+	);
+	return rows.map(r => r.id);
 }

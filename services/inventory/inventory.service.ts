@@ -32,14 +32,12 @@ import {
 	type ReservationItem,
 	type ReservationStatus,
 	type Stock,
-	type StockChange,
 	type StockRecord
 } from "./inventory.domain";
 import { InsufficientStockError, StockNotFoundError } from "./inventory.errors";
-import { stockEvents } from "./inventory.events";
 import { STOCK_TTL, refreshStockCache } from "./inventory.cache";
-import { changeStock, reserveItem, settleReservation, type InventoryThis as This } from "./inventory.changes";
-import { repositoryOf as repo, type Movement } from "./inventory.repository";
+import { changeStock, recordChange, reserveItem, settleReservation, type InventoryThis as This } from "./inventory.changes";
+import { availability, deleteStock, findStock, heldReservationIds, insertReservation, insertStock, listMovements, listStocks, lockReservation, reservationStatus, type Movement } from "./inventory.repository";
 
 export type { Movement };
 
@@ -52,31 +50,27 @@ async function createStockWhenProductCreated(svc: This, event: EventEnvelope<"pr
 	const at = new Date().toISOString();
 	const levels = { onHand: initialStock, reserved: 0, lowStockThreshold };
 	const record: StockRecord = { productId, ...levels, lowStock: isLowStock(levels), version: 1, createdAt: at, updatedAt: at };
-	const stocks = repo(svc);
-	if (!(await stocks.insertStock(tx, record))) return;
-	const change: StockChange = { delta: initialStock, reason: "INITIAL", reference: null, levels };
-	await stocks.insertMovement(tx, productId, change, at);
-	await svc.appendEvents(tx, stockEvents(svc.name, null, record, change, event));
-	svc.db.afterCommit(tx, () => svc.clearCache());
+	if (!(await insertStock(svc.db, tx, record))) return;
+	await recordChange(svc, tx, null, record, { delta: initialStock, reason: "INITIAL", reference: null, levels }, event);
 }
 
 /** Drops the stock record of a deleted product; its ledger stays for the record. */
 async function removeStockWhenProductDeleted(svc: This, event: EventEnvelope<"product.deleted">, tx: Transaction) {
 	const productId = event.aggregateId;
-	const deletedVersion = await repo(svc).deleteStock(tx, productId);
+	const deletedVersion = await deleteStock(svc.db, tx, productId);
 	if (deletedVersion !== null) svc.db.afterCommit(tx, () => refreshStockCache(svc, productId, { deletedVersion }));
 }
 
 /** A confirmed purchase turns its reservation into a sale. */
 async function sellWhenPurchaseConfirmed(svc: This, event: EventEnvelope<"purchase.confirmed">, tx: Transaction) {
-	const reservation = await repo(svc).lockReservation(tx, event.aggregateId);
+	const reservation = await lockReservation(svc.db, tx, event.aggregateId);
 	const transition = onConfirmed(event.aggregateId, reservation?.status);
 	if (reservation && transition) await settleReservation(svc, tx, reservation, transition, event);
 }
 
 /** A cancelled purchase releases its reservation (PENDING) or returns the sold stock (CONFIRMED). */
 async function releaseWhenPurchaseCancelled(svc: This, event: EventEnvelope<"purchase.cancelled">, tx: Transaction) {
-	const reservation = await repo(svc).lockReservation(tx, event.aggregateId);
+	const reservation = await lockReservation(svc.db, tx, event.aggregateId);
 	const transition = onCancelled(reservation?.status);
 	if (reservation && transition) await settleReservation(svc, tx, reservation, transition, event);
 }
@@ -103,7 +97,7 @@ const InventoryService = defineService<This>({
 			...idempotentCall,
 			params: { ...pageParams, lowStock: { type: "boolean", convert: true, optional: true } },
 			async handler(this: This, ctx: Context<PageQuery & { lowStock?: boolean }>): Promise<Page<Stock>> {
-				const { rows, count } = await repo(this).listStocks(ctx.params.lowStock, { limit: ctx.params.pageSize, offset: offsetOf(ctx.params) });
+				const { rows, count } = await listStocks(this.db, ctx.params.lowStock, { limit: ctx.params.pageSize, offset: offsetOf(ctx.params) });
 				return pageOf(ctx.params, rows.map(toStock), count);
 			}
 		},
@@ -114,7 +108,7 @@ const InventoryService = defineService<This>({
 			...cachedRead(["productId"], STOCK_TTL),
 			params: { productId: uuid },
 			async handler(this: This, ctx: Context<{ productId: string }>): Promise<Stock> {
-				const record = await repo(this).findStock(ctx.params.productId);
+				const record = await findStock(this.db, ctx.params.productId);
 				if (!record) throw new StockNotFoundError(ctx.params.productId);
 				return toStock(record);
 			}
@@ -177,9 +171,8 @@ const InventoryService = defineService<This>({
 			params: { productId: uuid, ...pageParams },
 			async handler(this: This, ctx: Context<PageQuery & { productId: string }>): Promise<Page<Movement>> {
 				const { productId } = ctx.params;
-				const stocks = repo(this);
-				const { rows, count } = await stocks.listMovements(productId, { limit: ctx.params.pageSize, offset: offsetOf(ctx.params) });
-				if (count === 0 && !(await stocks.findStock(productId))) throw new StockNotFoundError(productId);
+				const { rows, count } = await listMovements(this.db, productId, { limit: ctx.params.pageSize, offset: offsetOf(ctx.params) });
+				if (count === 0 && !(await findStock(this.db, productId))) throw new StockNotFoundError(productId);
 				return pageOf(ctx.params, rows, count);
 			}
 		},
@@ -202,31 +195,30 @@ const InventoryService = defineService<This>({
 				const items = [...ctx.params.items].sort((a, b) => a.productId.localeCompare(b.productId));
 				const productIds = items.map(i => i.productId);
 				const origin = originOf(ctx);
-				const stocks = repo(this);
 				// Most refusals need no lock: if the stock is short already, say so at once
 				// (unless this is a retry of a reservation that took the last units).
-				const short = shortages(items, await stocks.availability(productIds));
+				const short = shortages(items, await availability(this.db, productIds));
 				if (short.length > 0) {
-					const earlier = await stocks.reservationStatus(reservationId);
+					const earlier = await reservationStatus(this.db, reservationId);
 					if (!earlier) throw new InsufficientStockError(short);
 					return answerAgain(reservationId, earlier);
 				}
 				try {
 					return await this.db.transaction(async tx => {
-						const existing = await stocks.lockReservation(tx, reservationId);
+						const existing = await lockReservation(this.db, tx, reservationId);
 						if (existing) return answerAgain(reservationId, existing.status);
-						await stocks.insertReservation(tx, { id: reservationId, status: "HELD", items });
+						await insertReservation(this.db, tx, { id: reservationId, status: "HELD", items });
 						for (const item of items) {
 							// Rolling back releases what the earlier items took.
 							if (!(await reserveItem(this, tx, item, reservationId, origin)))
-								throw new InsufficientStockError(shortages(items, await stocks.availability(productIds, tx)));
+								throw new InsufficientStockError(shortages(items, await availability(this.db, productIds, tx)));
 						}
 						return { reservationId, status: "HELD" as ReservationStatus };
 					});
 				} catch (err) {
 					// The same reservation reserved concurrently: the other call won, report its outcome.
 					if (!isUniqueViolation(err)) throw err;
-					const reservation = await this.db.transaction(tx => stocks.lockReservation(tx, reservationId));
+					const reservation = await this.db.transaction(tx => lockReservation(this.db, tx, reservationId));
 					return answerAgain(reservationId, reservation?.status ?? "unknown");
 				}
 			}
@@ -239,12 +231,11 @@ const InventoryService = defineService<This>({
 			params: { reservationId: uuid },
 			async handler(this: This, ctx: Context<{ reservationId: string }>) {
 				const { reservationId } = ctx.params;
-				const stocks = repo(this);
 				const settle = () =>
 					this.db.transaction(async tx => {
-						const reservation = await stocks.lockReservation(tx, reservationId);
+						const reservation = await lockReservation(this.db, tx, reservationId);
 						if (!reservation) {
-							await stocks.insertReservation(tx, { id: reservationId, status: "RELEASED", items: [] });
+							await insertReservation(this.db, tx, { id: reservationId, status: "RELEASED", items: [] });
 							return { reservationId, status: "RELEASED" };
 						}
 						const transition = onRelease(reservation.status);
@@ -267,7 +258,7 @@ const InventoryService = defineService<This>({
 			...idempotentCall,
 			params: { before: { type: "date", convert: true }, limit: { type: "number", integer: true, min: 1, max: 1000, default: 100 } },
 			handler(this: This, ctx: Context<{ before: Date; limit: number }>): Promise<string[]> {
-				return repo(this).heldReservationIds(ctx.params.before, ctx.params.limit);
+				return heldReservationIds(this.db, ctx.params.before, ctx.params.limit);
 			}
 		}
 	}

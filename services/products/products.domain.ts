@@ -65,7 +65,7 @@ export function generateSku(name: string, random: (n: number) => Buffer = random
 	return stem ? `${stem}-${suffix}` : `SKU-${suffix}`;
 }
 
-export const SORTABLE = {
+const SORTABLE = {
 	name: "name",
 	sku: "sku",
 	price: "priceCents",

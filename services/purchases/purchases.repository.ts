@@ -125,7 +125,7 @@ export async function deleteReserving(db: Database, id: string): Promise<void> {
 }
 
 /** RESERVING -> RESERVED; false when the sweeper abandoned the row first. */
-export async function markReserved(db: Database, id: string, tx: Transaction): Promise<boolean> {
+export async function markReserved(db: Database, tx: Transaction, id: string): Promise<boolean> {
 	const [marked] = await db.rows(
 		"UPDATE purchases SET reservation_state = 'RESERVED' WHERE id = :id AND reservation_state = 'RESERVING' RETURNING id",
 		{ id },
@@ -135,7 +135,7 @@ export async function markReserved(db: Database, id: string, tx: Transaction): P
 }
 
 /** Writes `next`'s status and timestamps if the row is still at `previous`. */
-export async function updateStatus(db: Database, next: StoredPurchase, previous: PurchaseStatus, tx: Transaction): Promise<boolean> {
+export async function updateStatus(db: Database, tx: Transaction, next: StoredPurchase, previous: PurchaseStatus): Promise<boolean> {
 	const [updated] = await db.rows(
 		`UPDATE purchases SET status = :status, updated_at = :updatedAt, confirmed_at = :confirmedAt,
 		 completed_at = :completedAt, cancelled_at = :cancelledAt, cancel_reason = :cancelReason

@@ -226,7 +226,7 @@ const PurchasesService = defineService<This>({
 		async announce(this: This, ctx: Context, record: StoredPurchase): Promise<StoredPurchase> {
 			const reserved: StoredPurchase = { ...record, reservationState: "RESERVED" };
 			await this.db.transaction(async tx => {
-				if (!(await markReserved(this.db, record.id, tx))) throw new IdempotentRequestInProgressError();
+				if (!(await markReserved(this.db, tx, record.id))) throw new IdempotentRequestInProgressError();
 				await this.appendEvents(tx, [purchaseCreated(this.name, reserved, originOf(ctx))]);
 			});
 			return reserved;
@@ -256,7 +256,7 @@ const PurchasesService = defineService<This>({
 				const change = decide(current, now);
 				if (!change) return null;
 				const next = withStatus(current, change, now);
-				if (!(await updateStatus(this.db, next, current.status, tx))) throw new Error(`purchase ${id} changed under a row lock`);
+				if (!(await updateStatus(this.db, tx, next, current.status))) throw new Error(`purchase ${id} changed under a row lock`);
 				await this.appendEvents(tx, [statusChanged(this.name, current.status, next, origin)]);
 				return next;
 			});

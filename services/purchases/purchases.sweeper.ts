@@ -13,7 +13,7 @@ import { isExpired, type StatusChange } from "./purchases.domain";
 import { abandonReservingSince, deleteAbandoned, exists, idsAbandoned, idsDueToExpire, type StoredPurchase } from "./purchases.repository";
 
 /** How long a row may stay RESERVING before the sweeper repairs it: well past any request timeout. */
-export const RESERVING_GRACE_MS = 30_000;
+const RESERVING_GRACE_MS = 30_000;
 
 export interface SweepResult {
 	expired: number;

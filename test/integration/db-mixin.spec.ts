@@ -11,7 +11,7 @@ import { createTestDatabase, type TestDatabase } from "../helpers/databases";
 import { loadConfig } from "../../config/env";
 import { createBrokerOptions } from "../../moleculer.config";
 import { createDbMixin, type DbServiceThis } from "../../mixins/db.mixin";
-import { lifecycleOf } from "../../lib/lifecycle";
+import { PARTS, lifecycleOf } from "../../lib/lifecycle";
 import { defineService } from "../../lib/schema";
 import type { Migration } from "../../lib/migrator";
 
@@ -39,7 +39,7 @@ function brokerOn(databaseUrl: string, migrations: Migration[], onStop: string[]
 			},
 			created(this: This) {
 				const lifecycle = lifecycleOf(this);
-				for (const part of ["stores", "publishers", "jobs", "consumers"] as const)
+				for (const part of PARTS)
 					lifecycle.add(part, { stop: () => this.db.rows("SELECT 1 AS ok").then(() => void onStop.push(part)) });
 			}
 		})
