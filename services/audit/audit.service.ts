@@ -14,6 +14,7 @@ import { idempotentCall } from "../../lib/resilience";
 import { isoDate, pageParams, type Page } from "../../lib/params";
 import { AUDIT_LOGS_TOPIC, type EventEnvelope, type RequestRecord } from "../../contracts/events";
 import { SqlAuditStore, type AuditEntry, type AuditQuery, type AuditStore } from "./store";
+import { AUDIT_ENTRY_PAGE } from "./audit.schemas";
 import { ElasticsearchAuditStore } from "./elasticsearch-store";
 import { appConfig } from "../../config/broker-config";
 
@@ -88,6 +89,7 @@ const AuditService = defineService<This>({
 		/** Audit entries by `type`, `aggregateId`, `correlationId`, time range and text in the payload; newest first. */
 		search: {
 			rest: "GET /",
+			openapi: { summary: "Search the audit trail", answers: AUDIT_ENTRY_PAGE },
 			...idempotentCall,
 			params: {
 				...pageParams,
