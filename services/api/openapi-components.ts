@@ -109,7 +109,7 @@ function problemResponse(status: number): Record<string, unknown> {
 		headers: { ...REQUEST_ID_HEADER, ...PROBLEM_HEADERS[status] },
 		content: {
 			"application/problem+json": {
-				schema: { allOf: [ref("schemas", "Problem"), { properties: { status: { const: status } } }] }
+				schema: { allOf: [ref("schemas", "Problem"), { type: "object", properties: { status: { type: "integer", const: status } } }] }
 			}
 		}
 	};

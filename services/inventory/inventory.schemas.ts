@@ -35,5 +35,5 @@ export const MOVEMENT_PAGE = pageSchemaOf(MOVEMENT);
 export const ADJUSTMENT_RULES: JsonSchema = {
 	properties: { delta: { not: { const: 0 } } },
 	if: { properties: { reason: { enum: ["RESTOCK", "RETURN"] } }, required: ["reason"] },
-	then: { properties: { delta: { exclusiveMinimum: 0 } } }
+	then: { properties: { delta: { type: "integer", exclusiveMinimum: 0 } } }
 };

@@ -310,7 +310,7 @@ describe("buildOpenApi", () => {
 				headers: expect.objectContaining({ "X-Request-ID": { $ref: "#/components/headers/RequestId" } }),
 				content: {
 					"application/problem+json": {
-						schema: { allOf: [{ $ref: "#/components/schemas/Problem" }, { properties: { status: { const: Number(status) } } }] }
+						schema: { allOf: [{ $ref: "#/components/schemas/Problem" }, { type: "object", properties: { status: { type: "integer", const: Number(status) } } }] }
 					}
 				}
 			});
