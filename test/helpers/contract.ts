@@ -46,6 +46,8 @@ export class Contract {
 	private readonly templates: { template: string; pattern: RegExp; literal: number }[];
 	/** Statuses received per operation ("get /api/v1/products"). */
 	readonly received = new Map<string, Set<number>>();
+	/** Every departure found so far, also those a waiting probe caught. */
+	readonly departures: string[] = [];
 
 	constructor(readonly doc: OpenApiDocument) {
 		// The named schemas refs point into, as the document holds them.
@@ -60,6 +62,12 @@ export class Contract {
 
 	/** Every way the answer departs from the document; none when it keeps to it. */
 	check(answer: Answer): string[] {
+		const found = this.departuresOf(answer);
+		this.departures.push(...found);
+		return found;
+	}
+
+	private departuresOf(answer: Answer): string[] {
 		const path = answer.path.split("?")[0];
 		const method = answer.method.toLowerCase();
 		const template = this.templateOf(path);
