@@ -23,7 +23,7 @@ const contract = () =>
 
 const ID = "0b6f1c52-3f6e-4c0e-9d6a-2d1f7f0e8a11";
 const rateHeaders = { "x-rate-limit-limit": "10", "x-rate-limit-remaining": "9", "x-rate-limit-reset": String(Date.now() + 60_000) };
-const answer = (overrides: Partial<Answer> & { headers?: Record<string, string> }): Answer => ({
+const answer = (overrides: Omit<Partial<Answer>, "headers"> & { headers?: Record<string, string> }): Answer => ({
 	method: "GET",
 	path: `/api/v1/widgets/${ID}`,
 	status: 200,

@@ -54,8 +54,9 @@ describe("the adjustment's body rules", () => {
 
 describe("the documented operations", () => {
 	it("are the gateway's own routes, exactly", () => {
-		const routes = (ApiService.settings!.routes as { path: string; aliases?: Record<string, string> }[]).filter(route => route.aliases);
-		const routed = routes.flatMap(route =>
+		const { routes } = ApiService.settings as { routes: { path: string; aliases?: Record<string, string> }[] };
+		const aliased = routes.filter(route => route.aliases);
+		const routed = aliased.flatMap(route =>
 			Object.keys(route.aliases!).map(alias => {
 				const [method, path] = alias.split(" ");
 				return `${method.toLowerCase()} ${route.path}/${path.replace(/:(\w+)/g, "{$1}")}`;
