@@ -30,15 +30,21 @@ const PROBLEMS: Record<number, { name: string; description: string }> = {
 	504: { name: "GatewayTimeout", description: "A service did not answer in time." }
 };
 
-/** The headers responses carry; each is there on every response that lists it. */
-const HEADERS: Record<string, { description: string; required: true; schema: JsonSchema }> = {
+/** The headers responses carry; each is there on every response that lists it, unless it says when. */
+const HEADERS: Record<string, { description: string; required: boolean; schema: JsonSchema }> = {
 	RequestId: { description: "The request's correlation id: the X-Request-Id sent when it was well formed, else a new one.", required: true, schema: { type: "string" } },
 	Location: { description: "Where the created resource is served.", required: true, schema: { type: "string", format: "uri-reference" } },
 	RetryAfter: { description: "Seconds to wait before trying again.", required: true, schema: { type: "integer", minimum: 1 } },
 	RateLimitLimit: { description: "Requests this API key may make per minute.", required: true, schema: { type: "integer", minimum: 1 } },
 	RateLimitRemaining: { description: "Requests left in the current minute.", required: true, schema: { type: "integer", minimum: 0 } },
 	RateLimitReset: { description: "When the current minute ends, in milliseconds since the Unix epoch.", required: true, schema: { type: "integer" } },
-	Allow: { description: "The methods the path has.", required: true, schema: { type: "string" } }
+	Allow: { description: "The methods the path has.", required: true, schema: { type: "string" } },
+	StaleWarning: {
+		description: 'Only on a stale answer (`110 - "Response is Stale"`): the service failed and the gateway answered the last answer it had.',
+		required: false,
+		schema: { type: "string" }
+	},
+	StaleCache: { description: "Only on a stale answer: `STALE`.", required: false, schema: { type: "string" } }
 };
 
 const header = (name: string) => ref("headers", name);
@@ -136,9 +142,12 @@ export function successHeaders(rateLimited: boolean): Record<string, unknown> {
 	return { ...REQUEST_ID_HEADER, ...(rateLimited ? RATE_LIMIT_HEADERS : {}) };
 }
 
-/** 201 with a Location for a POST to a collection (it creates), 204 without a body for a DELETE, else 200 with the answer's schema. */
-export function successResponse(method: string, path: string, answers: JsonSchema, rateLimited: boolean): Record<string, unknown> {
-	const headers = successHeaders(rateLimited);
+/**
+ * 201 with a Location for a POST to a collection (it creates), 204 without a body for a
+ * DELETE, else 200 with the answer's schema; a read the gateway may answer stale says so.
+ */
+export function successResponse(method: string, path: string, answers: JsonSchema, rateLimited: boolean, stale = false): Record<string, unknown> {
+	const headers = { ...successHeaders(rateLimited), ...(stale ? { Warning: header("StaleWarning"), "X-Cache": header("StaleCache") } : {}) };
 	if (method === "delete") return { 204: { description: "Done; no content.", headers } };
 	const content = { "application/json": { schema: answers } };
 	if (method !== "post" || path.includes("{")) return { 200: { description: "OK", headers, content } };

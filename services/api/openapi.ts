@@ -25,6 +25,8 @@ export interface ActionDescription {
 	visibility?: string;
 	/** The action reads the `Idempotency-Key` header (the gateway passes it on in meta). */
 	readsIdempotencyKey?: boolean;
+	/** The gateway may answer the read with its last known answer, marked stale, when the service fails (lib/resilience.ts). */
+	staleFallback?: boolean;
 	openapi?: ActionDoc;
 }
 
@@ -182,7 +184,7 @@ function operationOf(tag: string, action: ActionDescription, route: { method: st
 		// A body whose every field is optional may be left out (cancel's `reason`).
 		...(body ? { requestBody: { required: others.some(key => isRequired(params[key])), content: { "application/json": { schema: body } } } } : {}),
 		responses: {
-			...successResponse(route.method, route.path, doc?.answers ?? {}, rateLimited),
+			...successResponse(route.method, route.path, doc?.answers ?? {}, rateLimited, action.staleFallback === true),
 			...problemResponses(problemStatuses(route.method, route.path, rateLimited))
 		}
 	};

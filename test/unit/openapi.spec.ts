@@ -239,6 +239,16 @@ describe("buildOpenApi", () => {
 		expect(doc.components.headers.RequestId).toMatchObject({ required: true });
 	});
 
+	it("documents the stale answer's Warning and X-Cache, as optional, on a read the gateway may answer stale", () => {
+		const doc = build([{ name: "s", actions: { "s.get": { name: "s.get", rest: "GET /:id", staleFallback: true }, "s.list": { name: "s.list", rest: "GET /" } } }]);
+		expect((doc.paths["/api/v1/s/{id}"].get.responses["200"] as { headers: object }).headers).toMatchObject({
+			Warning: { $ref: "#/components/headers/StaleWarning" },
+			"X-Cache": { $ref: "#/components/headers/StaleCache" }
+		});
+		expect((doc.paths["/api/v1/s"].get.responses["200"] as { headers: object }).headers).not.toHaveProperty("Warning");
+		expect(doc.components.headers).toMatchObject({ StaleWarning: { required: false }, StaleCache: { required: false } });
+	});
+
 	it("documents 429 and the rate limit's headers only when the routes have a rate limit", () => {
 		const limited = build([products], { rateLimit: 100 }).paths["/api/v1/products"].get;
 		expect(limited.responses["429"]).toEqual({ $ref: "#/components/responses/TooManyRequests" });
