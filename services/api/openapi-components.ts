@@ -54,7 +54,7 @@ const RATE_LIMIT_HEADERS = {
 	"X-Rate-Limit-Remaining": header("RateLimitRemaining"),
 	"X-Rate-Limit-Reset": header("RateLimitReset")
 };
-/** Headers on every problem besides X-Request-ID. */
+/** The headers of a problem besides X-Request-ID, by status. */
 const PROBLEM_HEADERS: Record<number, Record<string, unknown>> = {
 	405: { Allow: header("Allow") },
 	429: { "Retry-After": header("RetryAfter"), ...RATE_LIMIT_HEADERS },

@@ -72,9 +72,15 @@ export class Contract {
 		const method = answer.method.toLowerCase();
 		const template = this.templateOf(path);
 		const where = `${answer.method} ${answer.path} -> ${answer.status}`;
-		if (!template) return answer.status === 404 ? this.checkResponse(where, this.component("NotFound"), answer) : [`${where}: no documented path matches, and it is not a 404`];
+		if (!template)
+			return answer.status === 404
+				? this.checkResponse(where, this.component("NotFound"), answer)
+				: [`${where}: no documented path matches, and it is not a 404`];
 		const operation = this.doc.paths[template][method] as Json | undefined;
-		if (!operation) return answer.status === 405 ? this.checkResponse(where, this.component("MethodNotAllowed"), answer) : [`${where}: ${template} has no ${method}, and it is not a 405`];
+		if (!operation)
+			return answer.status === 405
+				? this.checkResponse(where, this.component("MethodNotAllowed"), answer)
+				: [`${where}: ${template} has no ${method}, and it is not a 405`];
 		const key = `${method} ${template}`;
 		if (!this.received.has(key)) this.received.set(key, new Set());
 		this.received.get(key)!.add(answer.status);
