@@ -77,8 +77,8 @@ const DESCRIPTION = [
 	"",
 	"Every `/api/v1` route needs `X-API-Key`. Bodies are JSON (`application/json`). Every error is problem details",
 	"(RFC 9457, `application/problem+json`) with a stable `code`; a path that exists without the request's method is",
-	"a 405 (`#/components/responses/MethodNotAllowed`) with `Allow`, any other path a 404. Every answer carries",
-	"`X-Request-ID`. Money has at most two decimals, exactly (`x-decimal-places: 2`)."
+	"a 405 (`#/components/responses/MethodNotAllowed`) with `Allow`, any other path a 404. Every answer of these",
+	"operations carries `X-Request-ID`. Money has at most two decimals, exactly (`x-decimal-places: 2`)."
 ].join("\n");
 
 /** The OpenAPI 3.1 document of every published action with a `rest` of the given services, and of the gateway's own routes. */
