@@ -1,5 +1,6 @@
 /** Validation rules shared by the actions (fastest-validator), and the paging contract. */
 import { toCents, MAX_PRICE } from "../contracts/money";
+import { TWO_DECIMALS } from "./json-schema";
 
 /** Messages of the custom rules below, registered with the broker's validator. */
 export const VALIDATION_MESSAGES = {
@@ -10,12 +11,12 @@ export const VALIDATION_MESSAGES = {
 /** A UUID, lower-cased: PostgreSQL compares UUIDs regardless of case, SQLite's text does not. */
 export const uuid = { type: "uuid", custom: (value: unknown) => (typeof value === "string" ? value.toLowerCase() : value) } as const;
 
-/** A non-negative price with at most two decimals; `multipleOf` documents it in OpenAPI. */
+/** A non-negative price with at most two decimals (checked by `custom`; `openapi` says so in the document). */
 export const money = {
 	type: "number",
 	min: 0,
 	max: MAX_PRICE,
-	multipleOf: 0.01,
+	openapi: TWO_DECIMALS,
 	custom(value: unknown, errors: { type: string; actual: unknown }[]) {
 		if (typeof value === "number" && toCents(value) === undefined)
 			errors.push({ type: "money", actual: value });

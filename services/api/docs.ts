@@ -3,10 +3,10 @@ import { createReadStream } from "node:fs";
 import { join } from "node:path";
 import { Errors, type Context, type Service } from "moleculer";
 import { getAbsoluteFSPath } from "swagger-ui-dist";
+import { appConfig } from "../../config/broker-config";
 import { buildOpenApi, type ServiceDescription } from "./openapi";
+import { SWAGGER_FILES } from "./openapi-gateway";
 import { PUBLIC_SERVICES } from "./gateway";
-
-const SWAGGER_FILES = new Set(["swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js", "favicon-32x32.png"]);
 
 const SWAGGER_PAGE = `<!doctype html>
 <html lang="en">
@@ -22,7 +22,7 @@ export function openApiDocument(this: Service) {
 	const services = this.broker.registry.getServiceList({ withActions: true, onlyAvailable: false, grouping: true }) as ServiceDescription[];
 	return buildOpenApi(
 		services.filter(s => PUBLIC_SERVICES.includes(s.name)),
-		{ title: "product-inventory", version: "1.0.0", basePath: "/api/v1" }
+		{ title: "product-inventory", version: "1.0.0", basePath: "/api/v1", rateLimit: appConfig(this.broker).rateLimit }
 	);
 }
 
@@ -35,7 +35,7 @@ export function swaggerPage(ctx: Context<unknown, { $responseType?: string }>) {
 /** One of the page's assets, by name; any other name is 404. */
 export function swaggerAsset(ctx: Context<{ file: string }, { $responseType?: string }>) {
 	const { file } = ctx.params;
-	if (!SWAGGER_FILES.has(file)) throw new Errors.MoleculerClientError("Not found", 404, "NOT_FOUND");
+	if (!SWAGGER_FILES.includes(file)) throw new Errors.MoleculerClientError("Not found", 404, "NOT_FOUND");
 	ctx.meta.$responseType = file.endsWith(".css")
 		? "text/css; charset=utf-8"
 		: file.endsWith(".png")

@@ -1,6 +1,10 @@
-/** fastest-validator rules, as the `params` of an action declare them, read as JSON Schema (OpenAPI 3.1). */
+/**
+ * fastest-validator rules, as the `params` of an action declare them, read as JSON Schema
+ * (OpenAPI 3.1). A rule's `openapi` adds keywords its checks cannot say as a rule (money's
+ * `custom` check of two decimals).
+ */
+import type { JsonSchema } from "../../lib/json-schema";
 
-export type JsonSchema = Record<string, unknown>;
 
 type Rule = Record<string, unknown>;
 
@@ -12,6 +16,7 @@ export function ruleToSchema(rule: unknown): JsonSchema {
 		return normalized.every(r => (normalizeRule(r) as Rule).nullable === true) ? nullable(schema) : schema;
 	}
 	let schema = typeSchema(normalized);
+	if (normalized.openapi && typeof normalized.openapi === "object") Object.assign(schema, normalized.openapi);
 	if (normalized.nullable === true) schema = nullable(schema);
 	if (normalized.default !== undefined && typeof normalized.default !== "function") schema.default = normalized.default;
 	return schema;
@@ -105,7 +110,6 @@ function numberSchema(rule: Rule): JsonSchema {
 	if (typeof rule.max === "number") schema.maximum = rule.max;
 	if (rule.positive === true) schema.exclusiveMinimum = 0;
 	if (rule.negative === true) schema.exclusiveMaximum = 0;
-	if (typeof rule.multipleOf === "number") schema.multipleOf = rule.multipleOf;
 	return schema;
 }
 
@@ -123,7 +127,6 @@ function arraySchema(rule: Rule): JsonSchema {
 	if (rule.unique === true) schema.uniqueItems = true;
 	return schema;
 }
-
 
 /** The JSON Schema of an object whose properties are these rules; `strict` forbids other properties. */
 export function objectSchema(props: Rule, strict: boolean): JsonSchema {

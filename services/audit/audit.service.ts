@@ -16,6 +16,7 @@ import { AUDIT_LOGS_TOPIC, type EventEnvelope, type RequestRecord } from "../../
 import { eventEntry, requestEntry, type AuditEntry, type AuditQuery, type AuditStore } from "./audit.domain";
 import { SqlAuditStore } from "./audit.repository";
 import { ElasticsearchAuditStore } from "./audit.elasticsearch";
+import { AUDIT_ENTRY_PAGE } from "./audit.schemas";
 import { appConfig } from "../../config/broker-config";
 
 interface AuditThis extends DbServiceThis {
@@ -46,6 +47,7 @@ const AuditService = defineService<This>({
 		/** Audit entries by `type`, `aggregateId`, `correlationId`, time range and text in the payload; newest first. */
 		search: {
 			rest: "GET /",
+			openapi: { summary: "Search the audit trail", answers: AUDIT_ENTRY_PAGE },
 			...idempotentCall,
 			params: {
 				...pageParams,

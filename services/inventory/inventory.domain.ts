@@ -5,7 +5,8 @@
 import { MAX_ON_HAND } from "../../contracts/stock";
 import { ReservationClosedError, StockBelowReservedError, StockLimitError, type Shortage } from "./inventory.errors";
 
-export type MovementReason = "INITIAL" | "RESTOCK" | "ADJUSTMENT" | "RESERVE" | "RELEASE" | "SALE" | "RETURN";
+export const MOVEMENT_REASONS = ["INITIAL", "RESTOCK", "ADJUSTMENT", "RESERVE", "RELEASE", "SALE", "RETURN"] as const;
+export type MovementReason = (typeof MOVEMENT_REASONS)[number];
 
 /** Reasons a client may give to an adjustment; the others belong to the system. */
 export const MANUAL_REASONS = ["RESTOCK", "ADJUSTMENT", "RETURN"] as const satisfies readonly MovementReason[];

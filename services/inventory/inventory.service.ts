@@ -38,6 +38,7 @@ import { InsufficientStockError, StockNotFoundError } from "./inventory.errors";
 import { STOCK_TTL, refreshStockCache } from "./inventory.cache";
 import { changeStock, recordChange, reserveItem, settleReservation, type InventoryThis as This } from "./inventory.changes";
 import { availability, deleteStock, findStock, heldReservationIds, insertReservation, insertStock, listMovements, listStocks, lockReservation, reservationStatus, type Movement } from "./inventory.repository";
+import { ADJUSTMENT_RULES, MOVEMENT_PAGE, STOCK, STOCK_PAGE } from "./inventory.schemas";
 
 export type { Movement };
 
@@ -94,6 +95,7 @@ const InventoryService = defineService<This>({
 		/** A page of stock records, most recently changed first; `lowStock=true` keeps the low ones. */
 		list: {
 			rest: "GET /",
+			openapi: { summary: "List stock records", answers: STOCK_PAGE },
 			...idempotentCall,
 			params: { ...pageParams, lowStock: { type: "boolean", convert: true, optional: true } },
 			async handler(this: This, ctx: Context<PageQuery & { lowStock?: boolean }>): Promise<Page<Stock>> {
@@ -105,6 +107,7 @@ const InventoryService = defineService<This>({
 		/** The stock of one product. */
 		get: {
 			rest: "GET /:productId",
+			openapi: { summary: "Get a product's stock", answers: STOCK },
 			...cachedRead(["productId"], STOCK_TTL),
 			params: { productId: uuid },
 			async handler(this: This, ctx: Context<{ productId: string }>): Promise<Stock> {
@@ -117,6 +120,7 @@ const InventoryService = defineService<This>({
 		/** Sets on-hand stock to an absolute count (a counted inventory); the difference goes to the ledger as ADJUSTMENT. */
 		setStock: {
 			rest: "PUT /:productId/stock",
+			openapi: { summary: "Set on-hand stock to a counted quantity", answers: STOCK },
 			params: {
 				productId: uuid,
 				onHand: quantity,
@@ -141,6 +145,7 @@ const InventoryService = defineService<This>({
 		/** Adds (or with ADJUSTMENT removes) stock relative to what is there. */
 		adjust: {
 			rest: "POST /:productId/adjustments",
+			openapi: { summary: "Add or remove stock", answers: STOCK, bodyRules: ADJUSTMENT_RULES },
 			params: {
 				productId: uuid,
 				delta: { type: "number", integer: true, min: -1_000_000_000, max: 1_000_000_000, convert: false },
@@ -167,6 +172,7 @@ const InventoryService = defineService<This>({
 		/** The ledger of one product, newest first. */
 		movements: {
 			rest: "GET /:productId/movements",
+			openapi: { summary: "List a product's stock movements", answers: MOVEMENT_PAGE },
 			...idempotentCall,
 			params: { productId: uuid, ...pageParams },
 			async handler(this: This, ctx: Context<PageQuery & { productId: string }>): Promise<Page<Movement>> {

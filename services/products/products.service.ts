@@ -28,6 +28,7 @@ import {
 	type ProductRecord
 } from "./products.domain";
 import { ProductNotFoundError, ProductVersionConflictError } from "./products.errors";
+import { PRODUCT, PRODUCT_PAGE } from "./products.schemas";
 import {
 	deleteProduct,
 	findProduct,
@@ -108,6 +109,7 @@ const ProductsService = defineService<This>({
 		/** A page of products, filtered by text, category and active flag, sorted by `sort`. */
 		list: {
 			rest: "GET /",
+			openapi: { summary: "List products", answers: PRODUCT_PAGE },
 			...cachedRead(["page", "pageSize", "q", "category", "active", "sort"], 3600, { staleFallback: true }),
 			params: {
 				...pageParams,
@@ -129,6 +131,7 @@ const ProductsService = defineService<This>({
 		/** One product by id. */
 		get: {
 			rest: "GET /:id",
+			openapi: { summary: "Get a product", answers: PRODUCT },
 			...cachedRead(["id"], 3600, { staleFallback: true }),
 			params: { id: uuid },
 			async handler(this: This, ctx: Context<{ id: string }>): Promise<Product> {
@@ -151,6 +154,7 @@ const ProductsService = defineService<This>({
 		/** Creates a product; its `stock` and `lowStockThreshold` open its stock record through `product.created`. */
 		create: {
 			rest: "POST /",
+			openapi: { summary: "Create a product", answers: PRODUCT },
 			...guardedWrite,
 			params: {
 				...editableFields,
@@ -199,6 +203,7 @@ const ProductsService = defineService<This>({
 		/** Replaces a product's editable fields; those left out return to their defaults (the sku is kept). */
 		replace: {
 			rest: "PUT /:id",
+			openapi: { summary: "Replace a product", answers: PRODUCT },
 			params: { id: uuid, ...editableFields, version: optional(count), $$strict: true },
 			handler(this: This, ctx: Context<UpdateParams>): Promise<Product> {
 				return this.changeProduct(ctx, "replace");
@@ -208,6 +213,7 @@ const ProductsService = defineService<This>({
 		/** Changes only the given fields of a product. */
 		update: {
 			rest: "PATCH /:id",
+			openapi: { summary: "Update some fields of a product", answers: PRODUCT },
 			params: {
 				id: uuid,
 				...Object.fromEntries(Object.entries(editableFields).map(([k, rule]) => [k, optional(rule)])),
@@ -222,6 +228,7 @@ const ProductsService = defineService<This>({
 		/** Deletes a product; inventory drops its stock record on `product.deleted`. */
 		remove: {
 			rest: "DELETE /:id",
+			openapi: { summary: "Delete a product" },
 			params: { id: uuid },
 			async handler(this: This, ctx: Context<{ id: string }, { $statusCode?: number }>): Promise<null> {
 				const { id } = ctx.params;

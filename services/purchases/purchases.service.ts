@@ -45,6 +45,7 @@ import {
 	type StoredPurchase
 } from "./purchases.repository";
 import { purchaseCreated, statusChanged } from "./purchases.events";
+import { PURCHASE, PURCHASE_PAGE } from "./purchases.schemas";
 import { periodicSweeper, sweep, type SweepResult } from "./purchases.sweeper";
 
 export type { SweepResult } from "./purchases.sweeper";
@@ -93,6 +94,7 @@ const PurchasesService = defineService<This>({
 		 */
 		create: {
 			rest: "POST /",
+			openapi: { summary: "Create a purchase, reserving its stock", answers: PURCHASE },
 			...readsIdempotencyKey,
 			...guardedWrite,
 			params: {
@@ -114,6 +116,7 @@ const PurchasesService = defineService<This>({
 		/** A page of purchases, newest first, by `status` and `customerId`. */
 		list: {
 			rest: "GET /",
+			openapi: { summary: "List purchases", answers: PURCHASE_PAGE },
 			...idempotentCall,
 			params: {
 				...pageParams,
@@ -130,6 +133,7 @@ const PurchasesService = defineService<This>({
 		/** One purchase. */
 		get: {
 			rest: "GET /:id",
+			openapi: { summary: "Get a purchase", answers: PURCHASE },
 			...idempotentCall,
 			params: { id: uuid },
 			async handler(this: This, ctx: Context<{ id: string }>): Promise<Purchase> {
@@ -142,6 +146,7 @@ const PurchasesService = defineService<This>({
 		/** PENDING -> CONFIRMED: the reserved stock becomes a sale. */
 		confirm: {
 			rest: "POST /:id/confirm",
+			openapi: { summary: "Confirm a pending purchase", answers: PURCHASE },
 			params: { id: uuid, $$strict: true },
 			handler(this: This, ctx: Context<{ id: string }>): Promise<Purchase> {
 				return this.transition(ctx, ctx.params.id, "confirm");
@@ -151,6 +156,7 @@ const PurchasesService = defineService<This>({
 		/** PENDING or CONFIRMED -> CANCELLED: reserved stock is released, sold stock returned. */
 		cancel: {
 			rest: "POST /:id/cancel",
+			openapi: { summary: "Cancel a purchase, releasing or returning its stock", answers: PURCHASE },
 			params: { id: uuid, reason: { type: "string", trim: true, min: 1, max: 200, optional: true }, $$strict: true },
 			handler(this: This, ctx: Context<{ id: string; reason?: string }>): Promise<Purchase> {
 				return this.transition(ctx, ctx.params.id, "cancel", ctx.params.reason ?? null);
@@ -160,6 +166,7 @@ const PurchasesService = defineService<This>({
 		/** CONFIRMED -> COMPLETED. */
 		complete: {
 			rest: "POST /:id/complete",
+			openapi: { summary: "Complete a confirmed purchase", answers: PURCHASE },
 			params: { id: uuid, $$strict: true },
 			handler(this: This, ctx: Context<{ id: string }>): Promise<Purchase> {
 				return this.transition(ctx, ctx.params.id, "complete");

@@ -1,6 +1,9 @@
 import { buildOpenApi, type OpenApiDocument, type ServiceDescription } from "../../services/api/openapi";
 import type { Parameter } from "../../services/api/openapi-components";
 import { ruleToSchema } from "../../services/api/openapi-schema";
+import { money } from "../../lib/params";
+import { TWO_DECIMALS } from "../../lib/json-schema";
+import { MAX_PRICE } from "../../contracts/money";
 
 const options = { title: "Product inventory", version: "1.0.0", basePath: "/api/v1" };
 
@@ -49,13 +52,17 @@ const node: ServiceDescription = {
 	actions: { "$node.list": { name: "$node.list", rest: "GET /list" } }
 };
 
-const build = (services: ServiceDescription[] = [products, node]) => buildOpenApi(services, options);
+const build = (services: ServiceDescription[] = [products, node], more: Partial<typeof options> & { rateLimit?: number } = {}) =>
+	buildOpenApi(services, { ...options, ...more });
+/** The paths of the services' actions, without the gateway's own (health, docs). */
+const apiPaths = (doc: OpenApiDocument) => Object.keys(doc.paths).filter(path => path.startsWith("/api/v1/"));
 
 describe("buildOpenApi", () => {
 	it("produces an OpenAPI 3.1.0 document with the given title and version", () => {
 		const doc = build();
 		expect(doc.openapi).toBe("3.1.0");
-		expect(doc.info).toEqual({ title: "Product inventory", version: "1.0.0" });
+		expect(doc.info).toMatchObject({ title: "Product inventory", version: "1.0.0", license: { name: "MIT", identifier: "MIT" } });
+		expect(doc.info).toMatchObject({ description: expect.stringContaining("X-API-Key"), contact: { name: expect.any(String) } });
 	});
 
 	it("requires the X-API-Key header on every operation", () => {
@@ -65,7 +72,7 @@ describe("buildOpenApi", () => {
 	});
 
 	it("maps a root action path to the service path and :param segments to {param}", () => {
-		expect(Object.keys(build().paths).sort()).toEqual(["/api/v1/products", "/api/v1/products/{id}"]);
+		expect(apiPaths(build()).sort()).toEqual(["/api/v1/products", "/api/v1/products/{id}"]);
 	});
 
 	it("groups the methods of one path under it", () => {
@@ -76,7 +83,7 @@ describe("buildOpenApi", () => {
 
 	it("falls back to the service name when the service has no rest setting", () => {
 		const doc = build([{ name: "audit", actions: { "audit.list": { name: "audit.list", rest: "GET /" } } }]);
-		expect(Object.keys(doc.paths)).toEqual(["/api/v1/audit"]);
+		expect(apiPaths(doc)).toEqual(["/api/v1/audit"]);
 	});
 
 	it("leaves out $-services, actions without rest, rest without a method and unpublished actions", () => {
@@ -85,7 +92,7 @@ describe("buildOpenApi", () => {
 			node,
 			{ name: "misc", settings: { rest: "/misc" }, actions: { "misc.any": { name: "misc.any", rest: "/any" } } }
 		]);
-		const operationIds = Object.values(doc.paths).flatMap(item => Object.values(item).map(op => op.operationId));
+		const operationIds = apiPaths(doc).flatMap(path => Object.values(doc.paths[path]).map(op => op.operationId));
 		expect(operationIds.sort()).toEqual([
 			"products_create",
 			"products_get",
@@ -100,10 +107,21 @@ describe("buildOpenApi", () => {
 		expect(own(doc.paths["/api/v1/products/{id}"].get)?.[0].schema).toEqual({ type: "string", format: "uuid" });
 	});
 
-	it("names the operation after the action, tags it with the service and summarises it by its description", () => {
-		const op = build().paths["/api/v1/products"].get;
-		expect(op).toMatchObject({ operationId: "products_list", tags: ["products"], summary: "A page of products." });
-		expect(build().paths["/api/v1/products/{id}"].get.summary).toBeUndefined();
+	it("names the operation after the action, tags it with the service and summarises it by its openapi summary, else its description or name", () => {
+		const documented = {
+			...products,
+			actions: { ...products.actions, "products.get": { ...products.actions!["products.get"], openapi: { summary: "Get a product" } } }
+		};
+		const paths = build([documented]).paths;
+		expect(paths["/api/v1/products"].get).toMatchObject({ operationId: "products_list", tags: ["products"], summary: "A page of products." });
+		expect(paths["/api/v1/products/{id}"].get.summary).toBe("Get a product");
+		expect(paths["/api/v1/products/{id}"].delete.summary).toBe("products.remove");
+	});
+
+	it("describes each tag it uses", () => {
+		const tags = build().tags;
+		expect(tags.map(t => t.name).sort()).toEqual(["docs", "health", "products"]);
+		for (const tag of tags) expect(tag.description).not.toBe(tag.name);
 	});
 
 	it("turns path params into required path parameters with the schema of their rule", () => {
@@ -153,6 +171,29 @@ describe("buildOpenApi", () => {
 		expect(op.requestBody?.content["application/json"].schema).toEqual({ type: "object", properties: { name: { type: "string" } } });
 	});
 
+	it("makes the body optional when every field in it is", () => {
+		expect(build().paths["/api/v1/products/{id}"].patch.requestBody?.required).toBe(false);
+		expect(build().paths["/api/v1/products"].post.requestBody?.required).toBe(true);
+	});
+
+	it("adds the action's body rules to the body schema, beside the params' own", () => {
+		const rules = { if: { properties: { reason: { const: "RESTOCK" } } }, then: { properties: { delta: { exclusiveMinimum: 0 } } } };
+		const doc = build([
+			{
+				name: "stock",
+				actions: {
+					"stock.adjust": { name: "stock.adjust", rest: "POST /", params: { delta: "number", reason: "string" }, openapi: { summary: "Adjust", bodyRules: rules } }
+				}
+			}
+		]);
+		expect(doc.paths["/api/v1/stock"].post.requestBody?.content["application/json"].schema).toEqual({
+			type: "object",
+			properties: { delta: { type: "number" }, reason: { type: "string" } },
+			required: ["delta", "reason"],
+			allOf: [rules]
+		});
+	});
+
 	it("gives a DELETE no query of its path params and no body", () => {
 		const op = build().paths["/api/v1/products/{id}"].delete;
 		expect(own(op)).toHaveLength(1);
@@ -163,8 +204,82 @@ describe("buildOpenApi", () => {
 		const paths = build().paths;
 		expect(paths["/api/v1/products"].get.responses["200"]).toMatchObject({ description: "OK", content: { "application/json": { schema: {} } } });
 		expect(paths["/api/v1/products"].post.responses["201"]).toMatchObject({ content: { "application/json": { schema: {} } } });
-		expect(paths["/api/v1/products/{id}"].delete.responses["204"]).toEqual({ description: "No Content", headers: { "X-Request-ID": expect.any(Object) } });
+		expect(paths["/api/v1/products/{id}"].delete.responses["204"]).toEqual({ description: expect.any(String), headers: { "X-Request-ID": expect.any(Object) } });
 		expect(paths["/api/v1/products/{id}"].delete.responses["200"]).toBeUndefined();
+	});
+
+	it("gives the answer the schema the action declares, a titled schema as a named component", () => {
+		const item = { title: "Widget", type: "object", properties: { id: { type: "string" } } };
+		const page = { title: "WidgetPage", type: "object", properties: { items: { type: "array", items: item } } };
+		const doc = build([
+			{
+				name: "widgets",
+				actions: {
+					"widgets.list": { name: "widgets.list", rest: "GET /", openapi: { summary: "List", answers: page } },
+					"widgets.get": { name: "widgets.get", rest: "GET /:id", openapi: { summary: "Get", answers: item } }
+				}
+			}
+		]);
+		const schemaOf = (path: string) => (doc.paths[path].get.responses["200"] as { content: Record<string, { schema: unknown }> }).content["application/json"].schema;
+		expect(schemaOf("/api/v1/widgets")).toEqual({ $ref: "#/components/schemas/WidgetPage" });
+		expect(schemaOf("/api/v1/widgets/{id}")).toEqual({ $ref: "#/components/schemas/Widget" });
+		expect(doc.components.schemas.WidgetPage).toEqual({ ...page, properties: { items: { type: "array", items: { $ref: "#/components/schemas/Widget" } } } });
+		expect(doc.components.schemas.Widget).toEqual(item);
+	});
+
+	it("documents X-Request-ID as required on every response, success or problem", () => {
+		const doc = build();
+		const requestId = { $ref: "#/components/headers/RequestId" };
+		for (const path of apiPaths(doc))
+			for (const op of Object.values(doc.paths[path]))
+				for (const response of Object.values(op.responses) as { $ref?: string; headers?: Record<string, unknown> }[]) {
+					const resolved = response.$ref ? doc.components.responses[response.$ref.split("/").pop()!] : response;
+					expect(resolved).toMatchObject({ headers: { "X-Request-ID": requestId } });
+				}
+		expect(doc.components.headers.RequestId).toMatchObject({ required: true });
+	});
+
+	it("documents the stale answer's Warning and X-Cache, as optional, on a read the gateway may answer stale", () => {
+		const doc = build([{ name: "s", actions: { "s.get": { name: "s.get", rest: "GET /:id", staleFallback: true }, "s.list": { name: "s.list", rest: "GET /" } } }]);
+		expect((doc.paths["/api/v1/s/{id}"].get.responses["200"] as { headers: object }).headers).toMatchObject({
+			Warning: { $ref: "#/components/headers/StaleWarning" },
+			"X-Cache": { $ref: "#/components/headers/StaleCache" }
+		});
+		expect((doc.paths["/api/v1/s"].get.responses["200"] as { headers: object }).headers).not.toHaveProperty("Warning");
+		expect(doc.components.headers).toMatchObject({ StaleWarning: { required: false }, StaleCache: { required: false } });
+	});
+
+	it("documents 429 and the rate limit's headers only when the routes have a rate limit", () => {
+		const limited = build([products], { rateLimit: 100 }).paths["/api/v1/products"].get;
+		expect(limited.responses["429"]).toEqual({ $ref: "#/components/responses/TooManyRequests" });
+		expect(Object.keys((limited.responses["200"] as { headers: object }).headers)).toEqual([
+			"X-Request-ID",
+			"X-Rate-Limit-Limit",
+			"X-Rate-Limit-Remaining",
+			"X-Rate-Limit-Reset"
+		]);
+		expect(build([products]).components.responses.TooManyRequests).toMatchObject({
+			headers: { "Retry-After": expect.any(Object), "X-Rate-Limit-Reset": expect.any(Object) }
+		});
+		const unlimited = build([products], { rateLimit: 0 }).paths["/api/v1/products"].get;
+		expect(unlimited.responses["429"]).toBeUndefined();
+		expect(Object.keys((unlimited.responses["200"] as { headers: object }).headers)).toEqual(["X-Request-ID"]);
+	});
+
+	it("documents 404 where a path names a resource and 409 where a request changes one", () => {
+		const paths = build().paths;
+		const statuses = (op: Operation) => Object.keys(op.responses);
+		expect(statuses(paths["/api/v1/products"].get)).toEqual(["200", "400", "401", "413", "415", "422", "500", "503", "504"]);
+		expect(statuses(paths["/api/v1/products"].post)).toEqual(["201", "400", "401", "409", "413", "415", "422", "500", "503", "504"]);
+		expect(statuses(paths["/api/v1/products/{id}"].delete)).toEqual(["204", "400", "401", "404", "413", "415", "422", "500", "503", "504"]);
+		expect(statuses(paths["/api/v1/products/{id}"].patch)).toContain("409");
+	});
+
+	it("describes the gateway's own routes, which need no key", () => {
+		const paths = build().paths;
+		for (const path of ["/health/live", "/health/ready", "/api/openapi.json", "/api/docs", "/api/docs/{file}"])
+			expect(paths[path].get).toMatchObject({ security: [], summary: expect.any(String), responses: { 200: expect.any(Object) } });
+		expect(Object.keys(paths["/health/ready"].get.responses)).toEqual(["200", "500", "503"]);
 	});
 
 	it("documents X-Request-Id on every operation, Idempotency-Key where the action reads it, Location on a 201", () => {
@@ -194,17 +309,24 @@ describe("buildOpenApi", () => {
 		expect(doc.paths["/api/v1/orders/{id}/confirm"].post.responses["201"]).toBeUndefined();
 	});
 
-	it("refers every error status to a shared problem+json response", () => {
-		const doc = build();
-		const responses = doc.paths["/api/v1/products"].post.responses;
-		for (const status of ["400", "401", "404", "409", "413", "422", "500"]) {
+	it("refers every error status to a shared problem+json response whose status is that one", () => {
+		const doc = build([products], { rateLimit: 10 });
+		const responses = { ...doc.paths["/api/v1/products"].post.responses, ...doc.paths["/api/v1/products/{id}"].get.responses };
+		for (const status of ["400", "401", "404", "409", "413", "415", "422", "429", "500", "503", "504"]) {
 			const ref = (responses[status] as { $ref: string }).$ref;
 			const name = ref.replace("#/components/responses/", "");
 			expect(doc.components.responses[name]).toEqual({
 				description: expect.any(String),
-				content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } }
+				headers: expect.objectContaining({ "X-Request-ID": { $ref: "#/components/headers/RequestId" } }),
+				content: {
+					"application/problem+json": {
+						schema: { allOf: [{ $ref: "#/components/schemas/Problem" }, { type: "object", properties: { status: { type: "integer", const: Number(status) } } }] }
+					}
+				}
 			});
 		}
+		expect(doc.components.responses.ServiceUnavailable).toMatchObject({ headers: { "Retry-After": expect.any(Object) } });
+		expect(doc.components.responses.MethodNotAllowed).toMatchObject({ headers: { Allow: expect.any(Object) } });
 		expect(Object.keys((doc.components.schemas.Problem as { properties: object }).properties)).toEqual([
 			"type",
 			"title",
@@ -212,7 +334,9 @@ describe("buildOpenApi", () => {
 			"detail",
 			"instance",
 			"code",
-			"errors"
+			"requestId",
+			"errors",
+			"data"
 		]);
 	});
 });
@@ -254,12 +378,21 @@ describe("ruleToSchema", () => {
 		expect(ruleToSchema({ type: "number", integer: true, min: 0, max: 10 })).toEqual({ type: "integer", minimum: 0, maximum: 10 });
 	});
 
-	it("keeps multipleOf and makes positive an exclusive minimum of 0", () => {
-		expect(ruleToSchema({ type: "number", multipleOf: 0.01, positive: true })).toEqual({
+	it("makes positive an exclusive minimum of 0", () => {
+		expect(ruleToSchema({ type: "number", positive: true })).toEqual({ type: "number", exclusiveMinimum: 0 });
+	});
+
+	it("adds the keywords of a rule's openapi, which its checks cannot say", () => {
+		expect(ruleToSchema({ type: "number", min: 0, openapi: { "x-decimal-places": 2 }, custom: (v: unknown) => v })).toEqual({
 			type: "number",
-			multipleOf: 0.01,
-			exclusiveMinimum: 0
+			minimum: 0,
+			"x-decimal-places": 2
 		});
+	});
+
+	it("documents money without multipleOf, which validators evaluate in floating point", () => {
+		expect(ruleToSchema(money)).toEqual({ type: "number", minimum: 0, maximum: MAX_PRICE, ...TWO_DECIMALS });
+		expect(ruleToSchema(money)).not.toHaveProperty("multipleOf");
 	});
 
 	it("ignores custom functions", () => {
