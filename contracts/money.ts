@@ -14,3 +14,13 @@ export function toCents(price: number): number | undefined {
 export function fromCents(cents: number): number {
 	return cents / 100;
 }
+
+/**
+ * Money in the OpenAPI document: at most two decimals, exactly. JSON Schema's `multipleOf: 0.01` cannot say it:
+ * validators divide in binary floating point and refuse 19.99. The rule is in the
+ * description and in `x-decimal-places` for tools that read it.
+ */
+export const TWO_DECIMALS: Record<string, unknown> = {
+	description: "A decimal amount with at most two decimals (19.99), exact: never rounded, 19.999 is refused.",
+	"x-decimal-places": 2
+};

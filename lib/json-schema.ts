@@ -4,7 +4,7 @@
  * its answer, and body rules its `params` cannot say. Schemas with a `title` become named
  * components of the document.
  */
-import { MAX_PRICE } from "../contracts/money";
+import { MAX_PRICE, TWO_DECIMALS } from "../contracts/money";
 import type { Page } from "./params";
 
 export type JsonSchema = Record<string, unknown>;
@@ -24,16 +24,6 @@ declare module "moleculer" {
 		openapi?: ActionDoc;
 	}
 }
-
-/**
- * Money has at most two decimals, exactly. JSON Schema's `multipleOf: 0.01` cannot say it:
- * validators divide in binary floating point and refuse 19.99. The rule is in the
- * description and in `x-decimal-places` for tools that read it.
- */
-export const TWO_DECIMALS: JsonSchema = {
-	description: "A decimal amount with at most two decimals (19.99), exact: never rounded, 19.999 is refused.",
-	"x-decimal-places": 2
-};
 
 export const STRING: JsonSchema = { type: "string" };
 export const INTEGER: JsonSchema = { type: "integer" };

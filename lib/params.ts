@@ -1,6 +1,5 @@
 /** Validation rules shared by the actions (fastest-validator), and the paging contract. */
-import { toCents, MAX_PRICE } from "../contracts/money";
-import { TWO_DECIMALS } from "./json-schema";
+import { toCents, MAX_PRICE, TWO_DECIMALS } from "../contracts/money";
 
 /** Messages of the custom rules below, registered with the broker's validator. */
 export const VALIDATION_MESSAGES = {

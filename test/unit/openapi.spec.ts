@@ -2,7 +2,7 @@ import { buildOpenApi, type OpenApiDocument, type ServiceDescription } from "../
 import type { Parameter } from "../../services/api/openapi-components";
 import { ruleToSchema } from "../../services/api/openapi-schema";
 import { money } from "../../lib/params";
-import { TWO_DECIMALS } from "../../lib/json-schema";
+import { TWO_DECIMALS } from "../../contracts/money";
 import { MAX_PRICE } from "../../contracts/money";
 
 const options = { title: "Product inventory", version: "1.0.0", basePath: "/api/v1" };
