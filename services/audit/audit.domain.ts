@@ -32,6 +32,8 @@ export interface AuditStore {
 	search(query: AuditQuery): Promise<Page<AuditEntry>>;
 	/** Settles every save under way; called while the service's database is still open. */
 	close(): Promise<void>;
+	/** "up", or "down: why", for a store outside the service's database. */
+	health?(): Promise<string>;
 }
 
 /** The audit entry of a gateway request record. */

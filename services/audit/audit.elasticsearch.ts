@@ -90,8 +90,12 @@ export class ElasticsearchAuditStore implements AuditStore {
 
 	/** Up when the cluster answers with a usable status. */
 	async health(): Promise<string> {
-		const health = await this.client.cluster.health({ timeout: "2s" });
-		return health.status === "red" ? "down: cluster status red" : "up";
+		try {
+			const health = await this.client.cluster.health({ timeout: "2s" });
+			return health.status === "red" ? "down: cluster status red" : "up";
+		} catch (err) {
+			return `down: Elasticsearch: ${(err as Error).message}`;
+		}
 	}
 
 	/** Resolves once the bulk request carrying the entry has been acknowledged. */
