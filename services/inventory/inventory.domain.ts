@@ -176,9 +176,12 @@ export function onRelease(status: ReservationStatus): Transition | null {
 	return status === RELEASE.from ? RELEASE : null;
 }
 
-/** A confirmed purchase sells its held reservation; sold already is done; released, returned or missing is a contradiction. */
+/**
+ * A confirmed purchase sells its held reservation; sold already, or sold and returned by a
+ * cancel that freed its stock before this event came, is done; released or missing is a contradiction.
+ */
 export function onConfirmed(purchaseId: string, status: ReservationStatus | undefined): Transition | null {
-	if (status === "CONSUMED") return null;
+	if (status === "CONSUMED" || status === "RETURNED") return null;
 	if (status !== SALE.from) throw new Error(`purchase ${purchaseId} was confirmed but its reservation is ${status ?? "missing"}`);
 	return SALE;
 }
@@ -188,4 +191,15 @@ export function onCancelled(status: ReservationStatus | undefined): Transition |
 	if (status === RELEASE.from) return RELEASE;
 	if (status === RETURN.from) return RETURN;
 	return null;
+}
+
+/**
+ * What a cancel does to its reservation before it answers, ahead of its events: a held one
+ * is released, or, when the purchase was confirmed and its sale has not arrived yet, sold
+ * and returned, as the two events will find it; a sold one is returned.
+ */
+export function onCancelNow(status: ReservationStatus | undefined, confirmed: boolean): Transition[] {
+	if (confirmed && status === SALE.from) return [SALE, RETURN];
+	const step = onCancelled(status);
+	return step ? [step] : [];
 }

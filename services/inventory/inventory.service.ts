@@ -23,6 +23,7 @@ import {
 	changeOnHand,
 	checkManualDelta,
 	isLowStock,
+	onCancelNow,
 	onCancelled,
 	onConfirmed,
 	onRelease,
@@ -255,6 +256,22 @@ const InventoryService = defineService<This>({
 					if (!isUniqueViolation(err)) throw err;
 					return settle();
 				}
+			}
+		},
+
+		/** Frees the stock of a cancelled purchase before its cancel answers; the purchase's events find it done. */
+		settleCancelled: {
+			visibility: "public",
+			...idempotentCall,
+			params: { reservationId: uuid, confirmed: "boolean" },
+			handler(this: This, ctx: Context<{ reservationId: string; confirmed: boolean }>) {
+				const { reservationId, confirmed } = ctx.params;
+				return this.db.transaction(async tx => {
+					const reservation = await lockReservation(this.db, tx, reservationId);
+					const steps = onCancelNow(reservation?.status, confirmed);
+					for (const step of steps) await settleReservation(this, tx, reservation!, step, originOf(ctx));
+					return { reservationId, status: steps.at(-1)?.to ?? reservation?.status ?? "unknown" };
+				});
 			}
 		},
 

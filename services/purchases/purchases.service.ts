@@ -74,6 +74,7 @@ interface PurchasesThis extends DbServiceThis, OutboxThis {
 	reserve(ctx: Context<CreateParams>, record: StoredPurchase): Promise<void>;
 	announce(ctx: Context, record: StoredPurchase): Promise<StoredPurchase>;
 	transition(ctx: Context, id: string, transition: Transition, reason?: string | null): Promise<Purchase>;
+	freeStock(ctx: Context, id: string, confirmed: boolean): Promise<void>;
 	changeStatus(id: string, origin: EventOrigin, decide: (current: StoredPurchase, now: string) => StatusChange | null): Promise<StoredPurchase | null>;
 }
 type This = Service & PurchasesThis;
@@ -242,13 +243,25 @@ const PurchasesService = defineService<This>({
 		/** Moves a purchase along the state machine; a PENDING one past its TTL expires instead (409). */
 		async transition(this: This, ctx: Context, id: string, transition: Transition, reason: string | null = null): Promise<Purchase> {
 			const { to, past } = TRANSITIONS[transition];
+			let confirmed = false;
 			const after = await this.changeStatus(id, originOf(ctx), (current, now) => {
+				confirmed = current.status === "CONFIRMED";
 				if (isExpired(current, now)) return { status: "CANCELLED", reason: transition === "cancel" ? reason : "expired" };
 				if (!canTransition(current.status, transition)) throw new InvalidTransitionError(id, past, current.status);
 				return { status: to, reason };
 			});
+			if (after!.status === "CANCELLED") await this.freeStock(ctx, id, confirmed);
 			if (after!.status !== to) throw new InvalidTransitionError(id, past, after!.status, true);
 			return toPurchase(after!);
+		},
+
+		/** Frees a cancelled purchase's stock before the answer; when inventory cannot do it now, the purchase's event does it later. */
+		async freeStock(this: This, ctx: Context, id: string, confirmed: boolean): Promise<void> {
+			try {
+				await ctx.call("inventory.settleCancelled", { reservationId: id, confirmed });
+			} catch (err) {
+				this.logger.warn(`The stock of cancelled purchase ${id} is freed when its event is handled: ${(err as Error).message}`);
+			}
 		},
 
 		/**

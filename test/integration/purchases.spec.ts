@@ -4,13 +4,14 @@ import { testDialects } from "../helpers/engines";
 import { concurrencyTitle, useNode } from "../helpers/suite";
 import { waitFor } from "../helpers/wait";
 import { catalog } from "../helpers/catalog";
-import { delivered } from "../helpers/outbox";
+import { delivered, outboxesDrained } from "../helpers/outbox";
 import { auditSearch, auditTrail } from "../helpers/audit";
 import { TestSession } from "../helpers/postgres";
 import type { Purchase } from "../../services/purchases/purchases.domain";
 import type { AuditEntry, AuditStore } from "../../services/audit/audit.domain";
 import type { Page } from "../../lib/params";
 import type { DbServiceThis } from "../../mixins/db.mixin";
+import type { OutboxThis } from "../../mixins/outbox.mixin";
 
 /** The units of a product in the purchases that ended in `status`. */
 const unitsIn = (purchases: Purchase[], status: Purchase["status"], productId: string) =>
@@ -78,6 +79,33 @@ describe.each(testDialects())("purchases on %s", dialect => {
 		await call("purchases.cancel", { id: confirmed.id });
 		await settled(product.id, { onHand: 10, reserved: 0 });
 		expect((await ledger(product.id)).map(m => m.reason)).toEqual(["INITIAL", "RESERVE", "RELEASE", "RESERVE", "SALE", "RETURN"]);
+		await expectConsistent(product.id);
+	});
+
+	it("frees the stock before a cancel answers, so the freed units can be bought at once; the events that follow change nothing", async () => {
+		const product = await productWithStock(3);
+		// No purchase event reaches inventory until the end: only the cancel itself can free the stock.
+		const relay = (suite.node.broker.getLocalService("purchases") as unknown as OutboxThis).outboxRelay;
+		await relay.stop();
+		try {
+			const pending = await buy([{ productId: product.id, quantity: 3 }]);
+			await call("purchases.cancel", { id: pending.id });
+			await expect(stock(product.id)).resolves.toMatchObject({ onHand: 3, reserved: 0 });
+
+			// Confirmed, its sale not applied yet: the cancel sells and returns it.
+			const confirmed = await buy([{ productId: product.id, quantity: 3 }]);
+			await call("purchases.confirm", { id: confirmed.id });
+			await call("purchases.cancel", { id: confirmed.id });
+			await expect(stock(product.id)).resolves.toMatchObject({ onHand: 3, reserved: 0 });
+
+			const last = await buy([{ productId: product.id, quantity: 3 }]);
+			await call("purchases.cancel", { id: last.id });
+		} finally {
+			relay.start();
+		}
+		await outboxesDrained(suite.node.broker);
+		await expect(stock(product.id)).resolves.toMatchObject({ onHand: 3, reserved: 0 });
+		expect((await ledger(product.id)).map(m => m.reason)).toEqual(["INITIAL", "RESERVE", "RELEASE", "RESERVE", "SALE", "RETURN", "RESERVE", "RELEASE"]);
 		await expectConsistent(product.id);
 	});
 

@@ -3,6 +3,7 @@ import {
 	RETURN,
 	SALE,
 	answerAgain,
+	onCancelNow,
 	onCancelled,
 	onConfirmed,
 	onRelease,
@@ -40,11 +41,11 @@ describe("onConfirmed", () => {
 		expect(onConfirmed(reservationId, "HELD")).toBe(SALE);
 	});
 
-	it("does nothing for a reservation sold already", () => {
-		expect(onConfirmed(reservationId, "CONSUMED")).toBeNull();
+	it.each(["CONSUMED", "RETURNED"] as const)("does nothing for a reservation sold already (%s)", status => {
+		expect(onConfirmed(reservationId, status)).toBeNull();
 	});
 
-	it.each(["RELEASED", "RETURNED", undefined] as const)("refuses a reservation that is %s", status => {
+	it.each(["RELEASED", undefined] as const)("refuses a reservation that is %s", status => {
 		expect(() => onConfirmed(reservationId, status)).toThrow(
 			`purchase ${reservationId} was confirmed but its reservation is ${status ?? "missing"}`
 		);
@@ -62,6 +63,24 @@ describe("onCancelled", () => {
 
 	it.each(["RELEASED", "RETURNED", undefined] as const)("changes nothing for a reservation that is %s", status => {
 		expect(onCancelled(status)).toBeNull();
+	});
+});
+
+describe("onCancelNow", () => {
+	it("releases what a pending purchase holds", () => {
+		expect(onCancelNow("HELD", false)).toEqual([RELEASE]);
+	});
+
+	it("sells, then returns, what a confirmed purchase still holds", () => {
+		expect(onCancelNow("HELD", true)).toEqual([SALE, RETURN]);
+	});
+
+	it.each([true, false])("returns what a purchase sold (confirmed: %s)", confirmed => {
+		expect(onCancelNow("CONSUMED", confirmed)).toEqual([RETURN]);
+	});
+
+	it.each(["RELEASED", "RETURNED", undefined] as const)("changes nothing for a reservation that is %s", status => {
+		expect(onCancelNow(status, true)).toEqual([]);
 	});
 });
 
