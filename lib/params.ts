@@ -92,8 +92,21 @@ export function text({ min, max, trim, pattern }: TextRule) {
 	} as const;
 }
 
+/**
+ * The UUIDs fastest-validator's `uuid` takes, in any case: the nil UUID, versions 1, 2 and
+ * 6 of any variant, versions 3, 4, 5, 7 and 8 of the RFC 9562 variant. JSON Schema's
+ * `format: uuid` takes any hex of that shape (and a `urn:uuid:` prefix), so the document
+ * says this too.
+ */
+const UUID_PATTERN =
+	"^(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-(?:[126][0-9a-fA-F]{3}-[0-9a-fA-F]{4}|[34578][0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3})-[0-9a-fA-F]{12}|0{8}-0{4}-0{4}-0{4}-0{12})$";
+
 /** A UUID, lower-cased: PostgreSQL compares UUIDs regardless of case, SQLite's text does not. */
-export const uuid = { type: "uuid", custom: (value: unknown) => (typeof value === "string" ? value.toLowerCase() : value) } as const;
+export const uuid = {
+	type: "uuid",
+	openapi: { pattern: UUID_PATTERN },
+	custom: (value: unknown) => (typeof value === "string" ? value.toLowerCase() : value)
+} as const;
 
 /** A non-negative price with at most two decimals (checked by `custom`; `openapi` says so in the document). */
 export const money = {

@@ -5,7 +5,7 @@
 import fc from "fast-check";
 import { createBrokerOptions } from "../../moleculer.config";
 import { loadConfig } from "../../config/env";
-import { clearable, codePointLength, optional, pageParams, queryInteger, text } from "../../lib/params";
+import { clearable, codePointLength, optional, pageParams, queryInteger, text, uuid } from "../../lib/params";
 import { isRequired, ruleToSchema } from "../../services/api/openapi-schema";
 import { createAjv } from "../helpers/contract";
 
@@ -127,5 +127,21 @@ describe("queryInteger", () => {
 		expect(ruleToSchema(pageParams.page)).toEqual({ type: "integer", minimum: 1, maximum: 1_000_000, default: 1 });
 		expect(ruleToSchema(pageParams.pageSize)).toEqual({ type: "integer", minimum: 1, maximum: 100, default: 20 });
 		expect(isRequired(pageParams.page)).toBe(false);
+	});
+});
+
+describe("uuid", () => {
+	const hex = fc.constantFrom(..."0123456789abcdefABCDEF");
+	const hexes = (length: number) => fc.string({ unit: hex, minLength: length, maxLength: length });
+	const shaped = fc.tuple(hexes(8), hexes(4), hexes(4), hexes(4), hexes(12)).map(parts => parts.join("-"));
+	const ids = fc.oneof(shaped, fc.uuid().map(id => id.toUpperCase()), fc.constantFrom("00000000-0000-0000-0000-000000000000", "urn:uuid:6f9619ff-8b86-4011-b42d-00cf4fc964ff", "6f9619ff8b864011b42d00cf4fc964ff"));
+
+	it("is in the document exactly what the server takes", () => {
+		fc.assert(
+			fc.property(ids, id => {
+				expect(documentAccepts(uuid, id)).toBe(server(uuid, id) === true);
+			}),
+			{ seed: 20261201, numRuns: 3000 }
+		);
 	});
 });
