@@ -1,9 +1,10 @@
 /**
  * Request bodies, one rule for every route: a body is `application/json` in UTF-8, sent as
  * it is or in gzip, deflate or Brotli, at most 1 MB decoded, a JSON object (an array is
- * JSON, but no action takes one: a 422). Anything else is refused with a 4xx before the action. A body is read only when asked
- * for, which the gateway does after the key and the rate limit are checked; a client that
- * sent `Expect: 100-continue` gets its `100 Continue` only then.
+ * JSON, but no action takes one: a 422). Anything else is refused with a 4xx before the
+ * action. A body is read only when asked for, which the gateway does after the key and the
+ * rate limit are checked; a client that sent `Expect: 100-continue` gets its `100
+ * Continue` only then.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Transform } from "node:stream";
