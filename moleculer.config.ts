@@ -3,6 +3,7 @@
  * cacher, logger, validator, metrics, and the resilience middlewares in an order that
  * lets them work together.
  */
+import { randomBytes } from "node:crypto";
 import { Validators, type BrokerOptions, type ServiceBroker } from "moleculer";
 import type { AppConfig } from "./config/env";
 import { attachConfig } from "./config/broker-config";
@@ -11,6 +12,7 @@ import { PolicyMemoryCacher } from "./lib/cache/memory-cacher";
 import { ResilientRedisCacher } from "./lib/cache/redis-cacher";
 import { NearCacheMiddleware } from "./middlewares/near-cache.middleware";
 import { RedeliverMiddleware } from "./middlewares/redeliver.middleware";
+import { ProcessMetricsMiddleware } from "./middlewares/process-metrics.middleware";
 import { disconnectKafka } from "./lib/kafka";
 
 function cacher(config: AppConfig): BrokerOptions["cacher"] {
@@ -51,10 +53,17 @@ const KafkaLinkMiddleware = {
 	}
 };
 
+/**
+ * A node id when NODE_ID gives none. Moleculer's own is `<host name>-<pid>`, which every
+ * metric carries in its `nodeID` label (and other nodes' in theirs): the metrics port
+ * would tell the host's name to anyone who reads it.
+ */
+const generatedNodeId = () => `node-${process.pid}-${randomBytes(3).toString("hex")}`;
+
 export function createBrokerOptions(config: AppConfig): BrokerOptions {
 	const options: BrokerOptions = {
 		namespace: config.namespace,
-		nodeID: config.nodeId,
+		nodeID: config.nodeId ?? generatedNodeId(),
 		transporter: (config.transporter ?? null) as BrokerOptions["transporter"],
 		serializer: "JSON",
 		cacher: cacher(config),
@@ -86,14 +95,16 @@ export function createBrokerOptions(config: AppConfig): BrokerOptions {
 		tracking: { enabled: true, shutdownTimeout: 10_000 },
 		skipProcessEventRegistration: true,
 		internalMiddlewares: false,
-		middlewares: [...MIDDLEWARE_ORDER, RedeliverMiddleware(), NearCacheMiddleware(), KafkaLinkMiddleware] as BrokerOptions["middlewares"],
+		middlewares: [...MIDDLEWARE_ORDER, RedeliverMiddleware(), NearCacheMiddleware(), KafkaLinkMiddleware, ProcessMetricsMiddleware()] as BrokerOptions["middlewares"],
 		validator: new Validators.Fastest({
 			useNewCustomCheckerFunction: true,
 			messages: VALIDATION_MESSAGES
 		} as ConstructorParameters<typeof Validators.Fastest>[0]),
+		// Moleculer's process and OS metrics would expose the host (ProcessMetricsMiddleware says what instead).
 		metrics: {
 			enabled: config.metricsPort > 0,
-			reporter: [{ type: "Prometheus", options: { port: config.metricsPort, path: "/metrics" } }]
+			collectProcessMetrics: false,
+			reporter: [{ type: "Prometheus", options: { port: config.metricsPort, host: config.metricsHost, path: "/metrics" } }]
 		},
 		tracing: { enabled: false }
 	};

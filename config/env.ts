@@ -1,3 +1,5 @@
+import { isIP } from "node:net";
+
 /**
  * The one typed configuration loader: every setting of the product, read from the
  * environment once at start and validated. A bad value stops the process with one
@@ -37,6 +39,8 @@ export interface AppConfig {
 	devApiKey: boolean;
 	port: number;
 	metricsPort: number;
+	/** The address the metrics port listens on (METRICS_HOST): loopback unless a deployment says otherwise. */
+	metricsHost: string;
 	purchaseTtl: number;
 	logLevel: LogLevel;
 	logFormat: "pretty" | "json";
@@ -72,6 +76,7 @@ export const CONFIG_VARIABLES = [
 	"DATABASE_POOL_MAX",
 	"PORT",
 	"METRICS_PORT",
+	"METRICS_HOST",
 	"API_KEYS",
 	"LOG_LEVEL",
 	"LOG_FORMAT",
@@ -173,6 +178,13 @@ function parseCacher(raw: string | undefined): string {
 	return raw;
 }
 
+function parseListenHost(name: string, raw: string | undefined, fallback: string): string {
+	if (raw === undefined) return fallback;
+	if (isIP(raw) === 0 && !/^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/.test(raw))
+		throw new ConfigError(name, `expected an IP address or a host name, got "${raw}"`);
+	return raw;
+}
+
 function parseKafkaBrokers(raw: string | undefined): string[] {
 	if (raw === undefined) return [];
 	return raw.split(",").map(broker => {
@@ -214,6 +226,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
 		devApiKey: apiKeys.length === 0,
 		port: integer(env, "PORT", 3000, 0, 65535),
 		metricsPort: integer(env, "METRICS_PORT", 3030, 0, 65535),
+		metricsHost: parseListenHost("METRICS_HOST", read(env, "METRICS_HOST"), "127.0.0.1"),
 		purchaseTtl: integer(env, "PURCHASE_TTL", 900, 1, 7 * 24 * 3600),
 		logLevel: oneOf(env, "LOG_LEVEL", LOG_LEVELS, "info"),
 		logFormat: oneOf(env, "LOG_FORMAT", ["pretty", "json"], nodeEnv === "production" ? "json" : "pretty"),

@@ -1,14 +1,111 @@
-/** Validation rules shared by the actions (fastest-validator), and the paging contract. */
+/**
+ * Validation rules shared by the actions (fastest-validator), and the paging contract.
+ * Each rule here is read twice: by the validator, and by the OpenAPI document
+ * (services/api/openapi-schema.ts), which states what the rule's `openapi` says where
+ * the rule's own keywords would count differently.
+ */
 import { toCents, MAX_PRICE, TWO_DECIMALS } from "../contracts/money";
 
 /** Messages of the custom rules below, registered with the broker's validator. */
 export const VALIDATION_MESSAGES = {
 	money: "The '{field}' field must be a number with at most two decimals.",
-	dateYears: "The '{field}' field must be a date between the years 1970 and 9999."
+	dateYears: "The '{field}' field must be a date between the years 1970 and 9999.",
+	notNull: "The '{field}' field cannot be null: leave it out instead.",
+	decimalInteger: "The '{field}' field must be a whole number written in decimal digits."
 };
 
+type CustomErrors = { type: string; expected?: unknown; actual: unknown }[];
+type Custom = (value: unknown, errors: CustomErrors) => unknown;
+type Rule = { custom?: Custom | Custom[]; nullable?: boolean; optional?: boolean } & Record<string, unknown>;
+
+function refuseNull(value: unknown, errors: CustomErrors): unknown {
+	if (value === null) errors.push({ type: "notNull", actual: value });
+	return value;
+}
+
+const customsOf = (rule: Rule): Custom[] => (rule.custom === undefined ? [] : Array.isArray(rule.custom) ? rule.custom : [rule.custom]);
+
+/**
+ * The rule of a field that may be left out, but is never null: fastest-validator's
+ * `optional` lets null through as well (its custom checks still run on it), so null is
+ * refused here, with a 422 naming the field. A rule that says `nullable` keeps null.
+ */
+export function optional<T extends Rule>(rule: T): T & { optional: true } {
+	const customs = customsOf(rule);
+	if (rule.nullable === true || customs.includes(refuseNull)) return { ...rule, optional: true };
+	return { ...rule, optional: true, custom: [...customs, refuseNull] };
+}
+
+/** The rule of a field that may be left out, or sent as null to empty it. */
+export function clearable<T extends Rule>(rule: T): T & { optional: true; nullable: true } {
+	return { ...rule, optional: true, nullable: true };
+}
+
+/** Code points, as JSON Schema's minLength and maxLength count them (an emoji is one, not two UTF-16 units). */
+export function codePointLength(value: string): number {
+	let length = 0;
+	for (let i = 0; i < value.length; i++) {
+		const unit = value.charCodeAt(i);
+		// A high surrogate followed by a low one is one code point.
+		if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < value.length) {
+			const next = value.charCodeAt(i + 1);
+			if (next >= 0xdc00 && next <= 0xdfff) i++;
+		}
+		length++;
+	}
+	return length;
+}
+
+interface TextRule {
+	min?: number;
+	max?: number;
+	trim?: boolean;
+	pattern?: RegExp;
+}
+
+/**
+ * A string of `min` to `max` code points (after trimming, with `trim`). fastest-validator's
+ * own `min` and `max` count UTF-16 units, so 150 emoji would be 300 and refused under a
+ * limit of 200 that the document, counting code points, allows: the length is checked here
+ * instead, and the document states the same limits as minLength and maxLength. A trimmed
+ * string that must not be empty is, in the document's words, one with a character that is
+ * not white space.
+ */
+export function text({ min, max, trim, pattern }: TextRule) {
+	const openapi: Record<string, unknown> = {};
+	if (min !== undefined) openapi.minLength = min;
+	if (max !== undefined) openapi.maxLength = max;
+	if (trim && min !== undefined && min > 0 && !pattern) openapi.pattern = "\\S";
+	return {
+		type: "string",
+		...(trim ? { trim: true } : {}),
+		...(pattern ? { pattern } : {}),
+		openapi,
+		custom(value: unknown, errors: CustomErrors) {
+			if (typeof value !== "string") return value;
+			const length = codePointLength(value);
+			if (min !== undefined && length < min) errors.push({ type: "stringMin", expected: min, actual: length });
+			if (max !== undefined && length > max) errors.push({ type: "stringMax", expected: max, actual: length });
+			return value;
+		}
+	} as const;
+}
+
+/**
+ * The UUIDs fastest-validator's `uuid` takes, in any case: the nil UUID, versions 1, 2 and
+ * 6 of any variant, versions 3, 4, 5, 7 and 8 of the RFC 9562 variant. JSON Schema's
+ * `format: uuid` takes any hex of that shape (and a `urn:uuid:` prefix), so the document
+ * says this too.
+ */
+const UUID_PATTERN =
+	"^(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-(?:[126][0-9a-fA-F]{3}-[0-9a-fA-F]{4}|[34578][0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3})-[0-9a-fA-F]{12}|0{8}-0{4}-0{4}-0{4}-0{12})$";
+
 /** A UUID, lower-cased: PostgreSQL compares UUIDs regardless of case, SQLite's text does not. */
-export const uuid = { type: "uuid", custom: (value: unknown) => (typeof value === "string" ? value.toLowerCase() : value) } as const;
+export const uuid = {
+	type: "uuid",
+	openapi: { pattern: UUID_PATTERN },
+	custom: (value: unknown) => (typeof value === "string" ? value.toLowerCase() : value)
+} as const;
 
 /** A non-negative price with at most two decimals (checked by `custom`; `openapi` says so in the document). */
 export const money = {
@@ -16,7 +113,7 @@ export const money = {
 	min: 0,
 	max: MAX_PRICE,
 	openapi: TWO_DECIMALS,
-	custom(value: unknown, errors: { type: string; actual: unknown }[]) {
+	custom(value: unknown, errors: CustomErrors) {
 		if (typeof value === "number" && toCents(value) === undefined)
 			errors.push({ type: "money", actual: value });
 		return value;
@@ -27,7 +124,7 @@ export const money = {
 export const isoDate = {
 	type: "date",
 	convert: true,
-	custom(value: unknown, errors: { type: string; actual: unknown }[]) {
+	custom(value: unknown, errors: CustomErrors) {
 		const year = value instanceof Date ? value.getUTCFullYear() : undefined;
 		if (year !== undefined && (year < 1970 || year > 9999)) errors.push({ type: "dateYears", actual: value });
 		return value;
@@ -46,9 +143,33 @@ export const orderItems = {
 	}
 } as const;
 
+/**
+ * A whole number from `min` to `max` given in a query: plain decimal digits ("20"), never
+ * what `Number()` would also read ("0x14", "2e1", "20.0", " 20", ""), or a number from
+ * another service's call. The document says `integer`, which is what this accepts.
+ */
+export function queryInteger(min: number, max: number, fallback: number) {
+	return {
+		type: "any",
+		default: fallback,
+		openapi: { type: "integer", minimum: min, maximum: max },
+		custom(value: unknown, errors: CustomErrors) {
+			const digits = typeof value === "string" && /^[0-9]+$/.test(value);
+			const number = digits ? Number(value) : value;
+			if (typeof number !== "number" || (!digits && !Number.isInteger(number))) {
+				errors.push({ type: "decimalInteger", actual: value });
+				return value;
+			}
+			if (number < min) errors.push({ type: "numberMin", expected: min, actual: number });
+			if (number > max) errors.push({ type: "numberMax", expected: max, actual: number });
+			return number;
+		}
+	} as const;
+}
+
 export const pageParams = {
-	page: { type: "number", integer: true, min: 1, max: 1_000_000, default: 1, convert: true },
-	pageSize: { type: "number", integer: true, min: 1, max: 100, default: 20, convert: true }
+	page: queryInteger(1, 1_000_000, 1),
+	pageSize: queryInteger(1, 100, 20)
 } as const;
 
 export interface PageQuery {

@@ -1,9 +1,10 @@
 /**
  * Request bodies, one rule for every route: a body is `application/json` in UTF-8, sent as
- * it is or in gzip, deflate or Brotli, at most 1 MB decoded, a JSON object or array.
- * Anything else is refused with a 4xx before the action. A body is read only when asked
- * for, which the gateway does after the key and the rate limit are checked; a client that
- * sent `Expect: 100-continue` gets its `100 Continue` only then.
+ * it is or in gzip, deflate or Brotli, at most 1 MB decoded, a JSON object (an array is
+ * JSON, but no action takes one: a 422). Anything else is refused with a 4xx before the
+ * action. A body is read only when asked for, which the gateway does after the key and the
+ * rate limit are checked; a client that sent `Expect: 100-continue` gets its `100
+ * Continue` only then.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Transform } from "node:stream";
@@ -138,6 +139,8 @@ async function readJsonBody(req: IncomingMessage, res: ServerResponse): Promise<
  */
 export async function acceptInput(_ctx: unknown, _route: unknown, req: Req & { query?: unknown }, res: ServerResponse): Promise<void> {
 	const body = await readJsonBody(req, res);
+	// An array would not join the params below: the action would run as if no body had been sent.
+	if (Array.isArray(body)) throw new UnprocessableError([{ field: "(body)", message: "must be a JSON object, not an array" }]);
 	const hostile = findHostileInput(body) ?? findHostileInput(req.query);
 	if (hostile) throw new UnprocessableError([hostile]);
 	// The query and the path's parameters were merged before the body was read: they still win over it.

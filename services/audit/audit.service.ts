@@ -11,7 +11,7 @@ import { auditMigrations } from "./audit.migrations";
 import { lifecycleOf } from "../../lib/lifecycle";
 import { defineService } from "../../lib/schema";
 import { idempotentCall } from "../../lib/resilience";
-import { isoDate, pageParams, type Page } from "../../lib/params";
+import { isoDate, optional, pageParams, text, type Page } from "../../lib/params";
 import { AUDIT_LOGS_TOPIC, type EventEnvelope, type RequestRecord } from "../../contracts/events";
 import { eventEntry, requestEntry, type AuditEntry, type AuditQuery, type AuditStore } from "./audit.domain";
 import { SqlAuditStore } from "./audit.repository";
@@ -30,7 +30,7 @@ async function storeEventWhenPublished(svc: This, event: EventEnvelope): Promise
 	await svc.store.save(eventEntry(event));
 }
 
-const text = { type: "string", trim: true, min: 1, max: 100, optional: true } as const;
+const searchText = optional(text({ trim: true, min: 1, max: 100 }));
 
 const AuditService = defineService<This>({
 	name: "audit",
@@ -51,12 +51,12 @@ const AuditService = defineService<This>({
 			...idempotentCall,
 			params: {
 				...pageParams,
-				type: text,
-				aggregateId: text,
-				correlationId: text,
-				from: { ...isoDate, optional: true },
-				to: { ...isoDate, optional: true },
-				q: text
+				type: searchText,
+				aggregateId: searchText,
+				correlationId: searchText,
+				from: optional(isoDate),
+				to: optional(isoDate),
+				q: searchText
 			},
 			handler(this: This, ctx: Context<AuditQuery>): Promise<Page<AuditEntry>> {
 				return this.store.search(ctx.params);

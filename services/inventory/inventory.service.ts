@@ -13,7 +13,7 @@ import { inventoryMigrations } from "./inventory.migrations";
 import { originOf, type EventEnvelope } from "../../contracts/events";
 import { defineService } from "../../lib/schema";
 import { cachedRead, idempotentCall } from "../../lib/resilience";
-import { orderItems, pageParams, uuid, offsetOf, pageOf, type Page, type PageQuery } from "../../lib/params";
+import { optional, orderItems, pageParams, text, uuid, offsetOf, pageOf, type Page, type PageQuery } from "../../lib/params";
 import { UnprocessableError } from "../../contracts/errors";
 import { isUniqueViolation } from "../../lib/database";
 import {
@@ -125,8 +125,8 @@ const InventoryService = defineService<This>({
 			params: {
 				productId: uuid,
 				onHand: quantity,
-				lowStockThreshold: { ...quantity, optional: true },
-				reference: { type: "string", trim: true, max: 100, optional: true },
+				lowStockThreshold: optional(quantity),
+				reference: optional(text({ trim: true, max: 100 })),
 				$$strict: true
 			},
 			handler(
@@ -151,7 +151,7 @@ const InventoryService = defineService<This>({
 				productId: uuid,
 				delta: { type: "number", integer: true, min: -1_000_000_000, max: 1_000_000_000, convert: false },
 				reason: { type: "enum", values: [...MANUAL_REASONS] },
-				reference: { type: "string", trim: true, max: 100, optional: true },
+				reference: optional(text({ trim: true, max: 100 })),
 				$$strict: true
 			},
 			handler(

@@ -11,9 +11,8 @@ import { productsMigrations } from "./products.migrations";
 import { buildEvent, originOf } from "../../contracts/events";
 import { defineService } from "../../lib/schema";
 import { cachedRead, guardedWrite, idempotentCall } from "../../lib/resilience";
-import { money, pageParams, uuid, offsetOf, pageOf, type Page, type PageQuery } from "../../lib/params";
+import { clearable, money, optional, pageParams, text, uuid, offsetOf, pageOf, type Page, type PageQuery } from "../../lib/params";
 import { toCents } from "../../contracts/money";
-import { UnprocessableError } from "../../contracts/errors";
 import { MAX_ON_HAND } from "../../contracts/stock";
 import {
 	applyChanges,
@@ -40,22 +39,17 @@ import {
 
 const SKU = { type: "string", trim: true, pattern: /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/ } as const;
 
+/** Description and category may be emptied with null; the other optional fields may only be left out. */
 const editableFields = {
-	name: { type: "string", trim: true, min: 1, max: 200 },
+	name: text({ trim: true, min: 1, max: 200 }),
 	price: money,
-	sku: { ...SKU, optional: true },
-	description: { type: "string", max: 2000, optional: true, nullable: true },
-	category: { type: "string", trim: true, min: 1, max: 100, optional: true, nullable: true },
-	currency: { type: "string", pattern: /^[A-Z]{3}$/, optional: true },
-	active: { type: "boolean", optional: true }
+	sku: optional(SKU),
+	description: clearable(text({ max: 2000 })),
+	category: clearable(text({ trim: true, min: 1, max: 100 })),
+	currency: optional({ type: "string", pattern: /^[A-Z]{3}$/ }),
+	active: optional({ type: "boolean" })
 } as const;
 
-/** Editable fields that cannot be emptied: fastest-validator lets an optional field be null. */
-const NOT_NULLABLE = Object.entries(editableFields)
-	.filter(([, rule]) => !("nullable" in rule && rule.nullable))
-	.map(([field]) => field);
-
-const optional = <T extends object>(rule: T) => ({ ...rule, optional: true });
 const count = { type: "number", integer: true, min: 0, max: MAX_ON_HAND } as const;
 
 interface CreateParams {
@@ -113,10 +107,10 @@ const ProductsService = defineService<This>({
 			...cachedRead(["page", "pageSize", "q", "category", "active", "sort"], 3600, { staleFallback: true }),
 			params: {
 				...pageParams,
-				q: { type: "string", trim: true, min: 1, max: 100, optional: true },
-				category: { type: "string", trim: true, min: 1, max: 100, optional: true },
+				q: optional(text({ trim: true, min: 1, max: 100 })),
+				category: optional(text({ trim: true, min: 1, max: 100 })),
 				active: { type: "boolean", convert: true, optional: true },
-				sort: { type: "string", max: 100, optional: true }
+				sort: optional(text({ max: 100 }))
 			},
 			async handler(this: This, ctx: Context<ListParams>): Promise<Page<Product>> {
 				const { q, category, active, sort } = ctx.params;
@@ -248,9 +242,6 @@ const ProductsService = defineService<This>({
 		/** Applies a PUT (`replace`) or PATCH (`merge`) with its `product.updated` event; a `version` not current is a conflict. */
 		async changeProduct(this: This, ctx: Context<UpdateParams>, mode: "replace" | "merge"): Promise<Product> {
 			const { id, version } = ctx.params;
-			const nulled = [...NOT_NULLABLE, "version"].filter(field => (ctx.params as unknown as Record<string, unknown>)[field] === null);
-			if (nulled.length > 0)
-				throw new UnprocessableError(nulled.map(field => ({ field, message: `The '${field}' field cannot be null.` })));
 			const result = await this.db.transaction(async tx => {
 				const current = await findProduct(this.db, id, tx);
 				if (!current) throw new ProductNotFoundError(id);

@@ -16,7 +16,7 @@ import { originOf, type EventOrigin, type ProductSnapshot } from "../../contract
 import { lifecycleOf } from "../../lib/lifecycle";
 import { defineService } from "../../lib/schema";
 import { guardedWrite, idempotentCall } from "../../lib/resilience";
-import { orderItems, pageParams, uuid, offsetOf, pageOf, type Page, type PageQuery } from "../../lib/params";
+import { optional, orderItems, pageParams, text, uuid, offsetOf, pageOf, type Page, type PageQuery } from "../../lib/params";
 import {
 	PURCHASE_STATUSES,
 	TRANSITIONS,
@@ -100,7 +100,7 @@ const PurchasesService = defineService<This>({
 			...guardedWrite,
 			params: {
 				items: orderItems,
-				customerId: { type: "string", trim: true, min: 1, max: 100, optional: true },
+				customerId: optional(text({ trim: true, min: 1, max: 100 })),
 				$$strict: true
 			},
 			async handler(this: This, ctx: Context<CreateParams, CreateMeta>): Promise<Purchase> {
@@ -122,7 +122,7 @@ const PurchasesService = defineService<This>({
 			params: {
 				...pageParams,
 				status: { type: "enum", values: [...PURCHASE_STATUSES], optional: true },
-				customerId: { type: "string", trim: true, min: 1, max: 100, optional: true }
+				customerId: optional(text({ trim: true, min: 1, max: 100 }))
 			},
 			async handler(this: This, ctx: Context<PageQuery & { status?: PurchaseStatus; customerId?: string }>): Promise<Page<Purchase>> {
 				const { status, customerId } = ctx.params;
@@ -158,7 +158,7 @@ const PurchasesService = defineService<This>({
 		cancel: {
 			rest: "POST /:id/cancel",
 			openapi: { summary: "Cancel a purchase, releasing or returning its stock", answers: PURCHASE },
-			params: { id: uuid, reason: { type: "string", trim: true, min: 1, max: 200, optional: true }, $$strict: true },
+			params: { id: uuid, reason: optional(text({ trim: true, min: 1, max: 200 })), $$strict: true },
 			handler(this: This, ctx: Context<{ id: string; reason?: string }>): Promise<Purchase> {
 				return this.transition(ctx, ctx.params.id, "cancel", ctx.params.reason ?? null);
 			}

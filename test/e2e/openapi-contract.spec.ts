@@ -47,6 +47,7 @@ describe.each(testDialects())("every answer keeps to the OpenAPI document on %s"
 		await expectStatus(401, request("GET", "/api/v1/products", { apiKey: false }));
 		await expectStatus(422, request("GET", "/api/v1/products?pageSize=1000"));
 		await expectStatus(404, request("GET", `/api/v1/products/${unknown}`));
+		await expectStatus(405, request("DELETE", "/api/v1/products"));
 		await expectStatus(422, request("GET", "/api/v1/products/not-a-uuid"));
 		await expectStatus(409, request("PATCH", `/api/v1/products/${lamp}`, { body: { price: 1, version: 1 } }));
 		await expectStatus(404, request("PATCH", `/api/v1/products/${unknown}`, { body: { price: 1 } }));

@@ -209,3 +209,17 @@ describe("parseApiKeys", () => {
 		expect(() => parseApiKeys("shop:0123456789,shop:abcdefghij")).toThrow(/^API_KEYS: a name appears twice/);
 	});
 });
+
+describe("METRICS_HOST", () => {
+	it("listens on loopback unless told otherwise", () => {
+		expect(loadConfig({}).metricsHost).toBe("127.0.0.1");
+	});
+
+	it("takes an IPv4 or IPv6 address or a host name", () => {
+		for (const host of ["0.0.0.0", "::", "10.0.0.7", "fd00::2", "metrics.internal", "localhost"]) expect(loadConfig({ METRICS_HOST: host }).metricsHost).toBe(host);
+	});
+
+	it.each(["http://0.0.0.0", "0.0.0.0:3030", "two words", "-leading.dash", "a/b"])("names METRICS_HOST in the error for %j", host => {
+		expect(thrown(() => loadConfig({ METRICS_HOST: host }))).toMatchObject({ name: "ConfigError", variable: "METRICS_HOST" });
+	});
+});

@@ -17,6 +17,18 @@ describe("findHostileInput", () => {
 		expect(findHostileInput("a\u0000")).toEqual({ field: "(body)", message: "must not contain NUL characters" });
 	});
 
+	it("names the field of a string with a lone surrogate, high or low, and keeps surrogate pairs", () => {
+		expect(findHostileInput({ name: "lone \ud800" })).toEqual({ field: "name", message: "must not contain lone surrogates (it is not well-formed Unicode)" });
+		expect(findHostileInput({ items: [{ note: "\udc00 at the start" }] })).toMatchObject({ field: "items.0.note" });
+		expect(findHostileInput({ q: "ends high \udbff" })).toMatchObject({ field: "q" });
+		expect(findHostileInput({ q: "reversed \ude00\ud83d" })).toMatchObject({ field: "q" });
+		expect(findHostileInput({ name: "pair \ud83d\ude00", other: "\u{10FFFF}" })).toBeUndefined();
+	});
+
+	it("refuses a field name with a lone surrogate without echoing it", () => {
+		expect(findHostileInput(JSON.parse('{"a":{"\\ud800":1}}'))).toEqual({ field: "a", message: "has a field name with lone surrogates (it is not well-formed Unicode)" });
+	});
+
 	it("refuses nesting deeper than MAX_DEPTH without recursing into it", () => {
 		let deep: unknown = 1;
 		for (let i = 0; i < 100_000; i++) deep = [deep];
