@@ -1,7 +1,7 @@
 /**
- * HTTP hardening around moleculer-web: requests Node's parser refuses, `Expect:
- * 100-continue`, the request timeout, OPTIONS and HEAD, and 405 for a method a path does
- * not have.
+ * HTTP hardening around moleculer-web: requests Node's parser refuses, paths that cannot
+ * be decoded, `Expect: 100-continue`, the request timeout, OPTIONS and HEAD, and 405 for a
+ * method a path does not have.
  */
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
@@ -60,8 +60,23 @@ function allowedMethods(service: ApiThis, path: string): string[] {
 	return METHOD_ORDER.filter(method => methods.has(method));
 }
 
+/** Whether a segment of the path is not valid percent-encoded UTF-8 (`%zz`, `%C0%AF`): no route can be matched on it. */
+function hasUndecodableSegment(path: string): boolean {
+	return path.split("/").some(segment => {
+		try {
+			decodeURIComponent(segment);
+			return false;
+		} catch {
+			return true;
+		}
+	});
+}
+
 /** Answers what moleculer-web should not see, then hands the request to moleculer-web's own handler. */
 export function guardHttp(service: ApiThis, req: Req, res: ServerResponse, next?: unknown) {
+	// A request target that cannot be read is malformed like bad framing: 400 on any path, for any method, before the key.
+	if (hasUndecodableSegment(pathOf(req)))
+		return service.sendError(req, res, new Errors.MoleculerClientError("A segment of the path is not valid percent-encoded UTF-8.", 400, "MALFORMED_PATH"));
 	// No CORS: the gateway answers OPTIONS itself. moleculer-web would otherwise run the
 	// action of the method a preflight names (Access-Control-Request-Method).
 	if (req.method === "OPTIONS") {

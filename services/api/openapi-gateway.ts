@@ -57,7 +57,7 @@ export function gatewayPaths(): Record<string, Record<string, unknown>> {
 						"application/javascript": { schema: STRING },
 						"image/png": { schema: { type: "string", contentMediaType: "image/png" } }
 					}),
-					...problemResponses([404])
+					...problemResponses([400, 404])
 				},
 				{ parameters: [{ name: "file", in: "path", required: true, schema: { type: "string" }, description: `One of ${SWAGGER_FILES.join(", ")}.` }] }
 			)

@@ -261,6 +261,17 @@ describe.each(testDialects())("the gateway's edges on %s", dialect => {
 			await expect(request("GET", `/api/v1/products/${product.id}`)).resolves.toMatchObject({ status: 200 });
 		});
 
+		it("answers 400 MALFORMED_PATH to a path that is not valid percent-encoding, on any path and for any method", async () => {
+			const cases: [string, string, boolean][] = [
+				["GET", "/api/v1/products/%zz", true],
+				["POST", "/api/v1/products/%C0%AF", true],
+				["DELETE", "/api/v1/products/%ED%A0%80", false],
+				["GET", "/api/docs/%zz", false],
+				["GET", "/api/v1/nothing-%zz-here", true]
+			];
+			for (const [method, path, withKey] of cases) expectProblem(await request(method, path, { apiKey: withKey ? undefined : false }), 400, "MALFORMED_PATH");
+		});
+
 		it("matches routes case-sensitively", async () => {
 			for (const path of ["/API/V1/PRODUCTS", "/api/v1/Products", "/Health/Live", "/api/OpenAPI.json"]) expectProblem(await request("GET", path), 404, "NOT_FOUND");
 			expect((await request("GET", "/api/v1/products")).status).toBe(200);

@@ -56,13 +56,11 @@ export function hasUndecodableSegment(path: string): boolean {
 }
 
 /**
- * Tolerated, not documented (reported with issue 11): moleculer-web decodes a route's path
- * parameters while it matches the route, so a segment that is not valid percent-encoded
- * UTF-8 is its 400 UNABLE_DECODE_PARAM on any route with parameters, for any method (405
- * otherwise) and before the key (401 otherwise), and the document says so nowhere.
+ * The rule the document's description states for every path and method: a segment that
+ * is not valid percent-encoded UTF-8 is a 400 MALFORMED_PATH, answered before the key.
  */
-export function isUndecodablePathAnswer(answer: Pick<Answer, "path" | "status" | "body">): boolean {
-	return answer.status === 400 && (answer.body as { code?: unknown } | undefined)?.code === "UNABLE_DECODE_PARAM" && hasUndecodableSegment(answer.path);
+export function isMalformedPathAnswer(answer: Pick<Answer, "path" | "status" | "body">): boolean {
+	return answer.status === 400 && (answer.body as { code?: unknown } | undefined)?.code === "MALFORMED_PATH" && hasUndecodableSegment(answer.path);
 }
 
 export class Contract {
@@ -97,7 +95,10 @@ export class Contract {
 		const method = answer.method.toLowerCase();
 		const template = this.templateOf(path);
 		const where = `${answer.method} ${answer.path} -> ${answer.status}`;
-		if (isUndecodablePathAnswer(answer)) return this.checkResponse(where, this.component("BadRequest"), answer);
+		if (hasUndecodableSegment(answer.path))
+			return isMalformedPathAnswer(answer)
+				? this.checkResponse(where, this.component("BadRequest"), answer)
+				: [`${where}: a path that cannot be decoded must be a 400 MALFORMED_PATH`];
 		if (!template)
 			return answer.status === 404
 				? this.checkResponse(where, this.component("NotFound"), answer)
