@@ -7,7 +7,7 @@ import { randomUUID } from "node:crypto";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { Errors } from "moleculer";
-import { moleculerWeb, type ApiThis, type Req } from "./gateway";
+import { moleculerWeb, requestIdOf, type ApiThis, type Req } from "./gateway";
 import { framingProblem } from "./problem";
 import { awaitContinue } from "./request-body";
 
@@ -82,7 +82,7 @@ export function guardHttp(service: ApiThis, req: Req, res: ServerResponse, next?
 	if (req.method === "OPTIONS") {
 		const allowed = allowedMethods(service, pathOf(req));
 		if (allowed.length === 0) return moleculerWeb.send404.call(service, req, res);
-		res.writeHead(204, { Allow: allowed.join(", ") });
+		res.writeHead(204, { Allow: allowed.join(", "), "X-Request-ID": requestIdOf(req) });
 		return void res.end();
 	}
 	// HEAD is a GET whose body Node leaves out.

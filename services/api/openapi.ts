@@ -78,7 +78,9 @@ const DESCRIPTION = [
 	"Every `/api/v1` route needs `X-API-Key`. Bodies are JSON (`application/json`). Every error is problem details",
 	"(RFC 9457, `application/problem+json`) with a stable `code`; a path that exists without the request's method is",
 	"a 405 (`#/components/responses/MethodNotAllowed`) with `Allow`, any other path a 404; a path with a segment that",
-	"is not valid percent-encoded UTF-8 (`%zz`) is a 400 `MALFORMED_PATH` on any path and method, before the key. Every answer of these",
+	"is not valid percent-encoded UTF-8 (`%zz`) is a 400 `MALFORMED_PATH` on any path and method, before the key.",
+	"Every path with a GET answers HEAD as that GET without its body; every path answers OPTIONS with a 204, its",
+	"methods in `Allow` and `X-Request-ID`, without a key. Every answer of these",
 	"operations carries `X-Request-ID`. Money has at most two decimals, exactly (`x-decimal-places: 2`)."
 ].join("\n");
 

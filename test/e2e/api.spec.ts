@@ -1,13 +1,14 @@
+import { documentedClient } from "../helpers/contract";
 import { testDialects } from "../helpers/engines";
 import { concurrencyTitle, useNode } from "../helpers/suite";
-import { expectProblem, httpClient } from "../helpers/http";
+import { expectProblem } from "../helpers/http";
 import { waitFor } from "../helpers/wait";
 import { request as httpRequest } from "node:http";
 import { TEST_API_KEY } from "../helpers/nodes";
 
 describe.each(testDialects())("the REST API over HTTP on %s", dialect => {
 	const suite = useNode(dialect);
-	const request = httpClient(() => suite.node.baseUrl!);
+	const request = documentedClient(() => suite.node.baseUrl!);
 
 	async function createProduct(body: Record<string, unknown> = {}) {
 		const response = await request("POST", "/api/v1/products", { body: { name: "Widget", price: 9.99, ...body } });

@@ -4,10 +4,11 @@
  * Moleculer's own bulkhead gauges (exported as moleculer_request_bulkhead_inflight and
  * moleculer_request_bulkhead_queue_size) are read from the node's metrics registry.
  */
+import { documentedClient } from "../helpers/contract";
 import { describeWith, engineUrl, POSTGRES_ENV } from "../helpers/engines";
 import { createTestDatabase, type TestDatabase } from "../helpers/databases";
 import { startNode, type TestNode } from "../helpers/nodes";
-import { httpClient, type HttpResponse } from "../helpers/http";
+import type { HttpResponse } from "../helpers/http";
 import { TestSession } from "../helpers/postgres";
 import { catalog } from "../helpers/catalog";
 import { registryMetric } from "../helpers/metrics";
@@ -24,7 +25,7 @@ describeWith(postgres)("bulkheads on creations, on postgres", () => {
 	let db: TestDatabase;
 	let node: TestNode;
 	let session: TestSession;
-	const request = httpClient(() => node.baseUrl!);
+	const request = documentedClient(() => node.baseUrl!);
 	const { productWithStock } = catalog(() => node.broker);
 
 	beforeAll(async () => {

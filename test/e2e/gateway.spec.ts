@@ -3,10 +3,11 @@
  * PostgreSQL lock the test holds), abandoned by their client, repeated while running, or
  * refused by the rate limit.
  */
+import { documentedClient } from "../helpers/contract";
 import { randomUUID } from "node:crypto";
 import { describeWith, engineUrl, POSTGRES_ENV } from "../helpers/engines";
 import { useNode, type Suite } from "../helpers/suite";
-import { expectProblem, httpClient } from "../helpers/http";
+import { expectProblem } from "../helpers/http";
 import { TEST_API_KEY } from "../helpers/nodes";
 import { TestSession } from "../helpers/postgres";
 import { catalog } from "../helpers/catalog";
@@ -21,7 +22,7 @@ const postgres = engineUrl(POSTGRES_ENV, "postgres://postgres@127.0.0.1:5432/tes
 describeWith(postgres)("requests held up in PostgreSQL", () => {
 	jest.setTimeout(60_000);
 	const suite = useNode("postgres", { RATE_LIMIT: "0" });
-	const request = httpClient(() => suite.node.baseUrl!);
+	const request = documentedClient(() => suite.node.baseUrl!);
 	const { productWithStock } = catalog(() => suite.node.broker);
 	let session: TestSession;
 	beforeAll(async () => {
@@ -98,7 +99,7 @@ describeWith(postgres)("requests held up in PostgreSQL", () => {
 describe("the audit trail of a rate-limited key", () => {
 	const otherKey = "other-key-0123456789";
 	const suite = useNode("sqlite", { RATE_LIMIT: "3", API_KEYS: `tester:${TEST_API_KEY},other:${otherKey}` });
-	const request = httpClient(() => suite.node.baseUrl!);
+	const request = documentedClient(() => suite.node.baseUrl!);
 
 	it("records the writes a key makes within its limit and none of those refused with 429", async () => {
 		const id = `limited-${randomUUID()}`;

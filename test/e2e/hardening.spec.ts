@@ -3,12 +3,13 @@
  * media types it does not take, bodies sent without a key or past the rate limit, `Expect:
  * 100-continue`, malformed HTTP framing, methods a path does not have, paths in the wrong case.
  */
+import { documentedClient } from "../helpers/contract";
 import { brotliCompressSync, gzipSync } from "node:zlib";
 import { request as httpRequest } from "node:http";
 import { connect } from "node:net";
 import { testDialects } from "../helpers/engines";
 import { useNode } from "../helpers/suite";
-import { expectProblem, httpClient } from "../helpers/http";
+import { expectProblem } from "../helpers/http";
 import { TEST_API_KEY } from "../helpers/nodes";
 import { catalog } from "../helpers/catalog";
 
@@ -80,7 +81,7 @@ const json = (value: unknown) => Buffer.from(JSON.stringify(value));
 
 describe.each(testDialects())("the gateway's edges on %s", dialect => {
 	const suite = useNode(dialect);
-	const request = httpClient(() => suite.node.baseUrl!);
+	const request = documentedClient(() => suite.node.baseUrl!);
 	const { productWithStock, stock } = catalog(() => suite.node.broker);
 	const base = () => suite.node.baseUrl!;
 	const withKey = (headers: Record<string, string>) => ({ "X-API-Key": TEST_API_KEY, ...headers });

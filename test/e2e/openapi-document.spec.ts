@@ -1,7 +1,7 @@
+import { documentedClient } from "../helpers/contract";
 import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { useNode } from "../helpers/suite";
-import { httpClient } from "../helpers/http";
 import type { OpenApiDocument } from "../../services/api/openapi";
 
 interface ToolsReport {
@@ -29,7 +29,7 @@ const ACCEPTED_WARNINGS = new Set(["operation-4xx-response", "no-unused-componen
 
 describe("the OpenAPI document a started node serves", () => {
 	const suite = useNode("sqlite");
-	const request = httpClient(() => suite.node.baseUrl!);
+	const request = documentedClient(() => suite.node.baseUrl!);
 	let doc: OpenApiDocument;
 	let report: ToolsReport;
 

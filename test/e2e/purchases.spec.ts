@@ -1,14 +1,15 @@
+import { documentedClient } from "../helpers/contract";
 import { randomUUID } from "node:crypto";
 import { testDialects } from "../helpers/engines";
 import { concurrencyTitle, useNode } from "../helpers/suite";
-import { expectProblem, httpClient } from "../helpers/http";
+import { expectProblem } from "../helpers/http";
 import { waitFor } from "../helpers/wait";
 import { catalog } from "../helpers/catalog";
 import { TEST_API_KEY } from "../helpers/nodes";
 
 describe.each(testDialects())("purchases and audit over HTTP on %s", dialect => {
 	const suite = useNode(dialect);
-	const request = httpClient(() => suite.node.baseUrl!);
+	const request = documentedClient(() => suite.node.baseUrl!);
 	const { productWithStock, expectConsistent } = catalog(() => suite.node.broker);
 	const purchase = (items: object[], headers: Record<string, string> = {}, extra: object = {}) =>
 		request("POST", "/api/v1/purchases", { body: { items, ...extra }, headers });

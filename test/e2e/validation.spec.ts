@@ -4,9 +4,10 @@
  * object, query integers in decimal digits, and text that is well-formed Unicode. Every
  * refusal is a 422 naming the field, and changes nothing.
  */
+import { documentedClient } from "../helpers/contract";
 import { testDialects } from "../helpers/engines";
 import { useNode } from "../helpers/suite";
-import { expectProblem, httpClient, type HttpResponse } from "../helpers/http";
+import { expectProblem, type HttpResponse } from "../helpers/http";
 import { catalog } from "../helpers/catalog";
 import type { Product } from "../../services/products/products.domain";
 
@@ -20,7 +21,7 @@ function expectInvalidField(response: HttpResponse, field: string): void {
 
 describe.each(testDialects())("what the server accepts on %s", dialect => {
 	const suite = useNode(dialect);
-	const request = httpClient(() => suite.node.baseUrl!);
+	const request = documentedClient(() => suite.node.baseUrl!);
 	const { productWithStock, stock } = catalog(() => suite.node.broker);
 
 	const namesLike = async (q: string) => (await request("GET", `/api/v1/products?q=${encodeURIComponent(q)}`)).body.total as number;

@@ -103,7 +103,13 @@ export class Contract {
 			return answer.status === 404
 				? this.checkResponse(where, this.component("NotFound"), answer)
 				: [`${where}: no documented path matches, and it is not a 404`];
-		const operation = this.doc.paths[template][method] as Json | undefined;
+		// The rules the document's description states for every path: OPTIONS lists the methods, HEAD is a GET without its body.
+		if (method === "options")
+			return answer.status === 204
+				? this.checkResponse(where, { headers: { Allow: { $ref: "#/components/headers/Allow" }, "X-Request-ID": { $ref: "#/components/headers/RequestId" } } }, answer)
+				: [`${where}: OPTIONS on a documented path must be a 204`];
+		const headOfGet = method === "head" ? (this.doc.paths[template].get as Json | undefined) : undefined;
+		const operation = (headOfGet ?? this.doc.paths[template][method]) as Json | undefined;
 		if (!operation)
 			return answer.status === 405
 				? this.checkResponse(where, this.component("MethodNotAllowed"), answer)
@@ -113,7 +119,8 @@ export class Contract {
 		this.received.get(key)!.add(answer.status);
 		const response = operation.responses[String(answer.status)] ?? operation.responses[`${String(answer.status)[0]}XX`];
 		if (!response) return [`${where}: status ${answer.status} is not documented for ${key} (documented: ${Object.keys(operation.responses).join(", ")})`];
-		return this.checkResponse(where, this.resolve(response), answer);
+		const documented = this.resolve(response);
+		return this.checkResponse(where, headOfGet ? { ...documented, content: undefined } : documented, answer);
 	}
 
 	/** Operations ("get /api/v1/products") and the statuses they document. */
@@ -183,6 +190,26 @@ export function contractClient(baseUrl: () => string, contract: () => Contract) 
 	return async function checked<T = any>(method: string, path: string, options: RequestOptions = {}): Promise<HttpResponse<T>> {
 		const response = await request<T>(method, path, options);
 		const problems = contract().check({ method, path, status: response.status, headers: response.headers, body: response.body });
+		if (problems.length > 0) throw new Error(`The answer departs from the OpenAPI document:\n${problems.join("\n")}`);
+		return response;
+	};
+}
+
+/**
+ * The end-to-end suites' client: every answer is checked against the OpenAPI document the
+ * node itself serves (fetched once per node), so an undocumented status, header or body
+ * anywhere in those suites fails the test that received it.
+ */
+export function documentedClient(baseUrl: () => string) {
+	const request = httpClient(baseUrl);
+	const contracts = new Map<string, Promise<Contract>>();
+	const contractOf = (base: string) => {
+		if (!contracts.has(base)) contracts.set(base, request("GET", "/api/openapi.json", { apiKey: false }).then(answer => new Contract(answer.body)));
+		return contracts.get(base)!;
+	};
+	return async function checked<T = any>(method: string, path: string, options: RequestOptions = {}): Promise<HttpResponse<T>> {
+		const response = await request<T>(method, path, options);
+		const problems = (await contractOf(baseUrl())).check({ method, path, status: response.status, headers: response.headers, body: response.body });
 		if (problems.length > 0) throw new Error(`The answer departs from the OpenAPI document:\n${problems.join("\n")}`);
 		return response;
 	};
