@@ -9,7 +9,8 @@ import { toCents, MAX_PRICE, TWO_DECIMALS } from "../contracts/money";
 /** Messages of the custom rules below, registered with the broker's validator. */
 export const VALIDATION_MESSAGES = {
 	money: "The '{field}' field must be a number with at most two decimals.",
-	dateYears: "The '{field}' field must be a date between the years 1970 and 9999.",
+	dateTime: "The '{field}' field must be an RFC 3339 date-time (2026-12-01T10:00:00Z) between the years 1970 and 9999.",
+	flag: "The '{field}' field must be true or false.",
 	notNull: "The '{field}' field cannot be null: leave it out instead.",
 	decimalInteger: "The '{field}' field must be a whole number written in decimal digits."
 };
@@ -120,13 +121,46 @@ export const money = {
 	}
 } as const;
 
-/** A date given as text (ISO 8601); timestamps are compared as ISO text, which holds for four-digit years only. */
+/** RFC 3339's date-time, which JSON Schema's `format: date-time` means: 2026-12-01T10:00:00Z, 2026-12-01T10:00:00.5+01:00. */
+const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+
+/** A real calendar date: Date rolls 2026-02-30 over to March instead of refusing it. */
+function isCalendarDate(year: number, month: number, day: number): boolean {
+	const at = new Date(Date.UTC(year, month - 1, day));
+	return at.getUTCMonth() === month - 1 && at.getUTCDate() === day;
+}
+
+/**
+ * A date-time as the document says (RFC 3339), read as a Date; timestamps are compared as
+ * ISO text, which holds for four-digit years only, so the year is 1970 to 9999.
+ * fastest-validator's `date` with `convert` would read anything `new Date` reads ("1" is 2001).
+ */
 export const isoDate = {
-	type: "date",
-	convert: true,
+	type: "string",
+	openapi: { format: "date-time" },
 	custom(value: unknown, errors: CustomErrors) {
-		const year = value instanceof Date ? value.getUTCFullYear() : undefined;
-		if (year !== undefined && (year < 1970 || year > 9999)) errors.push({ type: "dateYears", actual: value });
+		if (typeof value !== "string") return value;
+		const parts = DATE_TIME.exec(value);
+		const at = parts && isCalendarDate(Number(parts[1]), Number(parts[2]), Number(parts[3])) ? new Date(value) : undefined;
+		const year = at?.getUTCFullYear();
+		if (!at || Number.isNaN(at.getTime()) || year! < 1970 || year! > 9999) {
+			errors.push({ type: "dateTime", actual: value });
+			return value;
+		}
+		return at;
+	}
+} as const;
+
+/** A query flag, true or false; fastest-validator's `convert` would also read 1, 0, on and off, which the document's boolean does not. */
+export const queryFlag = {
+	type: "any",
+	openapi: { type: "boolean" },
+	custom(value: unknown, errors: CustomErrors) {
+		// Left out, or null (which `optional` refuses on its own): nothing to read here.
+		if (value === undefined || value === null) return value;
+		if (value === true || value === "true") return true;
+		if (value === false || value === "false") return false;
+		errors.push({ type: "flag", actual: value });
 		return value;
 	}
 } as const;

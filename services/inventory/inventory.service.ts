@@ -13,7 +13,7 @@ import { inventoryMigrations } from "./inventory.migrations";
 import { originOf, type EventEnvelope } from "../../contracts/events";
 import { defineService } from "../../lib/schema";
 import { cachedRead, idempotentCall } from "../../lib/resilience";
-import { optional, orderItems, pageParams, text, uuid, offsetOf, pageOf, type Page, type PageQuery } from "../../lib/params";
+import { optional, orderItems, queryFlag, pageParams, text, uuid, offsetOf, pageOf, type Page, type PageQuery } from "../../lib/params";
 import { UnprocessableError } from "../../contracts/errors";
 import { isUniqueViolation } from "../../lib/database";
 import {
@@ -98,7 +98,7 @@ const InventoryService = defineService<This>({
 			rest: "GET /",
 			openapi: { summary: "List stock records", answers: STOCK_PAGE },
 			...idempotentCall,
-			params: { ...pageParams, lowStock: { type: "boolean", convert: true, optional: true } },
+			params: { ...pageParams, lowStock: optional(queryFlag) },
 			async handler(this: This, ctx: Context<PageQuery & { lowStock?: boolean }>): Promise<Page<Stock>> {
 				const { rows, count } = await listStocks(this.db, ctx.params.lowStock, { limit: ctx.params.pageSize, offset: offsetOf(ctx.params) });
 				return pageOf(ctx.params, rows.map(toStock), count);

@@ -11,7 +11,7 @@ import { productsMigrations } from "./products.migrations";
 import { buildEvent, originOf } from "../../contracts/events";
 import { defineService } from "../../lib/schema";
 import { cachedRead, guardedWrite, idempotentCall } from "../../lib/resilience";
-import { clearable, money, optional, pageParams, text, uuid, offsetOf, pageOf, type Page, type PageQuery } from "../../lib/params";
+import { clearable, money, optional, pageParams, queryFlag, text, uuid, offsetOf, pageOf, type Page, type PageQuery } from "../../lib/params";
 import { toCents } from "../../contracts/money";
 import { MAX_ON_HAND } from "../../contracts/stock";
 import {
@@ -109,7 +109,7 @@ const ProductsService = defineService<This>({
 				...pageParams,
 				q: optional(text({ trim: true, min: 1, max: 100 })),
 				category: optional(text({ trim: true, min: 1, max: 100 })),
-				active: { type: "boolean", convert: true, optional: true },
+				active: optional(queryFlag),
 				sort: optional(text({ max: 100 }))
 			},
 			async handler(this: This, ctx: Context<ListParams>): Promise<Page<Product>> {

@@ -123,6 +123,24 @@ describe.each(testDialects())("what the server accepts on %s", dialect => {
 		});
 	});
 
+	describe("query flags and dates are written as the document says", () => {
+		it("answers 422 to a flag that is not true or false", async () => {
+			for (const value of ["1", "0", "on", "off", "yes", "TRUE", ""]) {
+				expectInvalidField(await request("GET", `/api/v1/products?active=${value}`), "active");
+				expectInvalidField(await request("GET", `/api/v1/inventory?lowStock=${value}`), "lowStock");
+			}
+			await expect(request("GET", "/api/v1/products?active=false")).resolves.toMatchObject({ status: 200 });
+			await expect(request("GET", "/api/v1/inventory?lowStock=true")).resolves.toMatchObject({ status: 200 });
+		});
+
+		it("answers 422 to a date that is not an RFC 3339 date-time", async () => {
+			for (const value of ["1", "2026", "2026-12-01", "2026-12-01T10:00", "2026-12-01 10:00:00Z", "2026-02-30T00:00:00Z", "Tue, 01 Dec 2026 10:00:00 GMT"])
+				expectInvalidField(await request("GET", `/api/v1/audit?from=${encodeURIComponent(value)}`), "from");
+			for (const value of ["2026-12-01T10:00:00Z", "2026-12-01T10:00:00.123+01:00", "2026-12-01t10:00:00z"])
+				await expect(request("GET", `/api/v1/audit?to=${encodeURIComponent(value)}`)).resolves.toMatchObject({ status: 200 });
+		});
+	});
+
 	describe("text is well-formed Unicode", () => {
 		// JSON text can carry half a surrogate pair; JavaScript keeps it, no database can.
 		const lone = (marker: string) => `${marker} \\ud800`;
