@@ -1,9 +1,8 @@
 import { documentedClient } from "../helpers/contract";
 import { testDialects } from "../helpers/engines";
 import { concurrencyTitle, useNode } from "../helpers/suite";
-import { expectProblem } from "../helpers/http";
+import { expectProblem, sendRaw } from "../helpers/http";
 import { waitFor } from "../helpers/wait";
-import { request as httpRequest } from "node:http";
 import { TEST_API_KEY } from "../helpers/nodes";
 
 describe.each(testDialects())("the REST API over HTTP on %s", dialect => {
@@ -107,20 +106,7 @@ describe.each(testDialects())("the REST API over HTTP on %s", dialect => {
 
 	describe("hostile input", () => {
 		/** A request sent as written (headers and body not made consistent), answered or not. */
-		function rawRequest(method: string, path: string, headers: Record<string, string>, body: string) {
-			return new Promise<{ status: number; body: string }>((resolve, reject) => {
-				const req = httpRequest(suite.node.baseUrl! + path, { method, headers }, res => {
-					let data = "";
-					res.on("data", chunk => (data += chunk));
-					res.on("end", () => {
-						resolve({ status: res.statusCode!, body: data });
-						req.destroy();
-					});
-				});
-				req.on("error", reject);
-				req.write(body);
-			});
-		}
+		const rawRequest = (method: string, path: string, headers: Record<string, string>, body: string) => sendRaw(suite.node.baseUrl!, method, path, headers, body);
 
 		it("answers OPTIONS itself, never with the action of the method a preflight names", async () => {
 			const product = await createProduct();

@@ -5,46 +5,12 @@
  */
 import { documentedClient } from "../helpers/contract";
 import { brotliCompressSync, gzipSync } from "node:zlib";
-import { request as httpRequest } from "node:http";
 import { connect } from "node:net";
 import { testDialects } from "../helpers/engines";
 import { useNode } from "../helpers/suite";
-import { expectProblem } from "../helpers/http";
+import { expectProblem, sendRaw } from "../helpers/http";
 import { TEST_API_KEY } from "../helpers/nodes";
 import { catalog } from "../helpers/catalog";
-
-interface RawAnswer {
-	status: number;
-	headers: Record<string, string>;
-	body: string;
-	/** Whether the server sent `100 Continue` before its answer. */
-	continued: boolean;
-}
-
-/** Sends a request with exactly these headers and body, and waits for the answer. */
-function sendRaw(baseUrl: string, method: string, path: string, headers: Record<string, string>, body?: Buffer | string): Promise<RawAnswer> {
-	return new Promise((resolve, reject) => {
-		let continued = false;
-		const expectsContinue = /100-continue/i.test(headers.Expect ?? "");
-		const req = httpRequest(baseUrl + path, { method, headers }, res => {
-			let data = "";
-			res.setEncoding("utf8");
-			res.on("data", chunk => (data += chunk));
-			res.on("end", () => {
-				resolve({ status: res.statusCode!, headers: res.headers as Record<string, string>, body: data, continued });
-				req.destroy();
-			});
-		});
-		req.on("error", reject);
-		// With Expect the body goes only once the server asks for it.
-		req.on("continue", () => {
-			continued = true;
-			req.end(body);
-		});
-		if (expectsContinue) req.flushHeaders();
-		else req.end(body);
-	});
-}
 
 /** Writes bytes on a fresh connection and returns everything the server sends until it closes it. */
 function exchange(baseUrl: string, bytes: string): Promise<string> {

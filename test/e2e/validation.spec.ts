@@ -7,7 +7,8 @@
 import { documentedClient } from "../helpers/contract";
 import { testDialects } from "../helpers/engines";
 import { useNode } from "../helpers/suite";
-import { expectProblem, type HttpResponse } from "../helpers/http";
+import { expectProblem, sendRaw, type HttpResponse } from "../helpers/http";
+import { TEST_API_KEY } from "../helpers/nodes";
 import { catalog } from "../helpers/catalog";
 import type { Product } from "../../services/products/products.domain";
 
@@ -120,6 +121,20 @@ describe.each(testDialects())("what the server accepts on %s", dialect => {
 		it("reads plain digits as the number they write", async () => {
 			await expect(request("GET", "/api/v1/products?page=2&pageSize=3")).resolves.toMatchObject({ status: 200, body: { page: 2, pageSize: 3 } });
 			await expect(request("GET", "/api/v1/audit?page=1")).resolves.toMatchObject({ status: 200, body: { page: 1, pageSize: 20 } });
+		});
+	});
+
+	describe("only POST, PUT and PATCH take a body", () => {
+		it("answers 400 UNEXPECTED_BODY to a GET or DELETE with one, and deletes nothing", async () => {
+			const created = await request("POST", "/api/v1/products", { body: { name: "Kept", price: 1 } });
+			// fetch sends no body with a GET: this one goes as written.
+			const body = '{"q":"nothing matches this"}';
+			const headers = { "X-API-Key": TEST_API_KEY, "Content-Type": "application/json", "Content-Length": String(body.length) };
+			const search = await sendRaw(suite.node.baseUrl!, "GET", "/api/v1/products", headers, body);
+			expect(search.status).toBe(400);
+			expect(JSON.parse(search.body)).toMatchObject({ code: "UNEXPECTED_BODY" });
+			expectProblem(await request("DELETE", `/api/v1/products/${created.body.id}`, { body: { version: 1 } }), 400, "UNEXPECTED_BODY");
+			await expect(request("GET", `/api/v1/products/${created.body.id}`)).resolves.toMatchObject({ status: 200 });
 		});
 	});
 

@@ -1,4 +1,5 @@
 /** A small HTTP client for end-to-end tests: JSON in, parsed body and headers out. */
+import { request as httpRequest } from "node:http";
 import { TEST_API_KEY } from "./nodes";
 
 export interface HttpResponse<T = any> {
@@ -40,4 +41,37 @@ export function expectProblem(response: HttpResponse, status: number, code?: str
 	expect(response.body).toMatchObject({ status, title: expect.any(String), detail: expect.any(String), type: "about:blank" });
 	if (code) expect(response.body.code).toBe(code);
 	expect(JSON.stringify(response.body)).not.toMatch(/\bat .*\.(ts|js):\d+/);
+}
+
+export interface RawAnswer {
+	status: number;
+	headers: Record<string, string>;
+	body: string;
+	/** Whether the server sent `100 Continue` before its answer. */
+	continued: boolean;
+}
+
+/** Sends a request with exactly these headers and body, and waits for the answer. */
+export function sendRaw(baseUrl: string, method: string, path: string, headers: Record<string, string>, body?: Buffer | string): Promise<RawAnswer> {
+	return new Promise((resolve, reject) => {
+		let continued = false;
+		const expectsContinue = /100-continue/i.test(headers.Expect ?? "");
+		const req = httpRequest(baseUrl + path, { method, headers }, res => {
+			let data = "";
+			res.setEncoding("utf8");
+			res.on("data", chunk => (data += chunk));
+			res.on("end", () => {
+				resolve({ status: res.statusCode!, headers: res.headers as Record<string, string>, body: data, continued });
+				req.destroy();
+			});
+		});
+		req.on("error", reject);
+		// With Expect the body goes only once the server asks for it.
+		req.on("continue", () => {
+			continued = true;
+			req.end(body);
+		});
+		if (expectsContinue) req.flushHeaders();
+		else req.end(body);
+	});
 }
