@@ -1,6 +1,7 @@
 /**
  * Per-action policies, in one place: what is cached, what may be retried, how long a
- * call may take, how many run at once. Spread into an action schema.
+ * call may take, how many run at once (spread into an action schema); and the wait
+ * between the attempts of the loops that retry by hand.
  */
 
 /** A read answered from cache (invalidated by change events), safe to retry, answered stale by the gateway when its service fails. */
@@ -18,3 +19,13 @@ export const idempotentCall = { retryPolicy: { enabled: true }, timeout: 5000 };
 
 /** A write that must not be repeated blindly: no retry, bounded concurrency so a burst queues instead of exhausting the database pool. */
 export const guardedWrite = { timeout: 10_000, bulkhead: { enabled: true, concurrency: 32, maxQueueSize: 2000 } };
+
+/** How long to wait before attempt `attempt + 1`: `firstMs` doubling with each attempt, at most `maxMs`. */
+export function doublingDelay(attempt: number, firstMs: number, maxMs = Infinity): number {
+	return Math.min(maxMs, firstMs * 2 ** attempt);
+}
+
+/** Resolves after `ms`; a wait before a retry never keeps the process alive on its own. */
+export function sleep(ms: number): Promise<void> {
+	return new Promise(resolve => setTimeout(resolve, ms).unref());
+}

@@ -5,6 +5,7 @@
  */
 import type { Context, Middleware, ServiceBroker } from "moleculer";
 import { wasNotRun } from "../lib/failures";
+import { doublingDelay, sleep } from "../lib/resilience";
 
 const ATTEMPTS = 5;
 
@@ -18,7 +19,7 @@ export function RedeliverMiddleware(): Middleware {
 					// Only when the refusal came from the node asked, not from a call it made.
 					const refusedBy = err.data?.nodeID ?? err.nodeID;
 					if (!wasNotRun(err) || refusedBy !== ctx.nodeID || attempt >= ATTEMPTS) throw err;
-					await new Promise(resolve => setTimeout(resolve, 25 * 2 ** attempt));
+					await sleep(doublingDelay(attempt, 25));
 					const next = ctx.copy() as Context & { _redeliveries?: number };
 					next._redeliveries = attempt + 1;
 					// Another node than the one leaving, while the registry still lists it.

@@ -19,6 +19,7 @@ import type { Service, ServiceSchema } from "moleculer";
 import { appConfig } from "../config/broker-config";
 import { openDatabase, type Database } from "../lib/database";
 import { isDatabaseUnreachable } from "../lib/failures";
+import { doublingDelay, sleep } from "../lib/resilience";
 import { lifecycleOf } from "../lib/lifecycle";
 import { migrate, type Migration } from "../lib/migrator";
 import { defineMixin } from "../lib/schema";
@@ -104,9 +105,9 @@ export function createDbMixin(options: DbMixinOptions): Partial<ServiceSchema> {
 						await this.disconnect();
 						throw err;
 					}
-					const delay = Math.min(5000, 250 * 2 ** attempt);
+					const delay = doublingDelay(attempt, 250, 5000);
 					this.logger.warn(`The database cannot be reached (${(err as Error).message}); trying again in ${delay} ms.`);
-					await new Promise(resolve => setTimeout(resolve, delay));
+					await sleep(delay);
 				}
 			}
 			await lifecycleOf(this).start();

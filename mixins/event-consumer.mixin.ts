@@ -9,7 +9,7 @@ import type { Consumer, KafkaMessage } from "kafkajs";
 import type { DbServiceThis } from "./db.mixin";
 import { CONSUMER_GROUPS, type EventEnvelope, type EventType } from "../contracts/events";
 import { defineMixin } from "../lib/schema";
-import { idempotentCall } from "../lib/resilience";
+import { doublingDelay, idempotentCall, sleep } from "../lib/resilience";
 import { isOutage } from "../lib/failures";
 import { lifecycleOf } from "../lib/lifecycle";
 import { appConfig } from "../config/broker-config";
@@ -166,7 +166,7 @@ export function createEventConsumerMixin<S extends Service>(
 						// (its disconnect waits for this message, so it must not wait for an outage).
 						if (err instanceof SyntaxError) break;
 						if (this.kafkaStopping || lifecycleOf(this).closing) throw err;
-						await new Promise(resolve => setTimeout(resolve, Math.min(5000, 200 * 2 ** attempt)));
+						await sleep(doublingDelay(attempt, 200, 5000));
 						// Still a member of the group while it waits, so the partition is not handed over.
 						await heartbeat().catch(() => undefined);
 					}
@@ -221,9 +221,9 @@ export function createEventConsumerMixin<S extends Service>(
 					} catch (err) {
 						await consumer.disconnect().catch(() => undefined);
 						if (this.kafkaStopping) return;
-						const delay = Math.min(5000, 250 * 2 ** attempt);
+						const delay = doublingDelay(attempt, 250, 5000);
 						this.logger.warn(`The Kafka consumer could not start (${(err as Error).message}); trying again in ${delay} ms.`);
-						await new Promise(resolve => setTimeout(resolve, delay));
+						await sleep(delay);
 					}
 				}
 			}

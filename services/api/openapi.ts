@@ -9,6 +9,7 @@ import type { ActionDoc, JsonSchema } from "../../lib/json-schema";
 import { componentsOf, problemResponses, successResponse, type Parameter } from "./openapi-components";
 import { gatewayPaths } from "./openapi-gateway";
 import { isRequired, objectSchema, ruleToSchema } from "./openapi-schema";
+import { takesBody } from "./request-body";
 
 export interface ServiceDescription {
 	name: string;
@@ -59,8 +60,7 @@ export interface OpenApiDocument {
 
 type Rule = Record<string, unknown>;
 
-const BODY_METHODS = new Set(["post", "put", "patch"]);
-const METHODS = new Set(["get", "delete", "head", "options", ...BODY_METHODS]);
+const METHODS = new Set(["get", "delete", "head", "options", "post", "put", "patch"]);
 
 /** What each tag groups; a service without an entry is tagged by its name alone. */
 const TAGS: Record<string, string> = {
@@ -140,16 +140,16 @@ function splitRest(rest: string): [string, string] {
 
 /**
  * The problems an operation of the key-protected routes can answer: any request can be
- * refused for its body (400, 413, 415: body parsers read any method's body), its key (401),
- * its fields (422) or the rate limit (429), and can fail (500, 503, 504); a path with an id
- * can name nothing (404); a change can conflict (409).
+ * refused for its body (400, 413, 415: the reader reads any method's body before it refuses
+ * one on a GET or DELETE), its key (401), its fields (422) or the rate limit (429), and can
+ * fail (500, 503, 504); a path with an id can name nothing (404); a change can conflict (409).
  */
 function problemStatuses(method: string, path: string, rateLimited: boolean): number[] {
 	return [
 		400,
 		401,
 		...(path.includes("{") ? [404] : []),
-		...(BODY_METHODS.has(method) ? [409] : []),
+		...(takesBody(method) ? [409] : []),
 		413,
 		415,
 		422,
@@ -170,7 +170,7 @@ function operationOf(tag: string, action: ActionDescription, route: { method: st
 		required: true,
 		schema: name in params ? ruleToSchema(params[name]) : { type: "string" }
 	}));
-	const hasBody = BODY_METHODS.has(route.method);
+	const hasBody = takesBody(route.method);
 	if (!hasBody)
 		for (const name of others)
 			parameters.push({ name, in: "query", required: isRequired(params[name]), schema: ruleToSchema(params[name]) });

@@ -16,8 +16,12 @@ import { findHostileInput } from "./input-guard";
 
 const MAX_BODY_BYTES = 1024 * 1024;
 
-/** The methods whose operations take a body. */
 const BODY_METHODS = new Set(["POST", "PUT", "PATCH"]);
+
+/** Whether requests of `method` take a body (only POST, PUT and PATCH; the document says the same). */
+export function takesBody(method: string | undefined): boolean {
+	return BODY_METHODS.has((method ?? "").toUpperCase());
+}
 
 const DECODERS: Record<string, (() => Transform) | undefined> = {
 	identity: undefined,
@@ -143,7 +147,7 @@ async function readJsonBody(req: IncomingMessage, res: ServerResponse): Promise<
 export async function acceptInput(_ctx: unknown, _route: unknown, req: Req & { query?: unknown }, res: ServerResponse): Promise<void> {
 	const body = await readJsonBody(req, res);
 	// No other operation documents a body: one sent with a GET or DELETE would join the params unseen.
-	if (body !== undefined && !BODY_METHODS.has(req.method ?? ""))
+	if (body !== undefined && !takesBody(req.method))
 		throw new Errors.MoleculerClientError(`A ${req.method} takes no body; send the fields in the query.`, 400, "UNEXPECTED_BODY");
 	// An array would not join the params below: the action would run as if no body had been sent.
 	if (Array.isArray(body)) throw new UnprocessableError([{ field: "(body)", message: "must be a JSON object, not an array" }]);

@@ -10,6 +10,7 @@ import { randomUUID } from "node:crypto";
 import type { ServerResponse } from "node:http";
 import { AUDIT_LOGS_TOPIC, type RequestRecord } from "../../contracts/events";
 import { isOutage } from "../../lib/failures";
+import { doublingDelay, sleep } from "../../lib/resilience";
 import { kafkaEnabled, produce } from "../../lib/kafka";
 import { actorOf } from "./auth";
 import { requestIdOf, type ApiThis, type Req } from "./gateway";
@@ -54,7 +55,7 @@ function deliver(service: ApiThis, record: RequestRecord): void {
 	const call = (attempt: number): Promise<unknown> =>
 		broker.call("audit.recordRequest", record, { requestID: record.correlationId }).catch(async err => {
 			if (attempt >= RECORD_ATTEMPTS || !isOutage(err) || (broker as unknown as { stopping: boolean }).stopping) throw err;
-			await new Promise(resolve => setTimeout(resolve, 250 * 2 ** attempt).unref());
+			await sleep(doublingDelay(attempt, 250));
 			return call(attempt + 1);
 		});
 	const sent = kafkaEnabled(broker)

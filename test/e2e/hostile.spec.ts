@@ -17,9 +17,8 @@ import fc from "fast-check";
 import type { ServiceBroker } from "moleculer";
 import { testDialects } from "../helpers/engines";
 import { useNode } from "../helpers/suite";
-import { httpClient } from "../helpers/http";
 import { TEST_API_KEY } from "../helpers/nodes";
-import { Contract, isMalformedPathAnswer } from "../helpers/contract";
+import { servedContract, isMalformedPathAnswer, type Contract } from "../helpers/contract";
 import { outboxesDrained } from "../helpers/outbox";
 import { catalog } from "../helpers/catalog";
 import { bodyBytes, hostileRequests, resolve, type HostileRequest, type IdKind } from "../helpers/hostile-requests";
@@ -112,7 +111,7 @@ describe.each(testDialects())("hostile requests from the OpenAPI document on %s"
 	const agent = new Agent({ keepAlive: true, maxSockets: 1 });
 
 	beforeAll(async () => {
-		contract = new Contract((await httpClient(() => suite.node.baseUrl!)("GET", "/api/openapi.json", { apiKey: false })).body);
+		contract = await servedContract(suite.node.baseUrl!);
 		// Things to aim at: products with stock, and purchases in each state.
 		const products = [];
 		for (let i = 0; i < TARGETS; i++) products.push(await productWithStock(1000, { name: `Target ${i}`, price: 1 + i }));

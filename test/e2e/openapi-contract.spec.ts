@@ -6,8 +6,7 @@
 import { randomUUID } from "node:crypto";
 import { testDialects } from "../helpers/engines";
 import { useNode } from "../helpers/suite";
-import { httpClient } from "../helpers/http";
-import { Contract, contractClient } from "../helpers/contract";
+import { contractClient, servedContract, type Contract } from "../helpers/contract";
 import { waitFor } from "../helpers/wait";
 
 describe.each(testDialects())("every answer keeps to the OpenAPI document on %s", dialect => {
@@ -17,7 +16,7 @@ describe.each(testDialects())("every answer keeps to the OpenAPI document on %s"
 	const unknown = randomUUID();
 
 	beforeAll(async () => {
-		contract = new Contract((await httpClient(() => suite.node.baseUrl!)("GET", "/api/openapi.json", { apiKey: false })).body);
+		contract = await servedContract(suite.node.baseUrl!);
 	});
 
 	async function expectStatus(status: number, answer: Promise<{ status: number }>) {
@@ -147,7 +146,7 @@ describe("the answers of a busy or short-handed node keep to the OpenAPI documen
 	const request = contractClient(() => suite.node.baseUrl!, () => contract);
 
 	beforeAll(async () => {
-		contract = new Contract((await httpClient(() => suite.node.baseUrl!)("GET", "/api/openapi.json", { apiKey: false })).body);
+		contract = await servedContract(suite.node.baseUrl!);
 	});
 
 	it("answers 503 with Retry-After when a service is gone, and 429 with Retry-After and the rate limit's headers past the limit", async () => {

@@ -184,12 +184,17 @@ export class Contract {
 	}
 }
 
+/** The contract of the OpenAPI document the node at `baseUrl` serves. */
+export async function servedContract(baseUrl: string): Promise<Contract> {
+	return new Contract((await httpClient(() => baseUrl)("GET", "/api/openapi.json", { apiKey: false })).body);
+}
+
 /** The e2e HTTP client whose every answer is checked against the contract: one that departs from it fails the test at once. */
-export function contractClient(baseUrl: () => string, contract: () => Contract) {
+export function contractClient(baseUrl: () => string, contract: () => Contract | Promise<Contract>) {
 	const request = httpClient(baseUrl);
 	return async function checked<T = any>(method: string, path: string, options: RequestOptions = {}): Promise<HttpResponse<T>> {
 		const response = await request<T>(method, path, options);
-		const problems = contract().check({ method, path, status: response.status, headers: response.headers, body: response.body });
+		const problems = (await contract()).check({ method, path, status: response.status, headers: response.headers, body: response.body });
 		if (problems.length > 0) throw new Error(`The answer departs from the OpenAPI document:\n${problems.join("\n")}`);
 		return response;
 	};
@@ -201,16 +206,10 @@ export function contractClient(baseUrl: () => string, contract: () => Contract) 
  * anywhere in those suites fails the test that received it.
  */
 export function documentedClient(baseUrl: () => string) {
-	const request = httpClient(baseUrl);
 	const contracts = new Map<string, Promise<Contract>>();
-	const contractOf = (base: string) => {
-		if (!contracts.has(base)) contracts.set(base, request("GET", "/api/openapi.json", { apiKey: false }).then(answer => new Contract(answer.body)));
+	return contractClient(baseUrl, () => {
+		const base = baseUrl();
+		if (!contracts.has(base)) contracts.set(base, servedContract(base));
 		return contracts.get(base)!;
-	};
-	return async function checked<T = any>(method: string, path: string, options: RequestOptions = {}): Promise<HttpResponse<T>> {
-		const response = await request<T>(method, path, options);
-		const problems = (await contractOf(baseUrl())).check({ method, path, status: response.status, headers: response.headers, body: response.body });
-		if (problems.length > 0) throw new Error(`The answer departs from the OpenAPI document:\n${problems.join("\n")}`);
-		return response;
-	};
+	});
 }
