@@ -2,7 +2,7 @@
 import { DATE_TIME, STRING, objectOf, oneOfStrings, orNull, pageSchemaOf } from "../../lib/json-schema";
 import type { AuditEntry } from "./audit.domain";
 
-export const AUDIT_ENTRY = objectOf<AuditEntry>("AuditEntry", {
+const AUDIT_ENTRY = objectOf<AuditEntry>("AuditEntry", {
 	id: STRING,
 	kind: oneOfStrings(["event", "request"]),
 	type: STRING,

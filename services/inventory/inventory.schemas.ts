@@ -18,7 +18,7 @@ export const STOCK = objectOf<Stock>("Stock", {
 
 export const STOCK_PAGE = pageSchemaOf(STOCK);
 
-export const MOVEMENT = objectOf<Movement>("Movement", {
+const MOVEMENT = objectOf<Movement>("Movement", {
 	id: INTEGER,
 	productId: UUID,
 	delta: INTEGER,

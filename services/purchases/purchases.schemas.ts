@@ -3,7 +3,7 @@ import type { PurchaseLine } from "../../contracts/events";
 import { AMOUNT, DATE_TIME, INTEGER, PRICE, STRING, UUID, objectOf, oneOfStrings, orNull, pageSchemaOf } from "../../lib/json-schema";
 import { PURCHASE_STATUSES, type Purchase } from "./purchases.domain";
 
-export const PURCHASE_LINE = objectOf<PurchaseLine>("PurchaseLine", {
+const PURCHASE_LINE = objectOf<PurchaseLine>("PurchaseLine", {
 	productId: UUID,
 	sku: STRING,
 	name: STRING,
