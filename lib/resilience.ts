@@ -20,6 +20,13 @@ export const idempotentCall = { retryPolicy: { enabled: true }, timeout: 5000 };
 /** A write that must not be repeated blindly: no retry, bounded concurrency so a burst queues instead of exhausting the database pool. */
 export const guardedWrite = { timeout: 10_000, bulkhead: { enabled: true, concurrency: 32, maxQueueSize: 2000 } };
 
+/**
+ * A write made once per idempotency key (the client's, else one the gateway gives it,
+ * lib/idempotency.ts): sent again with the same key it has its effect once, so a call
+ * whose node was lost is sent again to another node.
+ */
+export const keyedWrite = { ...guardedWrite, readsIdempotencyKey: true };
+
 /** How long to wait before attempt `attempt + 1`: `firstMs` doubling with each attempt, at most `maxMs`. */
 export function doublingDelay(attempt: number, firstMs: number, maxMs = Infinity): number {
 	return Math.min(maxMs, firstMs * 2 ** attempt);

@@ -3,10 +3,12 @@
  * public services are reachable, all behind `X-API-Key`; every error leaves as
  * problem+json; health, the OpenAPI document and Swagger UI need no key.
  */
+import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import ApiGateway from "moleculer-web";
 import type { Context, ServiceSchema } from "moleculer";
 import { appConfig } from "../../config/broker-config";
+import type { IdempotencyMeta } from "../../lib/idempotency";
 import { defineMixin, defineService } from "../../lib/schema";
 import { createCacheCleanerMixin } from "../../mixins/cache-cleaner.mixin";
 import { authenticate, rateLimitKey } from "./auth";
@@ -20,9 +22,7 @@ import { rateLimitStoreFor, secondsUntil } from "./rate-limit";
 import { acceptInput, hasBody } from "./request-body";
 import { recordWhenAnswered } from "./request-records";
 
-interface GatewayMeta {
-	user?: { name: string };
-	idempotencyKey?: string;
+interface GatewayMeta extends IdempotencyMeta {
 	$location?: string;
 }
 
@@ -77,9 +77,12 @@ const ApiService = defineService<ApiThis>({
 				// last step before the action (its `authorization` hook), never by a body parser ahead of them.
 				bodyParsers: false,
 				authorization: "acceptInput",
+				// A write that reads idempotency keys gets one of the gateway's own when the client sent
+				// none, so it may be sent again to another node (middlewares/failover.middleware.ts).
 				onBeforeCall(this: ApiThis, ctx: Context<unknown, GatewayMeta>, _route: unknown, req: Req) {
 					const key = req.headers["idempotency-key"];
 					if (typeof key === "string") ctx.meta.idempotencyKey = key;
+					else if (req.$endpoint?.action.readsIdempotencyKey) ctx.meta.derivedIdempotencyKey = randomUUID();
 				},
 				// Services give a location on their own REST paths (`/products/<id>`); clients get it under this route.
 				onAfterCall(this: ApiThis, ctx: Context<unknown, GatewayMeta>, route: { path: string }, _req: Req, _res: ServerResponse, data: unknown) {

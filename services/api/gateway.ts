@@ -16,7 +16,7 @@ export type Req = IncomingMessage & {
 	/** The path moleculer-web matched routes against: no query, no trailing slash. */
 	parsedUrl?: string;
 	$alias?: { action?: string; method?: string; fullPath?: string };
-	$endpoint?: { action: CachedActionDef };
+	$endpoint?: { action: CachedActionDef & { readsIdempotencyKey?: boolean } };
 	$params?: Record<string, unknown>;
 	$route?: { rateLimit?: { store: { resetTime: number } } };
 };

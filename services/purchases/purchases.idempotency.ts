@@ -1,11 +1,10 @@
-/** Idempotency-Key on purchases.create: the key's scope, the request's fingerprint, the lookup and the replay. */
+/** Idempotency keys on purchases.create: the request's key and fingerprint, the lookup and the replay. */
 import { createHash } from "node:crypto";
 import { isUniqueViolation, type Database } from "../../lib/database";
-import { IDEMPOTENCY_KEY } from "../../lib/params";
-import { UnprocessableError } from "../../contracts/errors";
+import { scopedKeyOf, type IdempotencyMeta, type ScopedKey } from "../../lib/idempotency";
 import type { RequestedItem } from "./purchases.domain";
 import { IdempotencyKeyReusedError, IdempotentRequestInProgressError } from "./purchases.errors";
-import { findByIdempotencyKey, type ScopedKey, type StoredPurchase } from "./purchases.repository";
+import { findByIdempotencyKey, type StoredPurchase } from "./purchases.repository";
 
 /** A creation request as idempotency sees it: its scoped key (if sent) and its body's fingerprint. */
 export interface IdempotentRequest {
@@ -22,27 +21,23 @@ export function requestFingerprint(items: RequestedItem[], customerId: string | 
 	return createHash("sha256").update(canonical).digest("hex");
 }
 
-/**
- * The request's key scoped to `caller`, so two clients never collide on one (anonymous callers
- * share "-"), and its body's fingerprint; a malformed key is a 422.
- */
-export function idempotentRequest(key: string | undefined, caller: string | undefined, items: RequestedItem[], customerId: string | undefined): IdempotentRequest {
-	if (key !== undefined && !IDEMPOTENCY_KEY.test(key))
-		throw new UnprocessableError([{ field: "Idempotency-Key", message: "must be 1 to 200 printable ASCII characters" }]);
-	return {
-		key: key === undefined ? null : { caller: caller ?? "-", key },
-		fingerprint: requestFingerprint(items, customerId)
-	};
+/** The call's key scoped to its caller (lib/idempotency.ts; a malformed one is a 422) and its body's fingerprint. */
+export function idempotentRequest(meta: IdempotencyMeta, items: RequestedItem[], customerId: string | undefined): IdempotentRequest {
+	return { key: scopedKeyOf(meta), fingerprint: requestFingerprint(items, customerId) };
 }
 
-/** The purchase an earlier request with the same key made, if any; 422 for another body, 409 while it is still being made. */
+/**
+ * The purchase an earlier request with the same key made, however far it got (a RESERVING
+ * one is finished by whichever request gets there first); 422 for another body, 409 while
+ * the sweeper is releasing one whose creation was given up.
+ */
 export function replay(earlier: StoredPurchase, request: IdempotentRequest): StoredPurchase {
 	if (earlier.requestHash !== request.fingerprint) throw new IdempotencyKeyReusedError();
-	if (earlier.reservationState !== "RESERVED") throw new IdempotentRequestInProgressError();
+	if (earlier.reservationState === "ABANDONED") throw new IdempotentRequestInProgressError();
 	return earlier;
 }
 
-/** The replayed answer to a request whose key was seen before, or null for a new one. */
+/** The purchase of a request whose key was seen before, or null for a new one. */
 export async function lookUp(db: Database, request: IdempotentRequest): Promise<StoredPurchase | null> {
 	if (!request.key) return null;
 	const earlier = await findByIdempotencyKey(db, request.key);

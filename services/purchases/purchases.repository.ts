@@ -1,6 +1,7 @@
 /** Every statement on the purchases table: its row type and the one mapper. */
 import type { Transaction } from "sequelize";
 import { toIso, type Database } from "../../lib/database";
+import { clientKeyOf, storedKey, type ScopedKey } from "../../lib/idempotency";
 import type { PurchaseRecord, PurchaseStatus } from "./purchases.domain";
 
 /** A row is RESERVING until inventory has reserved its stock; ABANDONED once the sweeper gave up on it. */
@@ -36,15 +37,6 @@ const COLUMNS =
 	"id, status, reservation_state, items, total_cents, currency, customer_id, idempotency_key, request_hash, " +
 	"expires_at, cancel_reason, created_at, updated_at, confirmed_at, completed_at, cancelled_at";
 
-/** An Idempotency-Key with the caller it belongs to. */
-export interface ScopedKey {
-	caller: string;
-	key: string;
-}
-
-/** A stored Idempotency-Key is one column: the caller, a colon, the key. */
-const storedKey = (key: ScopedKey) => `${key.caller}:${key.key}`;
-
 const isoOrNull = (value: Date | string | null) => (value == null ? null : toIso(value));
 
 function toStored(row: PurchaseRow): StoredPurchase {
@@ -56,7 +48,7 @@ function toStored(row: PurchaseRow): StoredPurchase {
 		totalCents: Number(row.total_cents),
 		currency: row.currency,
 		customerId: row.customer_id,
-		idempotencyKey: row.idempotency_key ? row.idempotency_key.replace(/^[^:]*:/, "") : null,
+		idempotencyKey: clientKeyOf(row.idempotency_key),
 		requestHash: row.request_hash,
 		expiresAt: toIso(row.expires_at),
 		cancelReason: row.cancel_reason,
@@ -161,6 +153,15 @@ export async function abandonReservingSince(db: Database, before: string): Promi
 		"UPDATE purchases SET reservation_state = 'ABANDONED' WHERE reservation_state = 'RESERVING' AND created_at <= :before RETURNING id",
 		{ before }
 	);
+}
+
+/** Marks one row ABANDONED unless its creation finished; false when it is RESERVED or gone. */
+export async function abandon(db: Database, id: string): Promise<boolean> {
+	const [abandoned] = await db.rows(
+		"UPDATE purchases SET reservation_state = 'ABANDONED' WHERE id = :id AND reservation_state IN ('RESERVING', 'ABANDONED') RETURNING id",
+		{ id }
+	);
+	return Boolean(abandoned);
 }
 
 /** Up to 100 ABANDONED rows, the oldest first. */

@@ -1,10 +1,12 @@
 /**
- * purchases: orders that hold stock while PENDING. Creating one is two steps, recorded
+ * purchases: orders that hold stock while PENDING. Creating one is three steps, recorded
  * on the purchase row itself so a crash in between is repairable:
  *   1. insert the row as RESERVING (nothing announced yet),
  *   2. reserve every item in inventory (all or none, idempotent by purchase id),
  *   3. mark the row RESERVED and write `purchase.created` to the outbox.
- * The sweeper (purchases.sweeper.ts) repairs rows that never got past step 1 or 2.
+ * Every creation has an idempotency key (the client's, else the gateway's), so a request
+ * sent again after its node died finishes the row that node left (purchases.idempotency.ts).
+ * The sweeper (purchases.sweeper.ts) repairs rows no request finishes.
  */
 import { randomUUID } from "node:crypto";
 import type { Context, Service } from "moleculer";
@@ -15,7 +17,8 @@ import { appConfig } from "../../config/broker-config";
 import { originOf, type EventOrigin, type ProductSnapshot } from "../../contracts/events";
 import { lifecycleOf } from "../../lib/lifecycle";
 import { defineService } from "../../lib/schema";
-import { guardedWrite, idempotentCall } from "../../lib/resilience";
+import { idempotentCall, keyedWrite } from "../../lib/resilience";
+import type { IdempotencyMeta } from "../../lib/idempotency";
 import { optional, orderItems, pageParams, text, uuid, offsetOf, pageOf, type Page, type PageQuery } from "../../lib/params";
 import {
 	PURCHASE_STATUSES,
@@ -46,23 +49,19 @@ import {
 } from "./purchases.repository";
 import { purchaseCreated, statusChanged } from "./purchases.events";
 import { PURCHASE, PURCHASE_PAGE } from "./purchases.schemas";
-import { periodicSweeper, sweep, type SweepResult } from "./purchases.sweeper";
+import { periodicSweeper, releaseAbandoned, sweep, type SweepResult } from "./purchases.sweeper";
 
 export type { SweepResult } from "./purchases.sweeper";
 
 /** Answers from inventory that mean "no reservation was made": the row can go at once. */
 const NOT_RESERVED = new Set(["INSUFFICIENT_STOCK", "RESERVATION_CLOSED", "VALIDATION_ERROR"]);
-/** Tells the OpenAPI document that the action reads the Idempotency-Key header. */
-const readsIdempotencyKey = { readsIdempotencyKey: true };
 
 interface CreateParams {
 	items: RequestedItem[];
 	customerId?: string;
 }
 
-interface CreateMeta {
-	idempotencyKey?: string;
-	user?: { name: string };
+interface CreateMeta extends IdempotencyMeta {
 	$statusCode?: number;
 	$location?: string;
 }
@@ -71,8 +70,10 @@ interface PurchasesThis extends DbServiceThis, OutboxThis {
 	placeNew(ctx: Context<CreateParams>, request: IdempotentRequest): Promise<StoredPurchase>;
 	priced(ctx: Context<CreateParams>, request: IdempotentRequest): Promise<StoredPurchase>;
 	insertOrFindOwner(record: StoredPurchase, request: IdempotentRequest): Promise<StoredPurchase | null>;
-	reserve(ctx: Context<CreateParams>, record: StoredPurchase): Promise<void>;
+	finish(ctx: Context, record: StoredPurchase): Promise<StoredPurchase>;
+	reserve(ctx: Context, record: StoredPurchase): Promise<void>;
 	announce(ctx: Context, record: StoredPurchase): Promise<StoredPurchase>;
+	giveUp(ctx: Context, record: StoredPurchase): Promise<void>;
 	transition(ctx: Context, id: string, transition: Transition, reason?: string | null): Promise<Purchase>;
 	freeStock(ctx: Context, id: string, confirmed: boolean): Promise<void>;
 	changeStatus(id: string, origin: EventOrigin, decide: (current: StoredPurchase, now: string) => StatusChange | null): Promise<StoredPurchase | null>;
@@ -90,14 +91,13 @@ const PurchasesService = defineService<This>({
 	actions: {
 		/**
 		 * Creates a PENDING purchase priced from the catalog and reserves its stock. The
-		 * same Idempotency-Key with the same body answers the same purchase; with another
+		 * same idempotency key with the same body answers the same purchase; with another
 		 * body it is a 422.
 		 */
 		create: {
 			rest: "POST /",
 			openapi: { summary: "Create a purchase, reserving its stock", answers: PURCHASE },
-			...readsIdempotencyKey,
-			...guardedWrite,
+			...keyedWrite,
 			params: {
 				items: orderItems,
 				customerId: optional(text({ trim: true, min: 1, max: 100 })),
@@ -106,8 +106,9 @@ const PurchasesService = defineService<This>({
 			async handler(this: This, ctx: Context<CreateParams, CreateMeta>): Promise<Purchase> {
 				const { items, customerId } = ctx.params;
 				refuseRepeatedProducts(items);
-				const request = idempotentRequest(ctx.meta.idempotencyKey, ctx.meta.user?.name, items, customerId);
-				const purchase = (await lookUp(this.db, request)) ?? (await this.placeNew(ctx, request));
+				const request = idempotentRequest(ctx.meta, items, customerId);
+				const earlier = await lookUp(this.db, request);
+				const purchase = earlier ? await this.finish(ctx, earlier) : await this.placeNew(ctx, request);
 				ctx.meta.$statusCode = 201;
 				ctx.meta.$location = `/purchases/${purchase.id}`;
 				return toPurchase(purchase);
@@ -188,9 +189,14 @@ const PurchasesService = defineService<This>({
 		/** A new purchase: priced, inserted as RESERVING, its stock reserved, then RESERVED and announced. */
 		async placeNew(this: This, ctx: Context<CreateParams>, request: IdempotentRequest): Promise<StoredPurchase> {
 			const record = await this.priced(ctx, request);
-			// Another request sending the same key at the same moment owns it: answer its purchase.
+			// Another request sending the same key at the same moment owns it: finish its purchase.
 			const owner = await this.insertOrFindOwner(record, request);
-			if (owner) return owner;
+			return this.finish(ctx, owner ?? record);
+		},
+
+		/** Reserves and announces a RESERVING purchase, whichever request inserted it; a RESERVED one is done. */
+		async finish(this: This, ctx: Context, record: StoredPurchase): Promise<StoredPurchase> {
+			if (record.reservationState === "RESERVED") return record;
 			await this.reserve(ctx, record);
 			return this.announce(ctx, record);
 		},
@@ -200,7 +206,7 @@ const PurchasesService = defineService<This>({
 			const { items, customerId } = ctx.params;
 			const catalog = (await ctx.call("products.getMany", { ids: items.map(i => i.productId) })) as ProductSnapshot[];
 			const priced = priceItems(items, new Map(catalog.map(p => [p.id, p])));
-			const order = { customerId: customerId ?? null, idempotencyKey: request.key?.key ?? null };
+			const order = { customerId: customerId ?? null, idempotencyKey: request.key && !request.key.derived ? request.key.key : null };
 			return {
 				...pendingPurchase(randomUUID(), priced, order, new Date(), appConfig(this.broker).purchaseTtl * 1000),
 				reservationState: "RESERVING",
@@ -218,26 +224,45 @@ const PurchasesService = defineService<This>({
 			}
 		},
 
-		/** Reserves the stock; a refusal deletes the row, any other failure leaves it to the sweeper. */
-		async reserve(this: This, ctx: Context<CreateParams>, record: StoredPurchase): Promise<void> {
+		/** Reserves the stock; a refusal deletes the row, any other failure gives the reservation up. */
+		async reserve(this: This, ctx: Context, record: StoredPurchase): Promise<void> {
 			try {
-				await ctx.call("inventory.reserve", { reservationId: record.id, items: ctx.params.items.map(({ productId, quantity }) => ({ productId, quantity })) });
+				await ctx.call("inventory.reserve", { reservationId: record.id, items: record.items.map(({ productId, quantity }) => ({ productId, quantity })) });
 			} catch (err) {
 				if (NOT_RESERVED.has(String((err as { type?: string }).type))) await deleteReserving(this.db, record.id);
-				// Otherwise (inventory down, a timeout) the reservation may or may not exist:
-				// the row stays RESERVING and the sweeper releases it.
+				else await this.giveUp(ctx, record);
 				throw err;
 			}
 		},
 
-		/** Marks the row RESERVED and writes `purchase.created`, in one transaction. */
+		/** Marks the row RESERVED and writes `purchase.created`, in one transaction; a row another request finished is answered. */
 		async announce(this: This, ctx: Context, record: StoredPurchase): Promise<StoredPurchase> {
 			const reserved: StoredPurchase = { ...record, reservationState: "RESERVED" };
-			await this.db.transaction(async tx => {
-				if (!(await markReserved(this.db, tx, record.id))) throw new IdempotentRequestInProgressError();
+			const marked = await this.db.transaction(async tx => {
+				if (!(await markReserved(this.db, tx, record.id))) return false;
 				await this.appendEvents(tx, [purchaseCreated(this.name, reserved, originOf(ctx))]);
+				return true;
 			});
-			return reserved;
+			if (marked) return reserved;
+			const finished = await findReserved(this.db, record.id);
+			if (finished) return finished;
+			// The sweeper gave the row up meanwhile: what this request reserved goes too.
+			await this.giveUp(ctx, record);
+			throw new IdempotentRequestInProgressError();
+		},
+
+		/**
+		 * A creation whose reservation may or may not exist (inventory failed or timed out), and
+		 * whose client gets an error: the row is abandoned (no request can finish it any more),
+		 * the reservation released and the row deleted, now rather than at the next sweep.
+		 * Whatever fails here is left to the sweeper, which does the same.
+		 */
+		async giveUp(this: This, ctx: Context, record: StoredPurchase): Promise<void> {
+			try {
+				await releaseAbandoned(this.db, record.id, id => ctx.call("inventory.release", { reservationId: id }));
+			} catch (err) {
+				this.logger.warn(`Purchase ${record.id} was given up; the sweeper releases its stock: ${(err as Error).message}`);
+			}
 		},
 
 		/** Moves a purchase along the state machine; a PENDING one past its TTL expires instead (409). */

@@ -10,10 +10,13 @@ import type { PartHooks } from "../../lib/lifecycle";
 import { appConfig } from "../../config/broker-config";
 import type { EventOrigin } from "../../contracts/events";
 import { isExpired, type StatusChange } from "./purchases.domain";
-import { abandonReservingSince, deleteAbandoned, exists, idsAbandoned, idsDueToExpire, type StoredPurchase } from "./purchases.repository";
+import { abandon, abandonReservingSince, deleteAbandoned, exists, idsAbandoned, idsDueToExpire, type StoredPurchase } from "./purchases.repository";
 
-/** How long a row may stay RESERVING before the sweeper repairs it: well past any request timeout. */
-const RESERVING_GRACE_MS = 30_000;
+/**
+ * How long a row may stay RESERVING before the sweeper repairs it: past a creation's own
+ * time limit (10 s), so only rows whose node died and that no retry finished.
+ */
+const RESERVING_GRACE_MS = 15_000;
 
 export interface SweepResult {
 	expired: number;
@@ -91,14 +94,24 @@ async function repairAbandoned(service: SweptService, before: number, origin: Ev
 	await abandonReservingSince(service.db, new Date(before).toISOString());
 	for (const id of await idsAbandoned(service.db)) {
 		try {
-			await service.broker.call("inventory.release", { reservationId: id }, { requestID: origin.correlationId });
+			if (await releaseAbandoned(service.db, id, reservationId => service.broker.call("inventory.release", { reservationId }, { requestID: origin.correlationId })))
+				repaired++;
 		} catch (err) {
 			service.logger.warn(`Sweep: the reservation of abandoned purchase ${id} was not released (${(err as Error).message}); next sweep.`);
-			continue;
 		}
-		if (await deleteAbandoned(service.db, id)) repaired++;
 	}
 	return repaired;
+}
+
+/**
+ * Abandons a row (unless it is already), so no request can mark it RESERVED any more, then
+ * releases its reservation and deletes it; false when it was finished or gone. A release that
+ * throws leaves the row ABANDONED, for the next sweep.
+ */
+export async function releaseAbandoned(db: Database, id: string, release: (reservationId: string) => Promise<unknown>): Promise<boolean> {
+	if (!(await abandon(db, id))) return false;
+	await release(id);
+	return deleteAbandoned(db, id);
 }
 
 /** Releases reservations held since before `before` whose purchase row does not exist. */

@@ -46,17 +46,22 @@ describe("idempotentRequest", () => {
 	const items = [{ productId: A, quantity: 1 }];
 
 	it("scopes the key to its caller, anonymous callers to \"-\"", () => {
-		expect(idempotentRequest("k-1", "alice", items, undefined).key).toEqual({ caller: "alice", key: "k-1" });
-		expect(idempotentRequest("k-1", undefined, items, undefined).key).toEqual({ caller: "-", key: "k-1" });
+		expect(idempotentRequest({ idempotencyKey: "k-1", user: { name: "alice" } }, items, undefined).key).toEqual({ caller: "alice", key: "k-1", derived: false });
+		expect(idempotentRequest({ idempotencyKey: "k-1" }, items, undefined).key).toEqual({ caller: "-", key: "k-1", derived: false });
 	});
 
-	it("has no key when none was sent, and the body's fingerprint either way", () => {
-		expect(idempotentRequest(undefined, "alice", items, "c-1")).toEqual({ key: null, fingerprint: requestFingerprint(items, "c-1") });
+	it("takes the gateway's key when the client sent none, and the client's over it", () => {
+		expect(idempotentRequest({ derivedIdempotencyKey: "g-1", user: { name: "alice" } }, items, undefined).key).toEqual({ caller: "alice", key: "g-1", derived: true });
+		expect(idempotentRequest({ idempotencyKey: "k-1", derivedIdempotencyKey: "g-1" }, items, undefined).key).toMatchObject({ key: "k-1", derived: false });
+	});
+
+	it("has no key when none was given, and the body's fingerprint either way", () => {
+		expect(idempotentRequest({ user: { name: "alice" } }, items, "c-1")).toEqual({ key: null, fingerprint: requestFingerprint(items, "c-1") });
 	});
 
 	it("rejects a key with a space or over 200 characters with 422", async () => {
 		for (const key of ["has space", "x".repeat(201), ""])
-			await expect(async () => idempotentRequest(key, "alice", items, undefined)).rejects.toMatchObject({
+			await expect(async () => idempotentRequest({ idempotencyKey: key, user: { name: "alice" } }, items, undefined)).rejects.toMatchObject({
 				code: 422,
 				type: "VALIDATION_ERROR",
 				data: [{ field: "Idempotency-Key" }]
@@ -65,11 +70,13 @@ describe("idempotentRequest", () => {
 });
 
 describe("replay", () => {
-	const request = idempotentRequest("k-1", "alice", [{ productId: A, quantity: 1 }], undefined);
+	const request = idempotentRequest({ idempotencyKey: "k-1", user: { name: "alice" } }, [{ productId: A, quantity: 1 }], undefined);
 
-	it("answers the earlier purchase for the same body", () => {
-		const earlier = stored();
-		expect(replay(earlier, request)).toBe(earlier);
+	it("answers the earlier purchase for the same body, also one still being made (the request finishes it)", () => {
+		for (const reservationState of ["RESERVED", "RESERVING"] as const) {
+			const earlier = stored({ reservationState });
+			expect(replay(earlier, request)).toBe(earlier);
+		}
 	});
 
 	it("rejects another body under the same key with 422", async () => {
@@ -80,8 +87,7 @@ describe("replay", () => {
 		});
 	});
 
-	it("rejects with 409 while the earlier purchase is still being made", async () => {
-		for (const reservationState of ["RESERVING", "ABANDONED"] as const)
-			await expect(async () => replay(stored({ reservationState }), request)).rejects.toMatchObject({ code: 409, type: "REQUEST_IN_PROGRESS" });
+	it("rejects with 409 while the sweeper releases an earlier purchase that was given up", async () => {
+		await expect(async () => replay(stored({ reservationState: "ABANDONED" }), request)).rejects.toMatchObject({ code: 409, type: "REQUEST_IN_PROGRESS" });
 	});
 });
