@@ -11,7 +11,7 @@ import { VALIDATION_MESSAGES } from "./lib/params";
 import { PolicyMemoryCacher } from "./lib/cache/memory-cacher";
 import { ResilientRedisCacher } from "./lib/cache/redis-cacher";
 import { NearCacheMiddleware } from "./middlewares/near-cache.middleware";
-import { RedeliverMiddleware } from "./middlewares/redeliver.middleware";
+import { FailoverMiddleware } from "./middlewares/failover.middleware";
 import { ProcessMetricsMiddleware } from "./middlewares/process-metrics.middleware";
 import { disconnectKafka } from "./lib/kafka";
 
@@ -24,11 +24,11 @@ function cacher(config: AppConfig): BrokerOptions["cacher"] {
 /**
  * Moleculer's own middlewares, reordered: the timeout is wrapped by the circuit breaker
  * (the default order puts the timeout outside, so a hanging service never opens the
- * breaker: moleculer issue 1202), and both are wrapped by retry and fallback. Calls that
- * reached a leaving node are redelivered elsewhere; the near cache wraps everything, so a
- * hit costs no remote call at all.
+ * breaker: moleculer issue 1202), and both are wrapped by failover, in the place of
+ * Moleculer's Retry (which may pick the same dead node again), and fallback. The near
+ * cache wraps everything, so a hit costs no remote call at all.
  */
-const MIDDLEWARE_ORDER = [
+const middlewareOrder = (): BrokerOptions["middlewares"] => [
 	"ActionHook",
 	"Validator",
 	"Bulkhead",
@@ -36,14 +36,17 @@ const MIDDLEWARE_ORDER = [
 	"ContextTracker",
 	"Timeout",
 	"CircuitBreaker",
-	"Retry",
+	FailoverMiddleware(),
 	"Fallback",
 	"ErrorHandler",
 	"Tracing",
 	"Metrics",
 	"Debounce",
-	"Throttle"
-];
+	"Throttle",
+	NearCacheMiddleware(),
+	KafkaLinkMiddleware,
+	ProcessMetricsMiddleware()
+] as BrokerOptions["middlewares"];
 
 /** Closes the node's Kafka producer once every service (and its outbox relay) has stopped. */
 const KafkaLinkMiddleware = {
@@ -81,8 +84,6 @@ export function createBrokerOptions(config: AppConfig): BrokerOptions {
 		// A node that dies without saying goodbye is noticed within seconds, not half a minute.
 		heartbeatInterval: 2,
 		heartbeatTimeout: 6,
-		// Retries only where an action says it is idempotent (`retryPolicy` on the action).
-		retryPolicy: { enabled: false, retries: 2, delay: 50, maxDelay: 500, factor: 2, check: err => Boolean((err as { retryable?: boolean }).retryable) },
 		circuitBreaker: {
 			enabled: true,
 			threshold: 0.5,
@@ -95,7 +96,7 @@ export function createBrokerOptions(config: AppConfig): BrokerOptions {
 		tracking: { enabled: true, shutdownTimeout: 10_000 },
 		skipProcessEventRegistration: true,
 		internalMiddlewares: false,
-		middlewares: [...MIDDLEWARE_ORDER, RedeliverMiddleware(), NearCacheMiddleware(), KafkaLinkMiddleware, ProcessMetricsMiddleware()] as BrokerOptions["middlewares"],
+		middlewares: middlewareOrder(),
 		validator: new Validators.Fastest({
 			useNewCustomCheckerFunction: true,
 			messages: VALIDATION_MESSAGES

@@ -1,23 +1,24 @@
 /**
- * Per-action policies, in one place: what is cached, what may be retried, how long a
- * call may take, how many run at once (spread into an action schema); and the wait
- * between the attempts of the loops that retry by hand.
+ * Per-action policies, in one place: what is cached, what may be sent again to another
+ * node (middlewares/failover.middleware.ts), how long a call may take, how many run at
+ * once (spread into an action schema); and the wait between the attempts of the loops
+ * that retry by hand.
  */
 
-/** A read answered from cache (invalidated by change events), safe to retry, answered stale by the gateway when its service fails. */
+/** A read answered from cache (invalidated by change events), safe to repeat, answered stale by the gateway when its service fails. */
 export function cachedRead(keys: string[], ttl: number, { staleFallback = false } = {}) {
 	return {
 		cache: { keys, ttl, lock: { enabled: true } },
 		staleFallback,
-		retryPolicy: { enabled: true },
+		idempotent: true,
 		timeout: 3000
 	};
 }
 
-/** A read, or an idempotent call (same effect when repeated): safe to retry on a timeout or a lost node. */
-export const idempotentCall = { retryPolicy: { enabled: true }, timeout: 5000 };
+/** A read, or an idempotent call (same effect when repeated): sent again to another node on a timeout or a lost node. */
+export const idempotentCall = { idempotent: true, timeout: 5000 };
 
-/** A write that must not be repeated blindly: no retry, bounded concurrency so a burst queues instead of exhausting the database pool. */
+/** A write that must not be repeated blindly: sent again only if it never ran; bounded concurrency so a burst queues instead of exhausting the database pool. */
 export const guardedWrite = { timeout: 10_000, bulkhead: { enabled: true, concurrency: 32, maxQueueSize: 2000 } };
 
 /**
