@@ -42,7 +42,7 @@ export function isSafeToRepeat(action: FailoverAction, meta: IdempotencyMeta): b
 }
 
 /** Whether `err` says that the node asked failed the call (not one its handler made), and how. */
-function failureOfCall(err: CallFailure, action: FailoverAction, nodeID: string | undefined): "not-run" | "lost" | null {
+export function failureOfCall(err: CallFailure, action: FailoverAction, nodeID: string | undefined): "not-run" | "lost" | null {
 	if ((err.data?.nodeID ?? err.nodeID) !== nodeID || (err.data?.action !== undefined && err.data.action !== action.name)) return null;
 	if (wasNotRun(err) || err.type === "QUEUE_FULL") return "not-run";
 	if (err.type === "REQUEST_REJECTED") return "lost";

@@ -16,8 +16,8 @@ import { actorOf } from "./auth";
 import { requestIdOf, type ApiThis, type Req } from "./gateway";
 
 const WRITE_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
-/** Calls to audit for one request record: about 16 s of trying (0.5, 1, 2, 4, 8 s apart). */
-const RECORD_ATTEMPTS = 6;
+/** Calls to audit for one request record: about a minute of trying (0.5, 1, 2, 4, then 5 s apart), long enough for an audit node to start again. */
+const RECORD_ATTEMPTS = 15;
 /** The status recorded for a request whose client left before the answer (nginx's 499). */
 const CLIENT_CLOSED_REQUEST = 499;
 
@@ -55,7 +55,7 @@ function deliver(service: ApiThis, record: RequestRecord): void {
 	const call = (attempt: number): Promise<unknown> =>
 		broker.call("audit.recordRequest", record, { requestID: record.correlationId }).catch(async err => {
 			if (attempt >= RECORD_ATTEMPTS || !isOutage(err) || (broker as unknown as { stopping: boolean }).stopping) throw err;
-			await sleep(doublingDelay(attempt, 250));
+			await sleep(doublingDelay(attempt, 250, 5000));
 			return call(attempt + 1);
 		});
 	const sent = kafkaEnabled(broker)

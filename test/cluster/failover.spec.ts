@@ -1,0 +1,128 @@
+/**
+ * Nodes SIGKILLed under load cost no request: the gateways and services notice a dead node
+ * within about a second and send what it had in flight, with its idempotency key, to another
+ * node. Clients never retry here; every answer they got is the whole story.
+ */
+import { randomUUID } from "node:crypto";
+import { clusterEngines, describeWith } from "../helpers/engines";
+import { useCluster } from "../helpers/cluster";
+import { httpClient, type HttpResponse } from "../helpers/http";
+import { expectLedgerAgrees, pendingPurchasesOf } from "../helpers/ledger";
+import { auditTrail, requestRecord } from "../helpers/audit";
+import { waitFor } from "../helpers/wait";
+import { defaultTopology } from "../../scripts/cluster-nodes";
+
+const engines = clusterEngines();
+
+/** A request's answer, or status 0 when it got none (the connection failed). */
+type Answer = HttpResponse & { sentAt: number };
+
+const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms));
+
+describeWith(engines)("a node that dies under load, in a cluster of nine nodes", () => {
+	jest.setTimeout(240_000);
+	const cluster = useCluster(() => engines, defaultTopology());
+	const via = (gateway: number) => httpClient(() => cluster.gateways[gateway]);
+
+	async function productWithStock(stock: number) {
+		const created = await via(0)("POST", "/api/v1/products", { body: { name: `Failover ${randomUUID().slice(0, 8)}`, price: 1.25, stock } });
+		expect(created.status).toBe(201);
+		await waitFor(async () => (await via(1)("GET", `/api/v1/inventory/${created.body.id}`)).status === 200);
+		return created.body.id as string;
+	}
+
+	/** Sends `count` requests, one every `everyMs`, alternating gateways, never retried; each answer with when it was sent. */
+	async function paced(count: number, everyMs: number, send: (i: number, gateway: ReturnType<typeof via>) => Promise<HttpResponse>, during: { atMs: number; run: () => Promise<unknown> }[]) {
+		const started = Date.now();
+		const answers: Promise<Answer>[] = [];
+		const actions = during.map(async ({ atMs, run }) => {
+			await sleep(atMs);
+			await run();
+		});
+		for (let i = 0; i < count; i++) {
+			const due = started + i * everyMs;
+			if (due > Date.now()) await sleep(due - Date.now());
+			const sentAt = Date.now() - started;
+			answers.push(send(i, via(i % 2)).then(
+				response => ({ ...response, sentAt }),
+				(err: Error) => ({ status: 0, headers: new Headers(), body: err.message, sentAt })
+			));
+		}
+		await Promise.all(actions);
+		return Promise.all(answers);
+	}
+
+	const failures = (answers: Answer[], ok: (status: number) => boolean) =>
+		answers.filter(a => !ok(a.status)).map(a => `${a.sentAt} ms: ${a.status} ${a.body?.code ?? ""} ${a.body?.detail ?? a.body}`);
+
+	it("answers 1,000 purchases with 201 while a purchases node and then an inventory node are SIGKILLed, holding exactly the units answered", async () => {
+		const products = [await productWithStock(100_000), await productWithStock(100_000)];
+		const kill = (name: string) => () => cluster.nodes.get(name)!.stop("SIGKILL");
+		// Half with the client's own key, half with none (the gateway gives those one).
+		const answers = await paced(
+			1000,
+			10,
+			(i, gateway) =>
+				gateway("POST", "/api/v1/purchases", {
+					body: { items: [{ productId: products[i % 2], quantity: 1 + (i % 3) }] },
+					headers: i % 4 < 2 ? { "Idempotency-Key": `failover-${i}-${randomUUID()}` } : {}
+				}),
+			[
+				{ atMs: 3000, run: kill("purchases-1") },
+				{ atMs: 6000, run: kill("inventory-1") }
+			]
+		);
+		const failed = failures(answers, status => status === 201);
+		expect(failed.filter(f => !/^\d+ ms: [1-4]\d\d /.test(f))).toEqual([]); // no 5xx, no lost connection
+		expect(failed.length).toBeLessThanOrEqual(1); // at least 99.9 % answered 201
+
+		// What is held is what the clients were told they have, nothing more.
+		for (const productId of products) {
+			const answered = new Map(
+				answers.filter(a => a.status === 201 && a.body.items[0].productId === productId).map(a => [a.body.id as string, a.body.items[0].quantity as number])
+			);
+			const stock = await expectLedgerAgrees(cluster.client, productId);
+			const pending = await pendingPurchasesOf(cluster.client, productId);
+			expect([...pending.keys()].sort()).toEqual([...answered.keys()].sort());
+			expect(stock.reserved).toBe([...answered.values()].reduce((sum, units) => sum + units, 0));
+		}
+		await cluster.add(cluster.nodes.get("purchases-1")!.spec);
+		await cluster.add(cluster.nodes.get("inventory-1")!.spec);
+	});
+
+	it("answers cached and uncached product reads without a 5xx while a products node is SIGKILLed", async () => {
+		const ids = [await productWithStock(1), await productWithStock(1)];
+		const answers = await paced(
+			600,
+			10,
+			// Odd requests search for a word nobody cached yet, so they reach a products node.
+			(i, gateway) => gateway("GET", i % 2 === 0 ? `/api/v1/products/${ids[i % 4 === 0 ? 0 : 1]}` : `/api/v1/products?q=failover${i}`),
+			[{ atMs: 2000, run: () => cluster.nodes.get("products-1")!.stop("SIGKILL") }]
+		);
+		expect(failures(answers, status => status === 200)).toEqual([]);
+		await cluster.add(cluster.nodes.get("products-1")!.spec);
+	});
+
+	it("stores every request record and event of writes made while the audit node is SIGKILLed and started again", async () => {
+		const productId = await productWithStock(1000);
+		const audit = cluster.nodes.get("audit-1")!;
+		const requestIds: string[] = [];
+		const answers = await paced(
+			200,
+			25,
+			(i, gateway) => {
+				const requestId = `audited-${i}-${randomUUID()}`;
+				requestIds.push(requestId);
+				return gateway("POST", "/api/v1/purchases", { body: { items: [{ productId, quantity: 1 }] }, headers: { "X-Request-ID": requestId } });
+			},
+			[
+				{ atMs: 1000, run: () => audit.stop("SIGKILL") },
+				{ atMs: 2000, run: () => cluster.add(audit.spec) }
+			]
+		);
+		expect(failures(answers, status => status === 201)).toEqual([]);
+		// Every purchase's created event and every request's record reach the restarted node's store, once.
+		for (const answer of answers) await expect(auditTrail(cluster.client, { aggregateId: answer.body.id, type: "purchase.created" }, 1, 60_000)).resolves.toMatchObject({ total: 1 });
+		for (const requestId of requestIds) await expect(requestRecord(cluster.client, requestId, 60_000)).resolves.toMatchObject({ payload: { status: 201 } });
+	});
+});
