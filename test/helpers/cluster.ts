@@ -49,10 +49,16 @@ export function useCluster(engines: () => ClusterEngines | undefined, topology: 
 			...env
 		};
 		cluster.add = async spec => {
+			// A node started again under its old name is up once the registry knows its new instance.
+			const earlier = cluster.client?.registry.nodes.get(spec.name)?.instanceID;
 			const node = spawnNode(spec, cluster.env, process.env.TEST_LOG_LEVEL !== undefined);
 			cluster.nodes.set(spec.name, node);
 			if (spec.port) await waitReady(spec.port, 90_000);
-			else await waitFor(() => cluster.client.registry.nodes.get(spec.name)?.available === true, 90_000);
+			else
+				await waitFor(() => {
+					const known = cluster.client.registry.nodes.get(spec.name);
+					return known?.available === true && known.instanceID !== earlier;
+				}, 90_000);
 			return node;
 		};
 		const specs: NodeSpec[] = [];
@@ -64,6 +70,8 @@ export function useCluster(engines: () => ClusterEngines | undefined, topology: 
 			transporter: found.nats as "NATS",
 			heartbeatInterval: 2,
 			heartbeatTimeout: 6,
+			// A call to a node that just died is lost: it fails instead of hanging the suite.
+			requestTimeout: 10_000,
 			logger: false
 		});
 		await cluster.client.start();
