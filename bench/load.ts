@@ -51,7 +51,8 @@ function percentile(sorted: Float64Array, q: number): number {
 
 const round2 = (value: number) => Math.round(value * 100) / 100;
 
-function summariseLatency(samples: number[]): LatencySummary {
+/** p50, p95, p99, mean and max of a set of times in milliseconds. */
+export function summariseLatency(samples: number[]): LatencySummary {
 	const sorted = Float64Array.from(samples).sort();
 	const mean = samples.reduce((a, b) => a + b, 0) / Math.max(1, samples.length);
 	return {

@@ -1,5 +1,6 @@
 /**
- * Cache counters read from the nodes' Prometheus endpoints, before and after a run.
+ * Cache counters read from the nodes' Prometheus endpoints, before and after a run, and
+ * the nodes a node knows of.
  *
  * Two caches answer a product read: the gateway's near cache (`near_cache_hits_total` /
  * `near_cache_misses_total`), which answers without calling the service at all, and on
@@ -60,6 +61,13 @@ export function cacheCounters(nodes: Sample[][]): CacheCounters {
 		cacherGets: sum(all, "moleculer_cacher_get_total"),
 		cacherFound: sum(all, "moleculer_cacher_found_total")
 	};
+}
+
+/** How many nodes a node knows for each service (Moleculer's registry gauge), to tell when a cluster has formed. */
+export function serviceNodes(samples: Sample[]): Record<string, number> {
+	const counts: Record<string, number> = {};
+	for (const s of samples) if (s.name === "moleculer_registry_service_endpoints_total") counts[s.labels.service] = s.value;
+	return counts;
 }
 
 export interface CacheStats {

@@ -21,6 +21,8 @@ export interface Child {
 	logEnd?: number;
 	/** Set once the process has exited. */
 	exit?: { code: number | null; signal: NodeJS.Signals | null };
+	/** Set when the bench killed it on purpose (the failure a scenario measures), with the CPU ticks it had used by then. */
+	killed?: { ticks: number };
 	exited: Promise<void>;
 	process: ChildProcess;
 }
@@ -109,6 +111,14 @@ export class Processes {
 		}
 	}
 
+	/** SIGKILL at once, as a crash would: no drain, no goodbye to the cluster. */
+	kill(child: Child): void {
+		if (child.exit) return;
+		child.killed = { ticks: processTicks(child.pid)?.ticks ?? 0 };
+		child.logEnd = logSize(child);
+		child.process.kill("SIGKILL");
+	}
+
 	async stopAll(): Promise<void> {
 		this.closed = true;
 		await Promise.all(this.children.map(child => this.stop(child)));
@@ -119,9 +129,9 @@ export class Processes {
 		for (const child of this.children) if (!child.exit) child.process.kill("SIGKILL");
 	}
 
-	/** The children that exited although nobody stopped them. */
+	/** The children that exited although nobody stopped or killed them. */
 	crashed(children: Child[]): Child[] {
-		return children.filter(child => child.exit !== undefined);
+		return children.filter(child => child.exit !== undefined && !child.killed);
 	}
 }
 
@@ -194,8 +204,8 @@ export class CpuMeter {
 		const seconds = (performance.now() - this.startedAt) / 1000;
 		const percent = (ticks: number) => round1((ticks / TICKS_PER_SECOND / seconds) * 100);
 		const nodes: Record<string, number> = {};
-		for (const child of this.children)
-			nodes[child.name] = percent((processTicks(child.pid)?.ticks ?? 0) - (this.nodeStart.get(child.name) ?? 0));
+		const ticksNow = (child: Child) => processTicks(child.pid)?.ticks ?? child.killed?.ticks ?? 0;
+		for (const child of this.children) nodes[child.name] = percent(ticksNow(child) - (this.nodeStart.get(child.name) ?? 0));
 		const engines: Record<string, number> = Object.fromEntries(ENGINES.map(name => [name, 0]));
 		for (const [pid, info] of engineTicks()) engines[info.comm] += info.ticks - (this.engineStart.get(pid)?.ticks ?? 0);
 		for (const name of ENGINES) engines[name] = percent(engines[name]);

@@ -4,12 +4,13 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { AFTER_KILL_MS, SLOW_MS, WINDOW_MS, type FailoverFigures } from "./failover";
 import type { CacheStats } from "./metrics";
 import type { LoadResult } from "./load";
 import type { CpuReport } from "./processes";
 import type { DatabaseActivity, MixCounts, StockCheck } from "./scenarios";
 
-export type ScenarioId = "bare" | "a" | "b" | "c" | "d-split" | "d-one" | "bare-end";
+export type ScenarioId = "bare" | "a" | "b" | "c" | "d-split" | "d-one" | "k-steady" | "k-kill" | "bare-end";
 
 export interface TargetCheck {
 	text: string;
@@ -41,6 +42,10 @@ export interface ScenarioResult {
 	/** PostgreSQL work per 201 over the measured run (approximate: the counters lag by up to a second). */
 	databasePerPurchase?: DatabaseActivity;
 	mix?: MixCounts;
+	/** (k): what the kills cost. */
+	failover?: FailoverFigures;
+	/** (k): purchase rows per reservation state when the stock was checked. */
+	purchaseStates?: Record<string, number>;
 	/** Bytes of one product answer, to compare with the baseline's body. */
 	bodyBytes?: number;
 	target?: TargetCheck;
@@ -150,6 +155,40 @@ function stockTable(scenarios: ScenarioResult[]): string[] {
 	return lines;
 }
 
+function failoverTables(scenarios: ScenarioResult[]): string[] {
+	const rows = scenarios.filter(s => s.failover);
+	if (rows.length === 0) return [];
+	const lines = [
+		[
+			"Open loop: purchases sent at a fixed rate by `fetch` in the bench process (keep-alive), alternately to each gateway, each with its own `Idempotency-Key` and never sent again; every request's time counts, failures included.",
+			`A request is *good* when it answered 201 within ${SLOW_MS} ms.`,
+			`The **recovery time** of a kill runs from the kill to the end of the last ${WINDOW_MS} ms window holding a request that was not good, requests being grouped by the moment they were sent, counted from the kill, until the next kill or the end of the run: every request sent after it was good; 0 when none failed; "> x s" when requests still failed in the last second before the next kill or the end, so the recovery took longer.`,
+			`*In flight* are the requests sent before the kill and unanswered at it; "p99 after" is of the requests sent in the ${AFTER_KILL_MS / 1000} s after the kill. The oversell check above ran right after the last answer.`
+		].join(" "),
+		"",
+		"| Scenario | rate | sent | answered 201 | not good | outcomes | p50 ms | p99 ms | good / sent, per second sent |",
+		"|---|---:|---:|---:|---:|---|---:|---:|---|"
+	];
+	for (const s of rows) {
+		const f = s.failover!;
+		const outcomes = Object.entries(f.outcomes)
+			.sort(([, a], [, b]) => b - a)
+			.map(([outcome, n]) => `${outcome}: ${n}`)
+			.join(", ");
+		const timeline = f.timeline.map(t => `${t.good}/${t.sent}`).join(" ");
+		lines.push(
+			`| ${s.title} | ${f.rate}/s for ${f.seconds} s | ${int(f.sent)} | ${percent(f.expectedShare)} | ${int(f.bad)} | ${outcomes} | ${fixed(s.load?.latencyMs.p50, 1)} | ${fixed(s.load?.latencyMs.p99, 1)} | ${timeline} |`
+		);
+	}
+	lines.push("", "| Kill | at | in flight (not good) | sent until the next kill or the end | not good | recovery | p99 after, ms |", "|---|---:|---:|---:|---:|---:|---:|");
+	for (const s of rows)
+		for (const k of s.failover!.kills)
+			lines.push(
+				`| SIGKILL ${k.node} | ${fixed(k.at / 1000, 1)} s | ${k.inFlight} (${k.inFlightBad}) | ${k.sent} | ${k.bad} | ${k.recovered ? "" : "> "}${fixed(k.recoveryMs / 1000, 1)} s | ${fixed(k.p99AfterMs, 1)} |`
+			);
+	return lines;
+}
+
 /** The Markdown report: header, the results table, CPU, the oversell check, notes. */
 export function renderMarkdown(report: BenchReport): string {
 	const { settings } = report;
@@ -158,7 +197,7 @@ export function renderMarkdown(report: BenchReport): string {
 		"",
 		`${report.date} · Node ${report.node} · ${report.cores} cores (${report.cpuModel}) · load average at start ${report.loadAverageAtStart.map(n => n.toFixed(2)).join(" / ")} · run took ${Math.round(report.runSeconds)} s`,
 		"",
-		`autocannon in the bench process: ${settings.connections} connections, pipelining ${settings.pipelining}, ${settings.warmupSeconds} s warm-up then ${settings.durationSeconds} s measured per scenario; every server is its own child process. Latencies cover every response. "× bare" compares with the bare \`node:http\` server measured first in the same run.`,
+		`autocannon in the bench process: ${settings.connections} connections, pipelining ${settings.pipelining}, ${settings.warmupSeconds} s warm-up then ${settings.durationSeconds} s measured per scenario${report.scenarios.some(s => s.failover) ? " ((k) is paced instead, see its section)" : ""}; every server is its own child process. Latencies cover every response. "× bare" compares with the bare \`node:http\` server measured first in the same run.`,
 		"",
 		...mainTable(report.scenarios),
 		"",
@@ -171,6 +210,8 @@ export function renderMarkdown(report: BenchReport): string {
 	];
 	const stock = stockTable(report.scenarios);
 	if (stock.length > 0) lines.push("## Purchases: oversell check", "", ...stock, "");
+	const failover = failoverTables(report.scenarios);
+	if (failover.length > 0) lines.push("## Purchases under a node kill", "", ...failover, "");
 	const notes = [...report.notes, ...report.scenarios.flatMap(s => s.notes.map(n => `${s.title}: ${n}`))];
 	for (const s of report.scenarios) if (s.error) notes.push(`${s.title}: **did not complete**: ${s.error.split("\n")[0]}`);
 	for (const [node, found] of Object.entries(report.nodeLogs))

@@ -3,7 +3,9 @@
  * skewed reads, the purchase workload with its per-product bookkeeping, and the check that
  * nothing was oversold afterwards.
  */
+import { randomUUID } from "node:crypto";
 import type autocannon from "autocannon";
+import type { PacedRequest } from "./paced-load";
 import { connectPostgres } from "./resources";
 
 const WORDS = ["Desk Lamp", "Notebook", "Office Chair", "Monitor", "Keyboard", "Coffee Mug", "Fountain Pen", "Backpack", "USB Cable", "Speaker"];
@@ -235,6 +237,27 @@ export function purchaseMix(pool: string[], ledger: PurchaseLedger, customerId: 
 	];
 }
 
+/**
+ * Scenario (k): like (d), one unit of a product drawn from the pool, as a paced request
+ * with an Idempotency-Key of its own (a client that never sends it again).
+ */
+export function pacedPurchase(pool: string[], ledger: PurchaseLedger, customerId: string, headers: Record<string, string>): PacedRequest {
+	const productId = pool[Math.floor(Math.random() * pool.length)];
+	bump(ledger.sent, productId);
+	return {
+		method: "POST",
+		path: "/api/v1/purchases",
+		headers: { ...headers, "Idempotency-Key": randomUUID() },
+		body: JSON.stringify({ items: [{ productId, quantity: 1 }], customerId }),
+		onAnswer(status) {
+			if (status === undefined) return;
+			bump(ledger.answered, productId);
+			if (status === 201) bump(ledger.created, productId);
+			else bump(ledger.rejected, status);
+		}
+	};
+}
+
 export interface DatabaseActivity {
 	commits: number;
 	inserted: number;
@@ -252,6 +275,19 @@ export async function databaseActivity(databaseUrl: string): Promise<DatabaseAct
 		);
 		const row = rows[0];
 		return { commits: Number(row.commits), inserted: Number(row.inserted), updated: Number(row.updated), deleted: Number(row.deleted) };
+	} finally {
+		await client.end();
+	}
+}
+
+/** Purchase rows per reservation state (RESERVING: a creation no request finished yet), read from the purchases schema. */
+export async function purchaseStates(databaseUrl: string): Promise<Record<string, number>> {
+	const client = await connectPostgres(databaseUrl);
+	try {
+		const { rows } = await client.query<{ state: string; count: string }>(
+			"SELECT reservation_state AS state, count(*) AS count FROM purchases.purchases GROUP BY reservation_state"
+		);
+		return Object.fromEntries(rows.map(row => [row.state, Number(row.count)]));
 	} finally {
 		await client.end();
 	}
