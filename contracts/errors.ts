@@ -29,3 +29,20 @@ export class UnprocessableError extends Errors.ValidationError {
 		super(message, "VALIDATION_ERROR", errors);
 	}
 }
+
+/** An idempotency key sent again with another request (another action, path or body) than the one it was first used for. */
+export class IdempotencyKeyReusedError extends UnprocessableError {
+	constructor() {
+		super(
+			[{ field: "Idempotency-Key", message: "was already used with a different request", type: "idempotencyKey" }],
+			"This Idempotency-Key was already used with a different request."
+		);
+	}
+}
+
+/** An idempotency key whose first request has not finished: its answer is not known yet. */
+export class IdempotentRequestInProgressError extends ConflictError {
+	constructor() {
+		super("A request with this Idempotency-Key is still being processed; retry shortly.", "REQUEST_IN_PROGRESS");
+	}
+}
