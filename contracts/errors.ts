@@ -1,7 +1,8 @@
 /**
- * Base classes of the domain's errors. Each carries an HTTP status as `code` and a stable
- * string `type`; callers match on `type`, never on the class, because classes do not
- * survive the transporter. The gateway renders them as problem details.
+ * Base classes of the domain's errors, and the errors of idempotency keys every keyed write
+ * shares. Each carries an HTTP status as `code` and a stable string `type`; callers match on
+ * `type`, never on the class, because classes do not survive the transporter. The gateway
+ * renders them as problem details.
  */
 import { Errors } from "moleculer";
 
