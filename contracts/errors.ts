@@ -1,7 +1,8 @@
 /**
- * Base classes of the domain's errors. Each carries an HTTP status as `code` and a stable
- * string `type`; callers match on `type`, never on the class, because classes do not
- * survive the transporter. The gateway renders them as problem details.
+ * Base classes of the domain's errors, and the errors of idempotency keys every keyed write
+ * shares. Each carries an HTTP status as `code` and a stable string `type`; callers match on
+ * `type`, never on the class, because classes do not survive the transporter. The gateway
+ * renders them as problem details.
  */
 import { Errors } from "moleculer";
 
@@ -27,5 +28,22 @@ export interface FieldError {
 export class UnprocessableError extends Errors.ValidationError {
 	constructor(errors: FieldError[], message = "Parameters validation error!") {
 		super(message, "VALIDATION_ERROR", errors);
+	}
+}
+
+/** An idempotency key sent again with another request (another action, path or body) than the one it was first used for. */
+export class IdempotencyKeyReusedError extends UnprocessableError {
+	constructor() {
+		super(
+			[{ field: "Idempotency-Key", message: "was already used with a different request", type: "idempotencyKey" }],
+			"This Idempotency-Key was already used with a different request."
+		);
+	}
+}
+
+/** An idempotency key whose first request has not finished: its answer is not known yet. */
+export class IdempotentRequestInProgressError extends ConflictError {
+	constructor() {
+		super("A request with this Idempotency-Key is still being processed; retry shortly.", "REQUEST_IN_PROGRESS");
 	}
 }

@@ -1,4 +1,4 @@
-/** Tables every service with an outbox or event handlers has, as migration steps. */
+/** Tables every service with an outbox, event handlers or keyed writes has, as migration steps. */
 import type { MigrationContext } from "./migrator";
 
 /** The transactional outbox: events written with the change that caused them. */
@@ -36,4 +36,18 @@ export async function createProcessedEventsTable({ exec, types: t }: MigrationCo
 /** Old processed-event rows are pruned by their time (mixins/event-consumer.mixin.ts). */
 export async function indexProcessedEventsByTime({ exec }: MigrationContext): Promise<void> {
 	await exec("CREATE INDEX processed_events_at ON processed_events (processed_at)");
+}
+
+/**
+ * The answers of keyed writes (lib/remembered-answers.ts), one per idempotency key: a row
+ * is claimed (answer NULL) and answered in the transaction of the write's effect.
+ */
+export async function createRememberedAnswersTable({ exec, types: t }: MigrationContext): Promise<void> {
+	await exec(`CREATE TABLE remembered_answers (
+		scoped_key ${t.text} PRIMARY KEY,
+		fingerprint CHAR(64) NOT NULL,
+		answer ${t.text},
+		created_at ${t.timestamp} NOT NULL
+	)`);
+	await exec("CREATE INDEX remembered_answers_at ON remembered_answers (created_at)");
 }

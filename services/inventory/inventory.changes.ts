@@ -8,6 +8,7 @@ import type { Transaction } from "sequelize";
 import type { DbServiceThis } from "../../mixins/db.mixin";
 import type { OutboxThis } from "../../mixins/outbox.mixin";
 import type { EventOrigin } from "../../contracts/events";
+import { onceForKey, type KeyedCall } from "../../lib/remembered-answers";
 import { isLowStock, settleItem, toStock, type ReservationItem, type Stock, type StockChange, type StockLevels, type StockRecord, type Transition } from "./inventory.domain";
 import { StockNotFoundError } from "./inventory.errors";
 import { stockEvents } from "./inventory.events";
@@ -16,15 +17,23 @@ import { insertMovement, lockStock, reserveUnits, setReservationStatus, updateSt
 
 export type InventoryThis = Service & DbServiceThis & OutboxThis;
 
-/** Changes one stock record in a transaction of its own; `decide` returns null to leave it as it is. */
-export async function changeStock(svc: InventoryThis, productId: string, origin: EventOrigin, decide: (current: StockRecord) => StockChange | null): Promise<Stock> {
-	const record = await svc.db.transaction(async tx => {
+/**
+ * Changes one stock record in a transaction of its own; `decide` returns null to leave it as
+ * it is. With a keyed call, once per key: the same call again is given the first answer.
+ */
+export function changeStock(
+	svc: InventoryThis,
+	productId: string,
+	origin: EventOrigin,
+	decide: (current: StockRecord) => StockChange | null,
+	call: KeyedCall | null = null
+): Promise<Stock> {
+	return onceForKey(svc.db, call, async tx => {
 		const current = await lockStock(svc.db, tx, productId);
 		if (!current) throw new StockNotFoundError(productId);
 		const change = decide(current);
-		return change ? writeChange(svc, tx, current, change, origin) : current;
+		return toStock(change ? await writeChange(svc, tx, current, change, origin) : current);
 	});
-	return toStock(record);
 }
 
 /** Writes new levels over a locked record, conditionally on the version read. */

@@ -1,5 +1,5 @@
 import type { Migration } from "../../lib/migrator";
-import { createOutboxTable, createProcessedEventsTable, indexProcessedEventsByTime } from "../../lib/shared-migrations";
+import { createOutboxTable, createProcessedEventsTable, createRememberedAnswersTable, indexProcessedEventsByTime } from "../../lib/shared-migrations";
 
 export const inventoryMigrations: Migration[] = [
 	{
@@ -50,5 +50,6 @@ export const inventoryMigrations: Migration[] = [
 			await exec("CREATE INDEX reservations_held ON reservations (created_at) WHERE status = 'HELD'");
 		}
 	},
-	{ version: 5, name: "index processed events by time", up: indexProcessedEventsByTime }
+	{ version: 5, name: "index processed events by time", up: indexProcessedEventsByTime },
+	{ version: 6, name: "create remembered answers", up: createRememberedAnswersTable }
 ];

@@ -9,10 +9,12 @@ import { createDbMixin } from "../../mixins/db.mixin";
 import { createOutboxMixin } from "../../mixins/outbox.mixin";
 import { createEventConsumerMixin } from "../../mixins/event-consumer.mixin";
 import { createCacheCleanerMixin } from "../../mixins/cache-cleaner.mixin";
+import { createRememberedAnswersMixin } from "../../mixins/remembered-answers.mixin";
 import { inventoryMigrations } from "./inventory.migrations";
 import { originOf, type EventEnvelope } from "../../contracts/events";
 import { defineService } from "../../lib/schema";
-import { cachedRead, idempotentCall } from "../../lib/resilience";
+import { cachedRead, idempotentCall, keyedWrite } from "../../lib/resilience";
+import { keyedCallOf } from "../../lib/remembered-answers";
 import { optional, orderItems, queryFlag, pageParams, text, uuid, offsetOf, pageOf, type Page, type PageQuery } from "../../lib/params";
 import { UnprocessableError } from "../../contracts/errors";
 import { isUniqueViolation } from "../../lib/database";
@@ -88,7 +90,8 @@ const InventoryService = defineService<This>({
 			"purchase.confirmed": sellWhenPurchaseConfirmed,
 			"purchase.cancelled": releaseWhenPurchaseCancelled
 		}),
-		createCacheCleanerMixin(["inventory"])
+		createCacheCleanerMixin(["inventory"]),
+		createRememberedAnswersMixin()
 	],
 	settings: { rest: "/inventory" },
 
@@ -143,10 +146,15 @@ const InventoryService = defineService<This>({
 			}
 		},
 
-		/** Adds (or with ADJUSTMENT removes) stock relative to what is there. */
+		/**
+		 * Adds (or with ADJUSTMENT removes) stock relative to what is there. A repeat would add
+		 * it twice, so it is done once per idempotency key: the same key and body answers the
+		 * first answer again, another body is a 422.
+		 */
 		adjust: {
 			rest: "POST /:productId/adjustments",
 			openapi: { summary: "Add or remove stock", answers: STOCK, bodyRules: ADJUSTMENT_RULES },
+			...keyedWrite,
 			params: {
 				productId: uuid,
 				delta: { type: "number", integer: true, min: -1_000_000_000, max: 1_000_000_000, convert: false },
@@ -161,12 +169,13 @@ const InventoryService = defineService<This>({
 				const { productId, delta, reason, reference } = ctx.params;
 				const problem = checkManualDelta(reason, delta);
 				if (problem) throw new UnprocessableError([{ field: "delta", message: problem }]);
-				return changeStock(this, productId, originOf(ctx), current => ({
-					delta,
-					reason,
-					reference: reference ?? null,
-					levels: changeOnHand(current, delta)
-				}));
+				return changeStock(
+					this,
+					productId,
+					originOf(ctx),
+					current => ({ delta, reason, reference: reference ?? null, levels: changeOnHand(current, delta) }),
+					keyedCallOf(ctx)
+				);
 			}
 		},
 

@@ -16,20 +16,8 @@ export class InvalidTransitionError extends ConflictError {
 	}
 }
 
-export class IdempotencyKeyReusedError extends UnprocessableError {
-	constructor() {
-		super(
-			[{ field: "Idempotency-Key", message: "was already used with a different request body", type: "idempotencyKey" }],
-			"This Idempotency-Key was already used with a different request body."
-		);
-	}
-}
-
-export class IdempotentRequestInProgressError extends ConflictError {
-	constructor() {
-		super("A request with this Idempotency-Key is still being processed; retry shortly.", "REQUEST_IN_PROGRESS");
-	}
-}
+// Shared by every keyed write; named here too for the purchase code that imports them from this file.
+export { IdempotencyKeyReusedError, IdempotentRequestInProgressError } from "../../contracts/errors";
 
 /** Unknown or inactive products, or a mix of currencies: the purchase cannot be priced. */
 export class UnpurchasableItemsError extends UnprocessableError {

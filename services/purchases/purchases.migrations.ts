@@ -1,5 +1,5 @@
 import type { Migration } from "../../lib/migrator";
-import { createOutboxTable } from "../../lib/shared-migrations";
+import { createOutboxTable, createRememberedAnswersTable } from "../../lib/shared-migrations";
 
 export const purchasesMigrations: Migration[] = [
 	{
@@ -41,5 +41,6 @@ export const purchasesMigrations: Migration[] = [
 			// Rows the sweeper gave up on (RESERVING too long) until their stock is released.
 			await exec("CREATE INDEX purchases_abandoned ON purchases (created_at) WHERE reservation_state = 'ABANDONED'");
 		}
-	}
+	},
+	{ version: 4, name: "create remembered answers", up: createRememberedAnswersTable }
 ];

@@ -12,6 +12,7 @@ import { randomUUID } from "node:crypto";
 import type { Context, Service } from "moleculer";
 import { createDbMixin, type DbServiceThis } from "../../mixins/db.mixin";
 import { createOutboxMixin, type OutboxThis } from "../../mixins/outbox.mixin";
+import { createRememberedAnswersMixin } from "../../mixins/remembered-answers.mixin";
 import { purchasesMigrations } from "./purchases.migrations";
 import { appConfig } from "../../config/broker-config";
 import { originOf, type EventOrigin, type ProductSnapshot } from "../../contracts/events";
@@ -19,6 +20,7 @@ import { lifecycleOf } from "../../lib/lifecycle";
 import { defineService } from "../../lib/schema";
 import { idempotentCall, keyedWrite } from "../../lib/resilience";
 import type { IdempotencyMeta } from "../../lib/idempotency";
+import { keyedCallOf, onceForKey, type KeyedCall } from "../../lib/remembered-answers";
 import { optional, orderItems, pageParams, text, uuid, offsetOf, pageOf, type Page, type PageQuery } from "../../lib/params";
 import {
 	PURCHASE_STATUSES,
@@ -76,7 +78,12 @@ interface PurchasesThis extends DbServiceThis, OutboxThis {
 	giveUp(ctx: Context, record: StoredPurchase): Promise<void>;
 	transition(ctx: Context, id: string, transition: Transition, reason?: string | null): Promise<Purchase>;
 	freeStock(ctx: Context, id: string, confirmed: boolean): Promise<void>;
-	changeStatus(id: string, origin: EventOrigin, decide: (current: StoredPurchase, now: string) => StatusChange | null): Promise<StoredPurchase | null>;
+	changeStatus(
+		id: string,
+		origin: EventOrigin,
+		decide: (current: StoredPurchase, now: string) => StatusChange | null,
+		call?: KeyedCall | null
+	): Promise<StoredPurchase | null>;
 }
 type This = Service & PurchasesThis;
 
@@ -84,7 +91,8 @@ const PurchasesService = defineService<This>({
 	name: "purchases",
 	mixins: [
 		createDbMixin({ migrations: purchasesMigrations, table: "purchases" }),
-		createOutboxMixin()
+		createOutboxMixin(),
+		createRememberedAnswersMixin()
 	],
 	settings: { rest: "/purchases" },
 
@@ -149,6 +157,7 @@ const PurchasesService = defineService<This>({
 		confirm: {
 			rest: "POST /:id/confirm",
 			openapi: { summary: "Confirm a pending purchase", answers: PURCHASE },
+			...keyedWrite,
 			params: { id: uuid, $$strict: true },
 			handler(this: This, ctx: Context<{ id: string }>): Promise<Purchase> {
 				return this.transition(ctx, ctx.params.id, "confirm");
@@ -159,6 +168,7 @@ const PurchasesService = defineService<This>({
 		cancel: {
 			rest: "POST /:id/cancel",
 			openapi: { summary: "Cancel a purchase, releasing or returning its stock", answers: PURCHASE },
+			...keyedWrite,
 			params: { id: uuid, reason: optional(text({ trim: true, min: 1, max: 200 })), $$strict: true },
 			handler(this: This, ctx: Context<{ id: string; reason?: string }>): Promise<Purchase> {
 				return this.transition(ctx, ctx.params.id, "cancel", ctx.params.reason ?? null);
@@ -169,6 +179,7 @@ const PurchasesService = defineService<This>({
 		complete: {
 			rest: "POST /:id/complete",
 			openapi: { summary: "Complete a confirmed purchase", answers: PURCHASE },
+			...keyedWrite,
 			params: { id: uuid, $$strict: true },
 			handler(this: This, ctx: Context<{ id: string }>): Promise<Purchase> {
 				return this.transition(ctx, ctx.params.id, "complete");
@@ -265,19 +276,24 @@ const PurchasesService = defineService<This>({
 			}
 		},
 
-		/** Moves a purchase along the state machine; a PENDING one past its TTL expires instead (409). */
+		/**
+		 * Moves a purchase along the state machine; a PENDING one past its TTL expires instead
+		 * (409). Once per idempotency key: the same call again is given the purchase its first
+		 * call left, and answered from it as that call was (a 200, not a 409 for the status it
+		 * moved to), after freeing its stock again if it is CANCELLED.
+		 */
 		async transition(this: This, ctx: Context, id: string, transition: Transition, reason: string | null = null): Promise<Purchase> {
 			const { to, past } = TRANSITIONS[transition];
-			let confirmed = false;
-			const after = await this.changeStatus(id, originOf(ctx), (current, now) => {
-				confirmed = current.status === "CONFIRMED";
+			const decide = (current: StoredPurchase, now: string): StatusChange => {
 				if (isExpired(current, now)) return { status: "CANCELLED", reason: transition === "cancel" ? reason : "expired" };
 				if (!canTransition(current.status, transition)) throw new InvalidTransitionError(id, past, current.status);
 				return { status: to, reason };
-			});
-			if (after!.status === "CANCELLED") await this.freeStock(ctx, id, confirmed);
-			if (after!.status !== to) throw new InvalidTransitionError(id, past, after!.status, true);
-			return toPurchase(after!);
+			};
+			const after = (await this.changeStatus(id, originOf(ctx), decide, keyedCallOf(ctx)))!;
+			// Only a CONFIRMED purchase has a confirmation time when it is cancelled: its sale is returned.
+			if (after.status === "CANCELLED") await this.freeStock(ctx, id, after.confirmedAt !== null);
+			if (after.status !== to) throw new InvalidTransitionError(id, past, after.status, true);
+			return toPurchase(after);
 		},
 
 		/** Frees a cancelled purchase's stock before the answer; when inventory cannot do it now, the purchase's event does it later. */
@@ -291,10 +307,17 @@ const PurchasesService = defineService<This>({
 
 		/**
 		 * Changes a purchase's status in one transaction with its event, conditionally on the
-		 * status it read; `decide` returns null to leave it as it is.
+		 * status it read; `decide` returns null to leave it as it is. With a keyed call, once
+		 * per key: the same call again is given the purchase as the first one left it.
 		 */
-		async changeStatus(this: This, id: string, origin: EventOrigin, decide: (current: StoredPurchase, now: string) => StatusChange | null) {
-			return this.db.transaction(async tx => {
+		async changeStatus(
+			this: This,
+			id: string,
+			origin: EventOrigin,
+			decide: (current: StoredPurchase, now: string) => StatusChange | null,
+			call: KeyedCall | null = null
+		) {
+			return onceForKey(this.db, call, async tx => {
 				const current = await findReserved(this.db, id, tx);
 				if (!current) throw new PurchaseNotFoundError(id);
 				const now = new Date().toISOString();
