@@ -125,6 +125,7 @@ const InventoryService = defineService<This>({
 		setStock: {
 			rest: "PUT /:productId/stock",
 			openapi: { summary: "Set on-hand stock to a counted quantity", answers: STOCK },
+			...keyedWrite,
 			params: {
 				productId: uuid,
 				onHand: quantity,
@@ -142,7 +143,7 @@ const InventoryService = defineService<This>({
 					const levels = { ...changeOnHand(current, delta), lowStockThreshold: lowStockThreshold ?? current.lowStockThreshold };
 					if (delta === 0 && levels.lowStockThreshold === current.lowStockThreshold) return null;
 					return { delta, reason: "ADJUSTMENT", reference: reference ?? null, levels };
-				});
+				}, keyedCallOf(ctx));
 			}
 		},
 

@@ -1,5 +1,5 @@
 import type { Migration } from "../../lib/migrator";
-import { createOutboxTable } from "../../lib/shared-migrations";
+import { createOutboxTable, createRememberedAnswersTable } from "../../lib/shared-migrations";
 
 export const productsMigrations: Migration[] = [
 	{
@@ -25,5 +25,6 @@ export const productsMigrations: Migration[] = [
 			await exec("CREATE INDEX products_created_at ON products (created_at)");
 		}
 	},
-	{ version: 2, name: "create outbox", up: createOutboxTable }
+	{ version: 2, name: "create outbox", up: createOutboxTable },
+	{ version: 3, name: "create remembered answers", up: createRememberedAnswersTable }
 ];

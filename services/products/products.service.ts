@@ -7,10 +7,13 @@ import type { Context, Service } from "moleculer";
 import { createDbMixin, type DbServiceThis } from "../../mixins/db.mixin";
 import { createOutboxMixin, type OutboxThis } from "../../mixins/outbox.mixin";
 import { createCacheCleanerMixin } from "../../mixins/cache-cleaner.mixin";
+import { createRememberedAnswersMixin } from "../../mixins/remembered-answers.mixin";
 import { productsMigrations } from "./products.migrations";
 import { buildEvent, originOf } from "../../contracts/events";
 import { defineService } from "../../lib/schema";
-import { cachedRead, guardedWrite, idempotentCall } from "../../lib/resilience";
+import { cachedRead, idempotentCall, keyedWrite } from "../../lib/resilience";
+import { keyedCallOf, onceForKey } from "../../lib/remembered-answers";
+import type { IdempotencyMeta } from "../../lib/idempotency";
 import { clearable, money, optional, pageParams, queryFlag, text, uuid, offsetOf, pageOf, type Page, type PageQuery } from "../../lib/params";
 import { toCents } from "../../contracts/money";
 import { MAX_ON_HAND } from "../../contracts/stock";
@@ -95,7 +98,8 @@ const ProductsService = defineService<This>({
 	mixins: [
 		createDbMixin({ migrations: productsMigrations, table: "products" }),
 		createOutboxMixin(),
-		createCacheCleanerMixin(["products"])
+		createCacheCleanerMixin(["products"]),
+		createRememberedAnswersMixin()
 	],
 	settings: { rest: "/products" },
 
@@ -149,14 +153,14 @@ const ProductsService = defineService<This>({
 		create: {
 			rest: "POST /",
 			openapi: { summary: "Create a product", answers: PRODUCT },
-			...guardedWrite,
+			...keyedWrite,
 			params: {
 				...editableFields,
 				stock: optional(count),
 				lowStockThreshold: optional(count),
 				$$strict: true
 			},
-			async handler(this: This, ctx: Context<CreateParams, { $statusCode?: number; $location?: string }>): Promise<Product> {
+			async handler(this: This, ctx: Context<CreateParams, IdempotencyMeta & { $statusCode?: number; $location?: string }>): Promise<Product> {
 				const p = ctx.params;
 				const now = new Date().toISOString();
 				const record: ProductRecord = {
@@ -183,14 +187,15 @@ const ProductsService = defineService<This>({
 					},
 					originOf(ctx)
 				);
-				await this.db.transaction(async tx => {
+				const created = await onceForKey(this.db, keyedCallOf(ctx), async tx => {
 					await insertProduct(this.db, tx, record);
 					await this.appendEvents(tx, [event]);
+					return record;
 				});
 				await this.clearCache();
 				ctx.meta.$statusCode = 201;
-				ctx.meta.$location = `/products/${record.id}`;
-				return toProduct(record);
+				ctx.meta.$location = `/products/${created.id}`;
+				return toProduct(created);
 			}
 		},
 
@@ -198,6 +203,7 @@ const ProductsService = defineService<This>({
 		replace: {
 			rest: "PUT /:id",
 			openapi: { summary: "Replace a product", answers: PRODUCT },
+			...keyedWrite,
 			params: { id: uuid, ...editableFields, version: optional(count), $$strict: true },
 			handler(this: This, ctx: Context<UpdateParams>): Promise<Product> {
 				return this.changeProduct(ctx, "replace");
@@ -208,6 +214,7 @@ const ProductsService = defineService<This>({
 		update: {
 			rest: "PATCH /:id",
 			openapi: { summary: "Update some fields of a product", answers: PRODUCT },
+			...keyedWrite,
 			params: {
 				id: uuid,
 				...Object.fromEntries(Object.entries(editableFields).map(([k, rule]) => [k, optional(rule)])),
@@ -223,13 +230,16 @@ const ProductsService = defineService<This>({
 		remove: {
 			rest: "DELETE /:id",
 			openapi: { summary: "Delete a product" },
+			...keyedWrite,
 			params: { id: uuid },
-			async handler(this: This, ctx: Context<{ id: string }, { $statusCode?: number }>): Promise<null> {
+			async handler(this: This, ctx: Context<{ id: string }, IdempotencyMeta & { $statusCode?: number }>): Promise<null> {
 				const { id } = ctx.params;
-				await this.db.transaction(async tx => {
+				// A delete sent again with its key answers 204 again, not 404.
+				await onceForKey(this.db, keyedCallOf(ctx), async tx => {
 					const sku = await deleteProduct(this.db, tx, id);
 					if (sku === undefined) throw new ProductNotFoundError(id);
 					await this.appendEvents(tx, [buildEvent("product.deleted", this.name, id, { productId: id, sku }, originOf(ctx))]);
+					return null;
 				});
 				await this.clearCache();
 				ctx.meta.$statusCode = 204;
@@ -242,7 +252,7 @@ const ProductsService = defineService<This>({
 		/** Applies a PUT (`replace`) or PATCH (`merge`) with its `product.updated` event; a `version` not current is a conflict. */
 		async changeProduct(this: This, ctx: Context<UpdateParams>, mode: "replace" | "merge"): Promise<Product> {
 			const { id, version } = ctx.params;
-			const result = await this.db.transaction(async tx => {
+			const result = await onceForKey(this.db, keyedCallOf(ctx), async tx => {
 				const current = await findProduct(this.db, id, tx);
 				if (!current) throw new ProductNotFoundError(id);
 				if (version !== undefined && version !== current.version) throw new ProductVersionConflictError(id, version, current.version);

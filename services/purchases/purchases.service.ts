@@ -1,21 +1,14 @@
 /**
- * purchases: orders that hold stock while PENDING. Creating one is three steps, recorded
- * on the purchase row itself so a crash in between is repairable:
- *   1. insert the row as RESERVING (nothing announced yet),
- *   2. reserve every item in inventory (all or none, idempotent by purchase id),
- *   3. mark the row RESERVED and write `purchase.created` to the outbox.
- * Every creation has an idempotency key (the client's, else the gateway's), so a request
- * sent again after its node died finishes the row that node left (purchases.idempotency.ts).
- * The sweeper (purchases.sweeper.ts) repairs rows no request finishes.
+ * purchases: orders that hold stock while PENDING. Creating one is three steps recorded on
+ * the purchase row (purchases.creation.ts); the sweeper (purchases.sweeper.ts) repairs rows
+ * no request finishes. Transitions are done once per idempotency key.
  */
-import { randomUUID } from "node:crypto";
 import type { Context, Service } from "moleculer";
 import { createDbMixin, type DbServiceThis } from "../../mixins/db.mixin";
 import { createOutboxMixin, type OutboxThis } from "../../mixins/outbox.mixin";
 import { createRememberedAnswersMixin } from "../../mixins/remembered-answers.mixin";
 import { purchasesMigrations } from "./purchases.migrations";
-import { appConfig } from "../../config/broker-config";
-import { originOf, type EventOrigin, type ProductSnapshot } from "../../contracts/events";
+import { originOf, type EventOrigin } from "../../contracts/events";
 import { lifecycleOf } from "../../lib/lifecycle";
 import { defineService } from "../../lib/schema";
 import { idempotentCall, keyedWrite } from "../../lib/resilience";
@@ -27,41 +20,28 @@ import {
 	TRANSITIONS,
 	canTransition,
 	isExpired,
-	pendingPurchase,
-	priceItems,
 	refuseRepeatedProducts,
 	toPurchase,
 	withStatus,
 	type Purchase,
 	type PurchaseStatus,
-	type RequestedItem,
 	type StatusChange,
 	type Transition
 } from "./purchases.domain";
-import { IdempotentRequestInProgressError, InvalidTransitionError, PurchaseNotFoundError } from "./purchases.errors";
-import { idempotentRequest, lookUp, replayAfterInsertFailed, type IdempotentRequest } from "./purchases.idempotency";
+import { InvalidTransitionError, PurchaseNotFoundError } from "./purchases.errors";
+import { idempotentRequest } from "./purchases.idempotency";
+import { placeOnce, type CreateParams } from "./purchases.creation";
 import {
-	deleteReserving,
 	findReserved,
-	insertReserving,
 	listReserved,
-	markReserved,
 	updateStatus,
 	type StoredPurchase
 } from "./purchases.repository";
-import { purchaseCreated, statusChanged } from "./purchases.events";
+import { statusChanged } from "./purchases.events";
 import { PURCHASE, PURCHASE_PAGE } from "./purchases.schemas";
-import { periodicSweeper, releaseAbandoned, sweep, type SweepResult } from "./purchases.sweeper";
+import { periodicSweeper, sweep, type SweepResult } from "./purchases.sweeper";
 
 export type { SweepResult } from "./purchases.sweeper";
-
-/** Answers from inventory that mean "no reservation was made": the row can go at once. */
-const NOT_RESERVED = new Set(["INSUFFICIENT_STOCK", "RESERVATION_CLOSED", "VALIDATION_ERROR"]);
-
-interface CreateParams {
-	items: RequestedItem[];
-	customerId?: string;
-}
 
 interface CreateMeta extends IdempotencyMeta {
 	$statusCode?: number;
@@ -69,13 +49,6 @@ interface CreateMeta extends IdempotencyMeta {
 }
 
 interface PurchasesThis extends DbServiceThis, OutboxThis {
-	placeNew(ctx: Context<CreateParams>, request: IdempotentRequest): Promise<StoredPurchase>;
-	priced(ctx: Context<CreateParams>, request: IdempotentRequest): Promise<StoredPurchase>;
-	insertOrFindOwner(record: StoredPurchase, request: IdempotentRequest): Promise<StoredPurchase | null>;
-	finish(ctx: Context, record: StoredPurchase): Promise<StoredPurchase>;
-	reserve(ctx: Context, record: StoredPurchase): Promise<void>;
-	announce(ctx: Context, record: StoredPurchase): Promise<StoredPurchase>;
-	giveUp(ctx: Context, record: StoredPurchase): Promise<void>;
 	transition(ctx: Context, id: string, transition: Transition, reason?: string | null): Promise<Purchase>;
 	freeStock(ctx: Context, id: string, confirmed: boolean): Promise<void>;
 	changeStatus(
@@ -114,9 +87,7 @@ const PurchasesService = defineService<This>({
 			async handler(this: This, ctx: Context<CreateParams, CreateMeta>): Promise<Purchase> {
 				const { items, customerId } = ctx.params;
 				refuseRepeatedProducts(items);
-				const request = idempotentRequest(ctx.meta, items, customerId);
-				const earlier = await lookUp(this.db, request);
-				const purchase = earlier ? await this.finish(ctx, earlier) : await this.placeNew(ctx, request);
+				const purchase = await placeOnce(this, ctx, idempotentRequest(ctx.meta, items, customerId));
 				ctx.meta.$statusCode = 201;
 				ctx.meta.$location = `/purchases/${purchase.id}`;
 				return toPurchase(purchase);
@@ -197,85 +168,6 @@ const PurchasesService = defineService<This>({
 	},
 
 	methods: {
-		/** A new purchase: priced, inserted as RESERVING, its stock reserved, then RESERVED and announced. */
-		async placeNew(this: This, ctx: Context<CreateParams>, request: IdempotentRequest): Promise<StoredPurchase> {
-			const record = await this.priced(ctx, request);
-			// Another request sending the same key at the same moment owns it: finish its purchase.
-			const owner = await this.insertOrFindOwner(record, request);
-			return this.finish(ctx, owner ?? record);
-		},
-
-		/** Reserves and announces a RESERVING purchase, whichever request inserted it; a RESERVED one is done. */
-		async finish(this: This, ctx: Context, record: StoredPurchase): Promise<StoredPurchase> {
-			if (record.reservationState === "RESERVED") return record;
-			await this.reserve(ctx, record);
-			return this.announce(ctx, record);
-		},
-
-		/** A RESERVING record of the request, priced from the catalog. */
-		async priced(this: This, ctx: Context<CreateParams>, request: IdempotentRequest): Promise<StoredPurchase> {
-			const { items, customerId } = ctx.params;
-			const catalog = (await ctx.call("products.getMany", { ids: items.map(i => i.productId) })) as ProductSnapshot[];
-			const priced = priceItems(items, new Map(catalog.map(p => [p.id, p])));
-			const order = { customerId: customerId ?? null, idempotencyKey: request.key && !request.key.derived ? request.key.key : null };
-			return {
-				...pendingPurchase(randomUUID(), priced, order, new Date(), appConfig(this.broker).purchaseTtl * 1000),
-				reservationState: "RESERVING",
-				requestHash: request.fingerprint
-			};
-		},
-
-		/** Inserts the row as RESERVING; null, or the purchase of the request that owns its key. */
-		async insertOrFindOwner(this: This, record: StoredPurchase, request: IdempotentRequest): Promise<StoredPurchase | null> {
-			try {
-				await insertReserving(this.db, record, request.key);
-				return null;
-			} catch (err) {
-				return replayAfterInsertFailed(this.db, request, err);
-			}
-		},
-
-		/** Reserves the stock; a refusal deletes the row, any other failure gives the reservation up. */
-		async reserve(this: This, ctx: Context, record: StoredPurchase): Promise<void> {
-			try {
-				await ctx.call("inventory.reserve", { reservationId: record.id, items: record.items.map(({ productId, quantity }) => ({ productId, quantity })) });
-			} catch (err) {
-				if (NOT_RESERVED.has(String((err as { type?: string }).type))) await deleteReserving(this.db, record.id);
-				else await this.giveUp(ctx, record);
-				throw err;
-			}
-		},
-
-		/** Marks the row RESERVED and writes `purchase.created`, in one transaction; a row another request finished is answered. */
-		async announce(this: This, ctx: Context, record: StoredPurchase): Promise<StoredPurchase> {
-			const reserved: StoredPurchase = { ...record, reservationState: "RESERVED" };
-			const marked = await this.db.transaction(async tx => {
-				if (!(await markReserved(this.db, tx, record.id))) return false;
-				await this.appendEvents(tx, [purchaseCreated(this.name, reserved, originOf(ctx))]);
-				return true;
-			});
-			if (marked) return reserved;
-			const finished = await findReserved(this.db, record.id);
-			if (finished) return finished;
-			// The sweeper gave the row up meanwhile: what this request reserved goes too.
-			await this.giveUp(ctx, record);
-			throw new IdempotentRequestInProgressError();
-		},
-
-		/**
-		 * A creation whose reservation may or may not exist (inventory failed or timed out), and
-		 * whose client gets an error: the row is abandoned (no request can finish it any more),
-		 * the reservation released and the row deleted, now rather than at the next sweep.
-		 * Whatever fails here is left to the sweeper, which does the same.
-		 */
-		async giveUp(this: This, ctx: Context, record: StoredPurchase): Promise<void> {
-			try {
-				await releaseAbandoned(this.db, record.id, id => ctx.call("inventory.release", { reservationId: id }));
-			} catch (err) {
-				this.logger.warn(`Purchase ${record.id} was given up; the sweeper releases its stock: ${(err as Error).message}`);
-			}
-		},
-
 		/**
 		 * Moves a purchase along the state machine; a PENDING one past its TTL expires instead
 		 * (409). Once per idempotency key: the same call again is given the purchase its first

@@ -5,7 +5,7 @@ import { useNode } from "../helpers/suite";
 import { expectProblem, httpClient } from "../helpers/http";
 import { catalog } from "../helpers/catalog";
 
-describe.each(testDialects())("Idempotency-Key on transitions and adjustments over HTTP on %s", dialect => {
+describe.each(testDialects())("Idempotency-Key on every write over HTTP on %s", dialect => {
 	const suite = useNode(dialect);
 	const request = documentedClient(() => suite.node.baseUrl!);
 	const { productWithStock, ledger, expectConsistent } = catalog(() => suite.node.broker);
@@ -43,11 +43,49 @@ describe.each(testDialects())("Idempotency-Key on transitions and adjustments ov
 		await expectConsistent(product.id);
 	});
 
-	it("documents the Idempotency-Key header on the keyed writes", async () => {
+	it("creates one product for a creation sent again with its Idempotency-Key, and answers a delete sent again 204, not 404", async () => {
+		const name = `Keyed ${randomUUID()}`;
+		const key = { "Idempotency-Key": `create-${randomUUID()}` };
+		const create = () => request("POST", "/api/v1/products", { body: { name, price: 3, stock: 2 }, headers: key });
+		const first = await create();
+		expect(first).toMatchObject({ status: 201, body: { name } });
+		const again = await create();
+		expect(again).toMatchObject({ status: 201, body: first.body });
+		expect(again.headers.get("location")).toBe(first.headers.get("location"));
+		await expect(request("GET", `/api/v1/products?q=${encodeURIComponent(name)}`)).resolves.toMatchObject({ body: { total: 1 } });
+		const deleteKey = { "Idempotency-Key": `delete-${randomUUID()}` };
+		const remove = () => request("DELETE", `/api/v1/products/${first.body.id}`, { headers: deleteKey });
+		expect((await remove()).status).toBe(204);
+		expect((await remove()).status).toBe(204);
+		expectProblem(await request("DELETE", `/api/v1/products/${first.body.id}`), 404, "PRODUCT_NOT_FOUND");
+	});
+
+	it("applies a product change and a stock count sent again with their Idempotency-Key once, answering the first answer", async () => {
+		const product = await productWithStock(3);
+		const key = { "Idempotency-Key": `patch-${randomUUID()}` };
+		const patch = () => request("PATCH", `/api/v1/products/${product.id}`, { body: { price: 4.5 }, headers: key });
+		const first = await patch();
+		expect(first).toMatchObject({ status: 200, body: { price: 4.5, version: 2 } });
+		await expect(patch()).resolves.toMatchObject({ status: 200, body: first.body });
+		await expect(request("GET", `/api/v1/products/${product.id}`)).resolves.toMatchObject({ body: { version: 2 } });
+		const countKey = { "Idempotency-Key": `count-${randomUUID()}` };
+		const count = () => request("PUT", `/api/v1/inventory/${product.id}/stock`, { body: { onHand: 7 }, headers: countKey });
+		const counted = await count();
+		expect(counted).toMatchObject({ status: 200, body: { onHand: 7 } });
+		await expect(count()).resolves.toMatchObject({ status: 200, body: counted.body });
+		expect((await ledger(product.id)).map(m => m.reason)).toEqual(["INITIAL", "ADJUSTMENT"]);
+	});
+
+	it("documents the Idempotency-Key header on every write and on no read", async () => {
 		const { body: doc } = await httpClient(() => suite.node.baseUrl!)("GET", "/api/openapi.json", { apiKey: false });
 		const header = { $ref: "#/components/parameters/IdempotencyKey" };
-		for (const path of ["/api/v1/purchases", "/api/v1/purchases/{id}/confirm", "/api/v1/purchases/{id}/cancel", "/api/v1/purchases/{id}/complete", "/api/v1/inventory/{productId}/adjustments"])
-			expect(doc.paths[path].post.parameters).toContainEqual(header);
-		expect(doc.paths["/api/v1/inventory/{productId}/stock"].put.parameters).not.toContainEqual(header);
+		const writes = Object.entries(doc.paths as Record<string, Record<string, { parameters?: unknown[] }>>).flatMap(([path, operations]) =>
+			Object.entries(operations)
+				.filter(([method]) => ["post", "put", "patch", "delete"].includes(method))
+				.map(([method, operation]) => ({ write: `${method} ${path}`, keyed: (operation.parameters ?? []).some(p => JSON.stringify(p) === JSON.stringify(header)) }))
+		);
+		expect(writes.length).toBeGreaterThanOrEqual(10);
+		expect(writes.filter(w => !w.keyed)).toEqual([]);
+		expect(doc.paths["/api/v1/products/{id}"].get.parameters).not.toContainEqual(header);
 	});
 });

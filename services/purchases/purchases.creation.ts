@@ -1,0 +1,112 @@
+/**
+ * Creating a purchase: three steps recorded on the purchase row, so a crash in between is
+ * repairable:
+ *   1. insert the row as RESERVING (nothing announced yet),
+ *   2. reserve every item in inventory (all or none, idempotent by purchase id),
+ *   3. mark the row RESERVED and write `purchase.created` to the outbox.
+ * Every creation has an idempotency key (the client's, else the gateway's), so a request sent
+ * again after its node died finishes the row that node left (purchases.idempotency.ts).
+ */
+import { randomUUID } from "node:crypto";
+import type { Context, Service } from "moleculer";
+import type { DbServiceThis } from "../../mixins/db.mixin";
+import type { OutboxThis } from "../../mixins/outbox.mixin";
+import { appConfig } from "../../config/broker-config";
+import { originOf, type ProductSnapshot } from "../../contracts/events";
+import { pendingPurchase, priceItems, type RequestedItem } from "./purchases.domain";
+import { IdempotentRequestInProgressError } from "./purchases.errors";
+import { lookUp, replayAfterInsertFailed, type IdempotentRequest } from "./purchases.idempotency";
+import { deleteReserving, findReserved, insertReserving, markReserved, type StoredPurchase } from "./purchases.repository";
+import { purchaseCreated } from "./purchases.events";
+import { releaseAbandoned } from "./purchases.sweeper";
+
+export interface CreateParams {
+	items: RequestedItem[];
+	customerId?: string;
+}
+
+type Creator = Service & DbServiceThis & OutboxThis;
+
+/** Answers from inventory that mean "no reservation was made": the row can go at once. */
+const NOT_RESERVED = new Set(["INSUFFICIENT_STOCK", "RESERVATION_CLOSED", "VALIDATION_ERROR"]);
+
+/** The purchase of the request: the one its key made (finished if it is not yet), else a new one. */
+export async function placeOnce(svc: Creator, ctx: Context<CreateParams>, request: IdempotentRequest): Promise<StoredPurchase> {
+	const earlier = await lookUp(svc.db, request);
+	if (earlier) return finish(svc, ctx, earlier);
+	const record = await priced(svc, ctx, request);
+	// Another request sending the same key at the same moment owns it: finish its purchase.
+	const owner = await insertOrFindOwner(svc, record, request);
+	return finish(svc, ctx, owner ?? record);
+}
+
+/** Reserves and announces a RESERVING purchase, whichever request inserted it; a RESERVED one is done. */
+async function finish(svc: Creator, ctx: Context, record: StoredPurchase): Promise<StoredPurchase> {
+	if (record.reservationState === "RESERVED") return record;
+	await reserve(svc, ctx, record);
+	return announce(svc, ctx, record);
+}
+
+/** A RESERVING record of the request, priced from the catalog. */
+async function priced(svc: Creator, ctx: Context<CreateParams>, request: IdempotentRequest): Promise<StoredPurchase> {
+	const { items, customerId } = ctx.params;
+	const catalog = (await ctx.call("products.getMany", { ids: items.map(i => i.productId) })) as ProductSnapshot[];
+	const lines = priceItems(items, new Map(catalog.map(p => [p.id, p])));
+	const order = { customerId: customerId ?? null, idempotencyKey: request.key && !request.key.derived ? request.key.key : null };
+	return {
+		...pendingPurchase(randomUUID(), lines, order, new Date(), appConfig(svc.broker).purchaseTtl * 1000),
+		reservationState: "RESERVING",
+		requestHash: request.fingerprint
+	};
+}
+
+/** Inserts the row as RESERVING; null, or the purchase of the request that owns its key. */
+async function insertOrFindOwner(svc: Creator, record: StoredPurchase, request: IdempotentRequest): Promise<StoredPurchase | null> {
+	try {
+		await insertReserving(svc.db, record, request.key);
+		return null;
+	} catch (err) {
+		return replayAfterInsertFailed(svc.db, request, err);
+	}
+}
+
+/** Reserves the stock; a refusal deletes the row, any other failure gives the reservation up. */
+async function reserve(svc: Creator, ctx: Context, record: StoredPurchase): Promise<void> {
+	try {
+		await ctx.call("inventory.reserve", { reservationId: record.id, items: record.items.map(({ productId, quantity }) => ({ productId, quantity })) });
+	} catch (err) {
+		if (NOT_RESERVED.has(String((err as { type?: string }).type))) await deleteReserving(svc.db, record.id);
+		else await giveUp(svc, ctx, record);
+		throw err;
+	}
+}
+
+/** Marks the row RESERVED and writes `purchase.created`, in one transaction; a row another request finished is answered. */
+async function announce(svc: Creator, ctx: Context, record: StoredPurchase): Promise<StoredPurchase> {
+	const reserved: StoredPurchase = { ...record, reservationState: "RESERVED" };
+	const marked = await svc.db.transaction(async tx => {
+		if (!(await markReserved(svc.db, tx, record.id))) return false;
+		await svc.appendEvents(tx, [purchaseCreated(svc.name, reserved, originOf(ctx))]);
+		return true;
+	});
+	if (marked) return reserved;
+	const finished = await findReserved(svc.db, record.id);
+	if (finished) return finished;
+	// The sweeper gave the row up meanwhile: what this request reserved goes too.
+	await giveUp(svc, ctx, record);
+	throw new IdempotentRequestInProgressError();
+}
+
+/**
+ * A creation whose reservation may or may not exist (inventory failed or timed out), and
+ * whose client gets an error: the row is abandoned (no request can finish it any more), the
+ * reservation released and the row deleted, now rather than at the next sweep. Whatever
+ * fails here is left to the sweeper, which does the same.
+ */
+async function giveUp(svc: Creator, ctx: Context, record: StoredPurchase): Promise<void> {
+	try {
+		await releaseAbandoned(svc.db, record.id, id => ctx.call("inventory.release", { reservationId: id }));
+	} catch (err) {
+		svc.logger.warn(`Purchase ${record.id} was given up; the sweeper releases its stock: ${(err as Error).message}`);
+	}
+}
