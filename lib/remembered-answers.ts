@@ -13,16 +13,22 @@ import type { Database } from "./database";
 import { scopedKeyOf, storedKey, type IdempotencyMeta } from "./idempotency";
 
 /**
- * How long an answer is remembered. The gateway's failover sends a call again within
- * seconds and clients retry within minutes; a key sent again after this is a new request.
+ * How long the answer to a client's key is remembered: clients retry within minutes; a key
+ * sent again after this is a new request.
  */
 export const ANSWER_RETENTION_MS = 24 * 3600_000;
+/**
+ * How long the answer to a key of the gateway's own is remembered: only the gateway sends
+ * it again, within the seconds its request lasts; every write has one, so it goes soon.
+ */
+export const DERIVED_ANSWER_RETENTION_MS = 10 * 60_000;
 
-/** A keyed call as it is remembered: its scoped key (`storedKey`) and what it asked. */
+/** A keyed call as it is remembered: its scoped key (`storedKey`), what it asked, for how long. */
 export interface KeyedCall {
 	key: string;
 	/** The action and its validated params, hashed: the same key for another request is a 422. */
 	fingerprint: string;
+	retentionMs: number;
 }
 
 /** JSON with every object's keys in order, so equal params give equal text. */
@@ -45,7 +51,13 @@ export function callFingerprint(action: string, params: unknown): string {
 /** The call's key and fingerprint; null when it has no key (a call from inside the cluster). A malformed client key is a 422. */
 export function keyedCallOf(ctx: Context<unknown, IdempotencyMeta>): KeyedCall | null {
 	const key = scopedKeyOf(ctx.meta);
-	return key && { key: storedKey(key), fingerprint: callFingerprint(ctx.action?.name ?? "", ctx.params) };
+	return (
+		key && {
+			key: storedKey(key),
+			fingerprint: callFingerprint(ctx.action?.name ?? "", ctx.params),
+			retentionMs: key.derived ? DERIVED_ANSWER_RETENTION_MS : ANSWER_RETENTION_MS
+		}
+	);
 }
 
 /**
@@ -71,10 +83,11 @@ export function onceForKey<T>(db: Database, call: KeyedCall | null, work: (tx: T
 
 /** Claims the call's key in `tx`: null when it is this call's, else the answer its first call stored. */
 async function claim(db: Database, tx: Transaction, call: KeyedCall): Promise<{ answer: unknown } | null> {
+	const now = Date.now();
 	const claimed = await db.rows(
-		`INSERT INTO remembered_answers (scoped_key, fingerprint, created_at) VALUES (:key, :fingerprint, :at)
+		`INSERT INTO remembered_answers (scoped_key, fingerprint, created_at, expires_at) VALUES (:key, :fingerprint, :at, :until)
 		 ON CONFLICT DO NOTHING RETURNING scoped_key`,
-		{ ...call, at: new Date().toISOString() },
+		{ key: call.key, fingerprint: call.fingerprint, at: new Date(now).toISOString(), until: new Date(now + call.retentionMs).toISOString() },
 		tx
 	);
 	if (claimed.length > 0) return null;
@@ -92,14 +105,14 @@ async function claim(db: Database, tx: Transaction, call: KeyedCall): Promise<{ 
 
 const PRUNE_BATCH = 5000;
 
-/** Forgets the answers remembered before `before`, in batches; safe on several nodes at once. */
-export async function pruneRememberedAnswers(db: Database, before: Date): Promise<number> {
+/** Forgets the answers whose retention ended before `now`, in batches; safe on several nodes at once. */
+export async function pruneRememberedAnswers(db: Database, now: Date): Promise<number> {
 	let pruned = 0;
 	for (;;) {
 		const rows = await db.rows(
 			`DELETE FROM remembered_answers WHERE scoped_key IN
-			 (SELECT scoped_key FROM remembered_answers WHERE created_at < :before LIMIT ${PRUNE_BATCH}) RETURNING scoped_key`,
-			{ before: before.toISOString() }
+			 (SELECT scoped_key FROM remembered_answers WHERE expires_at < :now LIMIT ${PRUNE_BATCH}) RETURNING scoped_key`,
+			{ now: now.toISOString() }
 		);
 		pruned += rows.length;
 		if (rows.length < PRUNE_BATCH) return pruned;

@@ -47,7 +47,8 @@ export async function createRememberedAnswersTable({ exec, types: t }: Migration
 		scoped_key ${t.text} PRIMARY KEY,
 		fingerprint CHAR(64) NOT NULL,
 		answer ${t.text},
-		created_at ${t.timestamp} NOT NULL
+		created_at ${t.timestamp} NOT NULL,
+		expires_at ${t.timestamp} NOT NULL
 	)`);
-	await exec("CREATE INDEX remembered_answers_at ON remembered_answers (created_at)");
+	await exec("CREATE INDEX remembered_answers_expiry ON remembered_answers (expires_at)");
 }

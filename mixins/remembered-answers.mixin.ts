@@ -1,19 +1,20 @@
 /**
  * Gives a service with keyed writes (lib/remembered-answers.ts) the job that forgets its
- * remembered answers once they are older than the retention, so the table does not grow
- * forever. The service's migrations create the table (`createRememberedAnswersTable`).
+ * remembered answers once their retention is over, so the table does not grow forever.
+ * The service's migrations create the table (`createRememberedAnswersTable`).
  */
 import type { Service, ServiceSchema } from "moleculer";
 import type { DbServiceThis } from "./db.mixin";
 import { defineMixin } from "../lib/schema";
 import { lifecycleOf } from "../lib/lifecycle";
-import { ANSWER_RETENTION_MS, pruneRememberedAnswers } from "../lib/remembered-answers";
+import { pruneRememberedAnswers } from "../lib/remembered-answers";
 
-const PRUNE_EVERY_MS = 3600_000;
+/** Often enough that the answers to the gateway's own keys (kept 10 minutes) do not pile up. */
+const PRUNE_EVERY_MS = 5 * 60_000;
 
 export interface RememberedAnswersThis {
-	/** Forgets the answers remembered before `before`; the number forgotten. */
-	pruneRememberedAnswers(before: Date): Promise<number>;
+	/** Forgets the answers whose retention ended before `now`; the number forgotten. */
+	pruneRememberedAnswers(now: Date): Promise<number>;
 }
 
 interface PrunerThis extends DbServiceThis, RememberedAnswersThis {
@@ -22,18 +23,17 @@ interface PrunerThis extends DbServiceThis, RememberedAnswersThis {
 }
 type This = Service & PrunerThis;
 
-export function createRememberedAnswersMixin(options: { retentionMs?: number } = {}): Partial<ServiceSchema> {
-	const retentionMs = options.retentionMs ?? ANSWER_RETENTION_MS;
+export function createRememberedAnswersMixin(): Partial<ServiceSchema> {
 	return defineMixin<This>({
 		methods: {
-			pruneRememberedAnswers(this: This, before: Date): Promise<number> {
-				return pruneRememberedAnswers(this.db, before);
+			pruneRememberedAnswers(this: This, now: Date): Promise<number> {
+				return pruneRememberedAnswers(this.db, now);
 			}
 		},
 
 		created(this: This) {
 			const prune = () => {
-				this.answersPruning = this.pruneRememberedAnswers(new Date(Date.now() - retentionMs)).catch(err =>
+				this.answersPruning = this.pruneRememberedAnswers(new Date()).catch(err =>
 					this.logger.warn("Pruning remembered answers failed:", (err as Error).message)
 				);
 			};

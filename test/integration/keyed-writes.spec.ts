@@ -11,7 +11,7 @@ import type { Stock } from "../../services/inventory/inventory.domain";
 import type { DbServiceThis } from "../../mixins/db.mixin";
 import type { OutboxThis } from "../../mixins/outbox.mixin";
 import type { RememberedAnswersThis } from "../../mixins/remembered-answers.mixin";
-import { ANSWER_RETENTION_MS } from "../../lib/remembered-answers";
+import { ANSWER_RETENTION_MS, DERIVED_ANSWER_RETENTION_MS } from "../../lib/remembered-answers";
 import type { IdempotencyMeta } from "../../lib/idempotency";
 
 describe.each(testDialects())("keyed transitions and adjustments on %s", (dialect: TestDialect) => {
@@ -122,9 +122,10 @@ describe.each(testDialects())("keyed transitions and adjustments on %s", (dialec
 		const reused = { code: 422, type: "VALIDATION_ERROR", data: [{ field: "Idempotency-Key" }] };
 		await expect(keyed("inventory.adjust", { productId: product.id, delta: 3, reason: "RESTOCK" }, key)).rejects.toMatchObject(reused);
 		await expect(keyed("inventory.adjust", { productId: product.id, delta: 2, reason: "RESTOCK", reference: "x" }, key)).rejects.toMatchObject(reused);
+		await expect(keyed("inventory.setStock", { productId: product.id, onHand: 5 }, key)).rejects.toMatchObject(reused);
 		// An action that reads no key ignores it.
-		await expect(keyed("inventory.setStock", { productId: product.id, onHand: 5 }, key)).resolves.toMatchObject({ onHand: 5 });
-		await expect(stock(product.id)).resolves.toMatchObject({ onHand: 5 });
+		await expect(keyed("inventory.get", { productId: product.id }, key)).resolves.toMatchObject({ productId: product.id });
+		await expect(stock(product.id)).resolves.toMatchObject({ onHand: 12 });
 
 		const one = await buy(product.id, 1);
 		const other = await buy(product.id, 1);
@@ -208,28 +209,39 @@ describe.each(testDialects())("keyed transitions and adjustments on %s", (dialec
 		expect(await eventTypes("purchases", purchase.id)).toEqual(["purchase.created", "purchase.confirmed"]);
 	});
 
-	it("forgets answers older than the retention, in batches, in both services", async () => {
+	it("forgets answers once their retention is over, in batches, in both services: a client's key after 24 h, the gateway's after 10 minutes", async () => {
 		const product = await productWithStock(1);
 		const fresh = clientKey();
 		await keyed("inventory.adjust", { productId: product.id, delta: 1, reason: "RESTOCK" }, fresh);
+		await keyed("inventory.adjust", { productId: product.id, delta: 1, reason: "RESTOCK" }, { derivedIdempotencyKey: `gw-${fresh.idempotencyKey}`, user: { name: "shop" } });
 		const inventory = serviceOf("inventory");
-		const countOf = async (service: DbServiceThis, like: string) =>
-			Number((await service.db.rows<{ n: number | string }>("SELECT count(*) AS n FROM remembered_answers WHERE scoped_key LIKE :like", { like }))[0].n);
-		// More than one batch, remembered just before the retention began.
-		const old = new Date(Date.now() - ANSWER_RETENTION_MS - 60_000).toISOString();
+		const rowsLike = (service: DbServiceThis, like: string) =>
+			service.db.rows<{ created_at: Date | string; expires_at: Date | string }>("SELECT created_at, expires_at FROM remembered_answers WHERE scoped_key LIKE :like", { like });
+		const keptFor = async (like: string) => {
+			const [row] = await rowsLike(inventory, like);
+			return new Date(row.expires_at).getTime() - new Date(row.created_at).getTime();
+		};
+		expect(await keptFor(`shop:${fresh.idempotencyKey}`)).toBe(ANSWER_RETENTION_MS);
+		expect(await keptFor(`~shop:gw-${fresh.idempotencyKey}`)).toBe(DERIVED_ANSWER_RETENTION_MS);
+		// More than one batch, whose retention ended a minute ago.
+		const at = new Date(Date.now() - ANSWER_RETENTION_MS - 60_000).toISOString();
+		const until = new Date(Date.now() - 60_000).toISOString();
 		const aged = Array.from({ length: 5001 }, () => randomUUID());
 		for (let i = 0; i < aged.length; i += 1000) {
-			const values = aged.slice(i, i + 1000).map(id => `('aged:${id}', '${"0".repeat(64)}', 'null', '${old}')`);
-			await inventory.db.rows(`INSERT INTO remembered_answers (scoped_key, fingerprint, answer, created_at) VALUES ${values.join(", ")} RETURNING scoped_key`);
+			const values = aged.slice(i, i + 1000).map(id => `('aged:${id}', '${"0".repeat(64)}', 'null', '${at}', '${until}')`);
+			await inventory.db.rows(`INSERT INTO remembered_answers (scoped_key, fingerprint, answer, created_at, expires_at) VALUES ${values.join(", ")} RETURNING scoped_key`);
 		}
-		const cutoff = new Date(Date.now() - ANSWER_RETENTION_MS);
-		await expect(inventory.pruneRememberedAnswers(cutoff)).resolves.toBe(aged.length);
-		expect(await countOf(inventory, "aged:%")).toBe(0);
-		expect(await countOf(inventory, `shop:${fresh.idempotencyKey}`)).toBe(1);
+		await expect(inventory.pruneRememberedAnswers(new Date())).resolves.toBe(aged.length);
+		expect(await rowsLike(inventory, "aged:%")).toHaveLength(0);
+		expect(await rowsLike(inventory, `shop:${fresh.idempotencyKey}`)).toHaveLength(1);
+		// Ten minutes on, the gateway's key is forgotten and the client's kept.
+		await inventory.pruneRememberedAnswers(new Date(Date.now() + DERIVED_ANSWER_RETENTION_MS + 1000));
+		expect(await rowsLike(inventory, `~shop:gw-${fresh.idempotencyKey}`)).toHaveLength(0);
+		expect(await rowsLike(inventory, `shop:${fresh.idempotencyKey}`)).toHaveLength(1);
 
 		const purchases = serviceOf("purchases");
-		await purchases.db.rows(`INSERT INTO remembered_answers (scoped_key, fingerprint, answer, created_at) VALUES ('aged:one', '${"0".repeat(64)}', 'null', '${old}') RETURNING scoped_key`);
-		await expect(purchases.pruneRememberedAnswers(cutoff)).resolves.toBe(1);
-		expect(await countOf(purchases, "aged:%")).toBe(0);
+		await purchases.db.rows(`INSERT INTO remembered_answers (scoped_key, fingerprint, answer, created_at, expires_at) VALUES ('aged:one', '${"0".repeat(64)}', 'null', '${at}', '${until}') RETURNING scoped_key`);
+		await expect(purchases.pruneRememberedAnswers(new Date())).resolves.toBe(1);
+		expect(await rowsLike(purchases, "aged:%")).toHaveLength(0);
 	});
 });

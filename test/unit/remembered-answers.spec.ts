@@ -1,5 +1,5 @@
 import type { Context } from "moleculer";
-import { callFingerprint, keyedCallOf } from "../../lib/remembered-answers";
+import { ANSWER_RETENTION_MS, DERIVED_ANSWER_RETENTION_MS, callFingerprint, keyedCallOf } from "../../lib/remembered-answers";
 import type { IdempotencyMeta } from "../../lib/idempotency";
 
 const ID = "7a4c0d36-5d0e-4bb4-8d0b-0d3f0f5b8c11";
@@ -27,8 +27,8 @@ describe("keyedCallOf", () => {
 		const params = { id: ID };
 		const client = keyedCallOf(contextOf("purchases.confirm", params, { idempotencyKey: "k-1", user: { name: "shop" } }));
 		const derived = keyedCallOf(contextOf("purchases.confirm", params, { derivedIdempotencyKey: "k-1", user: { name: "shop" } }));
-		expect(client).toEqual({ key: "shop:k-1", fingerprint: callFingerprint("purchases.confirm", params) });
-		expect(derived).toMatchObject({ key: "~shop:k-1" });
+		expect(client).toEqual({ key: "shop:k-1", fingerprint: callFingerprint("purchases.confirm", params), retentionMs: ANSWER_RETENTION_MS });
+		expect(derived).toMatchObject({ key: "~shop:k-1", retentionMs: DERIVED_ANSWER_RETENTION_MS });
 	});
 
 	it("is null without a key and a 422 for a malformed one", () => {
