@@ -79,7 +79,7 @@ const PARAMETERS = {
 	IdempotencyKey: optionalHeader(
 		"Idempotency-Key",
 		IDEMPOTENCY_KEY,
-		"The same key with the same body answers the same result, done once; with another body it is a 422."
+		"The same key with the same request (path and body) has its effect once and answers what it answered first, for 24 h; with another request it is a 422."
 	)
 };
 
