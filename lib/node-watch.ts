@@ -58,6 +58,10 @@ export class NodeWatch {
 		this.broker.localBus.off("$node.pong", this.onPong);
 	}
 
+	private connected(): boolean {
+		return (this.broker as unknown as { transit?: { connected: boolean } }).transit?.connected === true;
+	}
+
 	private check(): void {
 		const now = Date.now();
 		for (const [nodeID, node] of this.nodes) {
@@ -76,7 +80,8 @@ export class NodeWatch {
 	private async probe(nodeID: string, node: Watched): Promise<void> {
 		const sent = Date.now();
 		const pong = await this.broker.ping(nodeID, PING_TIMEOUT_MS);
-		if (pong) return;
+		// Without a transporter no ping gets anywhere: that says nothing of the other node.
+		if (pong || !this.connected()) return;
 		// The timer may have fired before a pong already read off the socket was handled
 		// (this process was busy): give pending I/O its turn before judging.
 		await new Promise(resolve => setImmediate(resolve));
