@@ -7,6 +7,7 @@ import { ConfigError, loadConfig, type AppConfig } from "./config/env";
 import { createBrokerOptions } from "./moleculer.config";
 import { markDraining } from "./config/broker-config";
 import { SERVICE_SCHEMAS } from "./services";
+import { startHealthServer } from "./lib/health-server";
 
 export function createNode(config: AppConfig): ServiceBroker {
 	const broker = new ServiceBroker(createBrokerOptions(config));
@@ -27,6 +28,7 @@ async function main(): Promise<void> {
 	}
 	const broker = createNode(config);
 	stopGracefullyOnSignals(broker, config.drainSeconds);
+	if (config.healthPort > 0) (await startHealthServer(broker, config.healthPort, config.services)).unref();
 	await broker.start();
 	if (process.argv.includes("--repl")) await broker.repl();
 }

@@ -38,6 +38,8 @@ export interface AppConfig {
 	/** True when no API_KEYS were given and the built-in development key is in use. */
 	devApiKey: boolean;
 	port: number;
+	/** HEALTH_PORT: a node's own /health/live and /health/ready (its services), for probes; 0 is off. */
+	healthPort: number;
 	metricsPort: number;
 	/** The address the metrics port listens on (METRICS_HOST): loopback unless a deployment says otherwise. */
 	metricsHost: string;
@@ -75,6 +77,7 @@ export const CONFIG_VARIABLES = [
 	"DATABASE_URL",
 	"DATABASE_POOL_MAX",
 	"PORT",
+	"HEALTH_PORT",
 	"METRICS_PORT",
 	"METRICS_HOST",
 	"API_KEYS",
@@ -225,6 +228,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
 		apiKeys: apiKeys.length > 0 ? apiKeys : [DEV_API_KEY],
 		devApiKey: apiKeys.length === 0,
 		port: integer(env, "PORT", 3000, 0, 65535),
+		healthPort: integer(env, "HEALTH_PORT", 0, 0, 65535),
 		metricsPort: integer(env, "METRICS_PORT", 3030, 0, 65535),
 		metricsHost: parseListenHost("METRICS_HOST", read(env, "METRICS_HOST"), "127.0.0.1"),
 		purchaseTtl: integer(env, "PURCHASE_TTL", 900, 1, 7 * 24 * 3600),

@@ -63,4 +63,33 @@ describe("the server process", () => {
 		expect(logs).toContain("ServiceBroker with");
 		expect(logs).not.toContain(KEY);
 	}, 60_000);
+
+	it("answers probes on HEALTH_PORT on a node without a gateway: live at once, ready once its own services and databases are, draining after SIGTERM", async () => {
+		const healthPort = await freePort();
+		const node = spawnNode(
+			{ name: "health-test", services: "products,inventory", env: { HEALTH_PORT: String(healthPort), DRAIN_SECONDS: "3", DATABASE_URL: `sqlite:${join(dir, "health.sqlite")}` } },
+			{ NODE_ENV: "development", METRICS_PORT: "0" }
+		);
+		const probe = async (path: string) => {
+			const response = await fetch(`http://127.0.0.1:${healthPort}${path}`);
+			return { status: response.status, body: (await response.json()) as { status: string; checks?: Record<string, string> } };
+		};
+		try {
+			await waitFor(async () => (await probe("/health/live")).status === 200, 20_000);
+			const ready = await waitFor(async () => {
+				const answer = await probe("/health/ready");
+				return answer.status === 200 && answer;
+			}, 30_000);
+			expect(ready.body).toEqual({
+				status: "ready",
+				checks: { "products.database": "up", "inventory.database": "up", transporter: "in-process", cacher: "in-memory" }
+			});
+			await expect(probe("/metrics")).resolves.toMatchObject({ status: 404 });
+			node.child.kill("SIGTERM");
+			await expect(waitFor(async () => (await probe("/health/ready")).body.status === "draining")).resolves.toBe(true);
+			await expect(node.exited).resolves.toBe(0);
+		} finally {
+			node.child.kill("SIGKILL");
+		}
+	}, 60_000);
 });
