@@ -80,8 +80,8 @@ export function typeCheck(groups: Record<string, KubeObject[]>): Record<string, 
 	const compilerOptions = { strict: true, noEmit: true, target: "ES2023", module: "commonjs", moduleResolution: "node10", ignoreDeprecations: "6.0", types: [] };
 	writeFileSync(join(dir, "tsconfig.json"), JSON.stringify({ compilerOptions, files }));
 	const tsc = spawnSync(process.execPath, [join(ROOT, "node_modules/typescript/bin/tsc"), "-p", dir, "--pretty", "false"], { cwd: dir, encoding: "utf8" });
+	rmSync(dir, { recursive: true, force: true });
 	const errors = tsc.stdout.split("\n").filter(line => / error TS\d+/.test(line));
 	if (tsc.status !== 0 && errors.length === 0) throw new Error(`tsc failed without errors: ${tsc.stdout}${tsc.stderr}`);
-	rmSync(dir, { recursive: true, force: true });
 	return Object.fromEntries(Object.keys(groups).map(name => [name, errors.filter(line => line.startsWith(`${name}.ts(`))]));
 }
