@@ -5,7 +5,7 @@
  * the API's types and the deployment rules. Each check also runs on a file broken on
  * purpose, so a check that stopped catching anything fails too.
  */
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -70,6 +70,29 @@ describe("docker-compose.yml", () => {
 		});
 	});
 
+	describe("the Compose linter (dclint), its errors", () => {
+		/** dclint's errors (its style warnings aside) for a compose file, as `rule: message`. */
+		const lintErrors = (file: string): string[] => {
+			const run = spawnSync(process.execPath, [join(ROOT, "node_modules/dclint/bin/dclint.cjs"), "--quiet", "--formatter", "json", file], { encoding: "utf8" });
+			const reports = JSON.parse(run.stdout || "[]") as { messages: { rule: string; type: string; message: string }[] }[];
+			return reports.flatMap(r => r.messages).filter(m => m.type === "error").map(m => `${m.rule}: ${m.message}`);
+		};
+
+		it("reports none", () => {
+			expect(lintErrors(join(ROOT, "docker-compose.yml"))).toEqual([]);
+		});
+
+		it("reports a port published on every interface", () => {
+			const dir = mkdtempSync(join(tmpdir(), "compose-lint-"));
+			try {
+				writeFileSync(join(dir, "docker-compose.yml"), 'services:\n  prometheus:\n    image: prom/prometheus:v2.53.2\n    ports:\n      - "9090:9090"\n');
+				expect(lintErrors(join(dir, "docker-compose.yml"))).toEqual([expect.stringMatching(/^no-unbound-port-interfaces: Service "prometheus" is exporting port "9090:9090"/)]);
+			} finally {
+				rmSync(dir, { recursive: true, force: true });
+			}
+		});
+	});
+
 	it("runs every role of the one image, scaled, after the engines are healthy", () => {
 		for (const role of ROLES) {
 			const service = compose.services[role];
@@ -82,10 +105,13 @@ describe("docker-compose.yml", () => {
 			expect((compose.services[role].deploy as { replicas: number }).replicas).toBeGreaterThanOrEqual(2);
 	});
 
-	it("gives every other service a health check and publishes ports only for the API, Grafana and Prometheus", () => {
+	it("gives every other service a health check and publishes ports only for the API, Grafana and Prometheus, on 127.0.0.1", () => {
 		for (const [name, service] of Object.entries(compose.services)) {
 			if (!ROLES.includes(name)) expect({ name, healthcheck: service.healthcheck }).toEqual({ name, healthcheck: expect.objectContaining({ test: expect.any(Array) }) });
-			if (service.ports) expect(["api", "grafana", "prometheus"]).toContain(name);
+			if (service.ports) {
+				expect(["api", "grafana", "prometheus"]).toContain(name);
+				for (const port of service.ports as string[]) expect(port).toMatch(/^127\.0\.0\.1:/);
+			}
 		}
 	});
 });
