@@ -210,6 +210,14 @@ down() {
 		say "dockerd: not running"
 	fi
 	rm -f "$PIDFILE"
+	unmount_leftovers
+}
+
+# What dockerd leaves mounted when it stops (its network namespace file): deepest first.
+unmount_leftovers() {
+	local mount
+	awk -v a="$EXEC_ROOT/" -v b="$DATA_ROOT/" 'index($2, a) == 1 || index($2, b) == 1 { print $2 }' /proc/mounts |
+		sort -r | while read -r mount; do umount "$mount" 2>/dev/null || umount -l "$mount" || true; done
 }
 
 env_lines() {
