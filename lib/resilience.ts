@@ -15,7 +15,7 @@ export function cachedRead(keys: string[], ttl: number, { staleFallback = false 
 	};
 }
 
-/** A read, or an idempotent call (same effect when repeated): sent again to another node on a timeout or a lost node. */
+/** A read, or an idempotent call (same effect when repeated): sent again to another node when its node is lost. */
 export const idempotentCall = { idempotent: true, timeout: 5000 };
 
 /** A write that must not be repeated blindly: sent again only if it never ran; bounded concurrency so a burst queues instead of exhausting the database pool. */
