@@ -11,8 +11,10 @@ import { VALIDATION_MESSAGES } from "./lib/params";
 import { PolicyMemoryCacher } from "./lib/cache/memory-cacher";
 import { ResilientRedisCacher } from "./lib/cache/redis-cacher";
 import { NearCacheMiddleware } from "./middlewares/near-cache.middleware";
+import { CacheMetricsMiddleware } from "./middlewares/cache-metrics.middleware";
 import { FailoverMiddleware } from "./middlewares/failover.middleware";
 import { ProcessMetricsMiddleware } from "./middlewares/process-metrics.middleware";
+import { PlatformMetricsMiddleware } from "./middlewares/platform-metrics.middleware";
 import { disconnectKafka } from "./lib/kafka";
 
 function cacher(config: AppConfig): BrokerOptions["cacher"] {
@@ -44,8 +46,10 @@ const middlewareOrder = (): BrokerOptions["middlewares"] => [
 	"Debounce",
 	"Throttle",
 	NearCacheMiddleware(),
+	CacheMetricsMiddleware(),
 	KafkaLinkMiddleware,
-	ProcessMetricsMiddleware()
+	ProcessMetricsMiddleware(),
+	PlatformMetricsMiddleware()
 ] as BrokerOptions["middlewares"];
 
 /** Closes the node's Kafka producer once every service (and its outbox relay) has stopped. */
@@ -105,7 +109,18 @@ export function createBrokerOptions(config: AppConfig): BrokerOptions {
 		metrics: {
 			enabled: config.metricsPort > 0,
 			collectProcessMetrics: false,
-			reporter: [{ type: "Prometheus", options: { port: config.metricsPort, host: config.metricsHost, path: "/metrics" } }]
+			reporter: [
+				{
+					type: "Prometheus",
+					options: {
+						port: config.metricsPort,
+						host: config.metricsHost,
+						path: "/metrics",
+						// Moleculer's default labels are `namespace` and `nodeID`; Prometheus wants label names in snake_case (promtool).
+						defaultLabels: (registry: { broker: { namespace: string; nodeID: string } }) => ({ namespace: registry.broker.namespace, node_id: registry.broker.nodeID })
+					}
+				}
+			]
 		},
 		tracing: { enabled: false }
 	};
