@@ -164,6 +164,8 @@ describe.each(testDialects())("business and platform metrics on %s", dialect => 
 		expect(metricIn(text, "http_requests_total", { ...productRoute, status_class: "4xx" })).toBe(1);
 		expect(metricIn(text, "http_requests_total", { route: "/api/v1/purchases", method: "POST", status_class: "2xx" })).toBe(4);
 		expect(metricIn(text, "http_request_duration_seconds_bucket", { ...productRoute, le: "+Inf" })).toBe(4);
+		expect(metricIn(text, "http_request_duration_seconds_count", productRoute)).toBe(4);
+		expect(metricIn(text, "http_request_duration_seconds_sum", productRoute)).toBeGreaterThan(0);
 		expect(samplesIn(text, "http_request_duration_seconds_bucket", { ...productRoute, le: "0.2" })).toHaveLength(1);
 	}, 60_000);
 
