@@ -4,16 +4,19 @@
  * lets them work together.
  */
 import { randomBytes } from "node:crypto";
-import { Validators, type BrokerOptions, type ServiceBroker } from "moleculer";
+import { Validators, type BrokerOptions, type MetricRegistry, type ServiceBroker } from "moleculer";
 import type { AppConfig } from "./config/env";
 import { attachConfig } from "./config/broker-config";
 import { VALIDATION_MESSAGES } from "./lib/params";
 import { PolicyMemoryCacher } from "./lib/cache/memory-cacher";
 import { ResilientRedisCacher } from "./lib/cache/redis-cacher";
 import { NearCacheMiddleware } from "./middlewares/near-cache.middleware";
+import { CacheMetricsMiddleware } from "./middlewares/cache-metrics.middleware";
 import { FailoverMiddleware } from "./middlewares/failover.middleware";
 import { ProcessMetricsMiddleware } from "./middlewares/process-metrics.middleware";
+import { PlatformMetricsMiddleware } from "./middlewares/platform-metrics.middleware";
 import { disconnectKafka } from "./lib/kafka";
+import { PrometheusReporter } from "./lib/prometheus-reporter";
 
 function cacher(config: AppConfig): BrokerOptions["cacher"] {
 	// Cached answers are only serialized, never changed, so they are not copied on each hit.
@@ -44,8 +47,10 @@ const middlewareOrder = (): BrokerOptions["middlewares"] => [
 	"Debounce",
 	"Throttle",
 	NearCacheMiddleware(),
+	CacheMetricsMiddleware(),
 	KafkaLinkMiddleware,
-	ProcessMetricsMiddleware()
+	ProcessMetricsMiddleware(),
+	PlatformMetricsMiddleware()
 ] as BrokerOptions["middlewares"];
 
 /** Closes the node's Kafka producer once every service (and its outbox relay) has stopped. */
@@ -105,7 +110,16 @@ export function createBrokerOptions(config: AppConfig): BrokerOptions {
 		metrics: {
 			enabled: config.metricsPort > 0,
 			collectProcessMetrics: false,
-			reporter: [{ type: "Prometheus", options: { port: config.metricsPort, host: config.metricsHost, path: "/metrics" } }]
+			// Moleculer takes a reporter instance as well as a type name, which its types leave out.
+			reporter: [
+				new PrometheusReporter({
+					port: config.metricsPort,
+					host: config.metricsHost,
+					path: "/metrics",
+					// Moleculer's default labels are `namespace` and `nodeID`; Prometheus wants label names in snake_case (promtool).
+					defaultLabels: registry => ({ namespace: registry.broker.namespace, node_id: registry.broker.nodeID })
+				}) as unknown as MetricRegistry.MetricsReporter
+			]
 		},
 		tracing: { enabled: false }
 	};

@@ -15,7 +15,7 @@ import type { Context, Middleware, ServiceBroker } from "moleculer";
 import type { VersionedCacher } from "../lib/cache/versions";
 
 interface Counter {
-	increment(): void;
+	increment(labels: { service: string }): void;
 }
 
 /** An answer, and its JSON once someone needed it. */
@@ -76,16 +76,16 @@ export class NearCache {
 		// Read before fetching: a clean that lands meanwhile outdates what is fetched now.
 		const version = await this.cacher.version(service);
 		if (version === undefined) {
-			this.misses?.increment();
+			this.misses?.increment({ service });
 			return { value: await fetch() };
 		}
 		const key = this.keyOf(def, params);
 		const entry = this.fresh.get(key);
 		if (entry && entry.version === version && entry.expiresAt > Date.now()) {
-			this.hits?.increment();
+			this.hits?.increment({ service });
 			return entry;
 		}
-		this.misses?.increment();
+		this.misses?.increment({ service });
 		const value = await fetch();
 		const ttl = (typeof def.cache === "object" && def.cache.ttl) || 60;
 		const fresh: Entry = { value, version, expiresAt: Date.now() + ttl * 1000 };
@@ -114,7 +114,9 @@ export function NearCacheMiddleware(): Middleware {
 			const cacher = broker.cacher as unknown as VersionedCacher | null;
 			if (!cacher || typeof cacher.version !== "function") return;
 			const counter = (name: string, description: string) =>
-				broker.isMetricsEnabled() ? ((broker.metrics.register({ name, type: "counter", description }) as unknown as Counter | null) ?? undefined) : undefined;
+				broker.isMetricsEnabled()
+					? ((broker.metrics.register({ name, type: "counter", labelNames: ["service"], description }) as unknown as Counter | null) ?? undefined)
+					: undefined;
 			nearCaches.set(
 				broker,
 				new NearCache(

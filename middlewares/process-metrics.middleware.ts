@@ -27,7 +27,7 @@ const GAUGES: [name: string, description: string][] = [
 	["nodejs_eventloop_lag_seconds", "Mean event loop delay over the last 5 s in seconds"],
 	["nodejs_eventloop_lag_p99_seconds", "99th percentile of the event loop delay over the last 5 s in seconds"],
 	["nodejs_eventloop_lag_max_seconds", "Longest event loop delay over the last 5 s in seconds"],
-	["nodejs_active_resources_total", "Resources (handles, requests, timers) keeping the event loop alive"]
+	["nodejs_active_resources", "Resources (handles, requests, timers) keeping the event loop alive"]
 ];
 
 const COUNTERS: [name: string, description: string][] = [
@@ -62,7 +62,7 @@ export function ProcessMetricsMiddleware(): Middleware {
 		metrics.set("nodejs_eventloop_lag_p99_seconds", sampled ? eventLoop.percentile(99) / 1e9 : 0);
 		metrics.set("nodejs_eventloop_lag_max_seconds", sampled ? eventLoop.max / 1e9 : 0);
 		eventLoop.reset();
-		metrics.set("nodejs_active_resources_total", process.getActiveResourcesInfo().length);
+		metrics.set("nodejs_active_resources", process.getActiveResourcesInfo().length);
 	}
 
 	return {

@@ -14,6 +14,7 @@ import { isOutage } from "../lib/failures";
 import { lifecycleOf } from "../lib/lifecycle";
 import { appConfig } from "../config/broker-config";
 import { ensureTopics, groupName, kafkaEnabled, kafkaOf, plainTopic, produce, topicName } from "../lib/kafka";
+import { countMetric, registerMetrics, startAtZero } from "../lib/metrics";
 
 /** Reacts to one event inside the transaction that also claims its `(consumer, event id)` row. */
 export type EventHandler<S, T extends EventType = EventType> = (svc: S, event: EventEnvelope<T>, tx: Transaction) => Promise<void>;
@@ -132,9 +133,10 @@ export function createEventConsumerMixin<S extends Service>(
 				const svc = this as Service as S;
 				if (options.handlersIdempotentById) {
 					await handle(svc, event);
+					countMetric(this.broker, "events_consumed_total", { consumer: this.name, type: event.type });
 					return { outcome: "processed" };
 				}
-				return this.db.transaction(async tx => {
+				const answer = await this.db.transaction(async tx => {
 					const claimed = await this.db.rows(
 						`INSERT INTO processed_events (consumer, event_id, event_type, processed_at)
 						 VALUES (:consumer, :id, :type, :at) ON CONFLICT DO NOTHING RETURNING event_id`,
@@ -146,6 +148,9 @@ export function createEventConsumerMixin<S extends Service>(
 					this.logger.debug(`Handled ${event.type} ${event.id} (correlation ${event.correlationId}).`);
 					return { outcome: "processed" as const };
 				});
+				// Counted once committed; a duplicate was counted when it was first handled.
+				if (answer.outcome === "processed") countMetric(this.broker, "events_consumed_total", { consumer: this.name, type: event.type });
+				return answer;
 			},
 
 			/** One Kafka message: handled (with retries), or parked on the dead-letter topic. */
@@ -179,6 +184,7 @@ export function createEventConsumerMixin<S extends Service>(
 					"original-offset": message.offset,
 					consumer: this.name
 				});
+				countMetric(this.broker, "events_parked_total", { consumer: this.name });
 				this.logger.error(`Parked a message of ${topic} at offset ${message.offset} on ${topic}.dlq: ${reason}`);
 			},
 
@@ -230,6 +236,11 @@ export function createEventConsumerMixin<S extends Service>(
 		},
 
 		created(this: This) {
+			registerMetrics(this.broker, [
+				{ name: "events_consumed_total", type: "counter", labelNames: ["consumer", "type"], description: "Domain events a consumer group handled (duplicates not counted)" },
+				{ name: "events_parked_total", type: "counter", labelNames: ["consumer"], description: "Kafka messages a consumer group gave up on and parked on the dead-letter topic" }
+			]);
+			startAtZero(this.broker, "events_parked_total", { consumer: this.name });
 			const lifecycle = lifecycleOf(this);
 			if (!options.handlersIdempotentById) {
 				const prune = () =>

@@ -14,6 +14,7 @@ import { defineMixin } from "../lib/schema";
 import { kafkaEnabled, produce } from "../lib/kafka";
 import { isOutage } from "../lib/failures";
 import { lifecycleOf } from "../lib/lifecycle";
+import { countMetric, registerMetrics, startAtZero } from "../lib/metrics";
 
 export interface OutboxThis {
 	outboxRelay: OutboxRelay;
@@ -83,20 +84,32 @@ export function createOutboxMixin(options: { pollMs?: number } = {}): Partial<Se
 		},
 
 		created(this: This) {
-			if (this.broker.isMetricsEnabled() && !this.broker.metrics.getMetric("outbox_backlog_events")) {
-				this.broker.metrics.register({ name: "outbox_backlog_events", type: "gauge", labelNames: ["service"], description: "Events waiting in the outbox" });
-				this.broker.metrics.register({ name: "outbox_published_events_total", type: "counter", labelNames: ["service"], description: "Events the relay has published" });
-			}
+			registerMetrics(this.broker, [
+				{ name: "outbox_backlog_events", type: "gauge", labelNames: ["service"], description: "Events waiting in the outbox" },
+				{ name: "outbox_published_events_total", type: "counter", labelNames: ["service"], description: "Events the relay has published to every destination" },
+				{ name: "outbox_parked_events_total", type: "counter", labelNames: ["service"], description: "Events the relay gave up on and parked in the outbox" },
+				{
+					name: "events_published_total",
+					type: "counter",
+					labelNames: ["service", "topic", "destination"],
+					description: "Deliveries of events by topic to each destination: broadcast, kafka, or a consumer group"
+				}
+			]);
+			startAtZero(this.broker, "outbox_parked_events_total", { service: this.name });
 			lifecycleOf(this).add("publishers", {
 				start: () => {
 					this.outboxRelay = new OutboxRelay({
 						db: this.db,
 						pollMs: options.pollMs,
-						publish: (event, destination) => this.publishEvent(event, destination),
+						publish: async (event, destination) => {
+							await this.publishEvent(event, destination);
+							countMetric(this.broker, "events_published_total", { service: this.name, topic: TOPICS[event.type], destination: destination.replace(/^\$/, "") });
+						},
 						// A consumer, Kafka or a store being away says nothing about the event.
 						countsTowardsParking: err => !isOutage(err),
 						onPublishError: (err, event, attempts, parked) => {
 							const log = parked ? this.logger.error : this.logger.warn;
+							if (parked) countMetric(this.broker, "outbox_parked_events_total", { service: this.name });
 							log.call(this.logger, `Outbox event ${event.type} ${event.id} (aggregate ${event.aggregateId}) not published, attempt ${attempts}${parked ? ", parked" : ""}: ${(err as Error)?.message}`);
 						},
 						onPassError: err => this.logger.error("Outbox relay pass failed:", (err as Error)?.message ?? err),

@@ -21,6 +21,7 @@ import { toProblem } from "./problem";
 import { rateLimitStoreFor, secondsUntil } from "./rate-limit";
 import { acceptInput, hasBody } from "./request-body";
 import { recordWhenAnswered } from "./request-records";
+import { measureWhenAnswered, registerHttpMetrics } from "./http-metrics";
 
 interface GatewayMeta extends IdempotencyMeta {
 	$location?: string;
@@ -142,6 +143,10 @@ const ApiService = defineService<ApiThis>({
 		docsAsset: { params: { file: "string" }, handler: swaggerAsset }
 	},
 
+	created(this: ApiThis) {
+		registerHttpMetrics(this.broker);
+	},
+
 	started(this: ApiThis) {
 		guardServer(this.server);
 	},
@@ -156,8 +161,9 @@ const ApiService = defineService<ApiThis>({
 
 	// moleculer-web's own methods, overridden.
 	methods: {
-		/** Every HTTP request: a write is recorded once answered (unless the rate limit refused it), then the guard and moleculer-web. */
+		/** Every HTTP request: measured, a write recorded once answered (unless the rate limit refused it), then the guard and moleculer-web. */
 		httpHandler(this: ApiThis, req: Req, res: ServerResponse, next?: unknown) {
+			measureWhenAnswered(this.broker, req, res);
 			recordWhenAnswered(this, req, res);
 			return guardHttp(this, req, res, next);
 		},

@@ -238,3 +238,18 @@ export async function heldReservationIds(db: Database, before: Date, limit: numb
 	);
 	return rows.map(r => r.id);
 }
+
+/** The stock figures inventory's gauges show, in one aggregate over stocks. */
+export interface StockTotals {
+	lowStockProducts: number;
+	outOfStockProducts: number;
+	reservedUnits: number;
+}
+
+export async function stockTotals(db: Database): Promise<StockTotals> {
+	const [row] = await db.rows<{ low: number | string | null; out: number | string | null; reserved: number | string | null }>(
+		`SELECT SUM(CASE WHEN low_stock THEN 1 ELSE 0 END) AS low, SUM(CASE WHEN on_hand - reserved <= 0 THEN 1 ELSE 0 END) AS out,
+		 SUM(reserved) AS reserved FROM stocks`
+	);
+	return { lowStockProducts: Number(row?.low ?? 0), outOfStockProducts: Number(row?.out ?? 0), reservedUnits: Number(row?.reserved ?? 0) };
+}

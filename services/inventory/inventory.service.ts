@@ -10,6 +10,8 @@ import { createOutboxMixin } from "../../mixins/outbox.mixin";
 import { createEventConsumerMixin } from "../../mixins/event-consumer.mixin";
 import { createCacheCleanerMixin } from "../../mixins/cache-cleaner.mixin";
 import { createRememberedAnswersMixin } from "../../mixins/remembered-answers.mixin";
+import { lifecycleOf } from "../../lib/lifecycle";
+import { stockGauges } from "./inventory.metrics";
 import { inventoryMigrations } from "./inventory.migrations";
 import { originOf, type EventEnvelope } from "../../contracts/events";
 import { defineService } from "../../lib/schema";
@@ -294,6 +296,10 @@ const InventoryService = defineService<This>({
 				return heldReservationIds(this.db, ctx.params.before, ctx.params.limit);
 			}
 		}
+	},
+
+	created(this: This) {
+		lifecycleOf(this).add("jobs", stockGauges(this));
 	}
 });
 

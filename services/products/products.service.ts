@@ -39,6 +39,7 @@ import {
 	insertProduct,
 	updateProduct
 } from "./products.repository";
+import { countProductChange, registerProductMetrics } from "./products.metrics";
 
 const SKU = { type: "string", trim: true, pattern: /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/ } as const;
 
@@ -187,11 +188,15 @@ const ProductsService = defineService<This>({
 					},
 					originOf(ctx)
 				);
+				// A keyed call answered again from its first answer runs no work and is not counted again.
+				let inserted = false;
 				const created = await onceForKey(this.db, keyedCallOf(ctx), async tx => {
 					await insertProduct(this.db, tx, record);
 					await this.appendEvents(tx, [event]);
+					inserted = true;
 					return record;
 				});
+				if (inserted) countProductChange(this.broker, "created");
 				await this.clearCache();
 				ctx.meta.$statusCode = 201;
 				ctx.meta.$location = `/products/${created.id}`;
@@ -235,12 +240,15 @@ const ProductsService = defineService<This>({
 			async handler(this: This, ctx: Context<{ id: string }, IdempotencyMeta & { $statusCode?: number }>): Promise<null> {
 				const { id } = ctx.params;
 				// A delete sent again with its key answers 204 again, not 404.
+				let deleted = false;
 				await onceForKey(this.db, keyedCallOf(ctx), async tx => {
 					const sku = await deleteProduct(this.db, tx, id);
 					if (sku === undefined) throw new ProductNotFoundError(id);
 					await this.appendEvents(tx, [buildEvent("product.deleted", this.name, id, { productId: id, sku }, originOf(ctx))]);
+					deleted = true;
 					return null;
 				});
+				if (deleted) countProductChange(this.broker, "deleted");
 				await this.clearCache();
 				ctx.meta.$statusCode = 204;
 				return null;
@@ -252,6 +260,7 @@ const ProductsService = defineService<This>({
 		/** Applies a PUT (`replace`) or PATCH (`merge`) with its `product.updated` event; a `version` not current is a conflict. */
 		async changeProduct(this: This, ctx: Context<UpdateParams>, mode: "replace" | "merge"): Promise<Product> {
 			const { id, version } = ctx.params;
+			let updated = false;
 			const result = await onceForKey(this.db, keyedCallOf(ctx), async tx => {
 				const current = await findProduct(this.db, id, tx);
 				if (!current) throw new ProductNotFoundError(id);
@@ -263,11 +272,17 @@ const ProductsService = defineService<This>({
 				if (!(await updateProduct(this.db, tx, next, current.version)))
 					throw new ProductVersionConflictError(id, current.version, current.version + 1);
 				await this.appendEvents(tx, [buildEvent("product.updated", this.name, id, { product: toSnapshot(next), changed }, originOf(ctx))]);
+				updated = true;
 				return next;
 			});
+			if (updated) countProductChange(this.broker, "updated");
 			await this.clearCache();
 			return toProduct(result);
 		}
+	},
+
+	created(this: This) {
+		registerProductMetrics(this.broker);
 	}
 });
 

@@ -18,6 +18,7 @@ import { IdempotentRequestInProgressError } from "./purchases.errors";
 import { lookUp, replayAfterInsertFailed, type IdempotentRequest } from "./purchases.idempotency";
 import { deleteReserving, findReserved, insertReserving, markReserved, type StoredPurchase } from "./purchases.repository";
 import { purchaseCreated } from "./purchases.events";
+import { countTransition, NO_STATUS } from "./purchases.metrics";
 import { releaseAbandoned } from "./purchases.sweeper";
 
 export interface CreateParams {
@@ -89,7 +90,10 @@ async function announce(svc: Creator, ctx: Context, record: StoredPurchase): Pro
 		await svc.appendEvents(tx, [purchaseCreated(svc.name, reserved, originOf(ctx))]);
 		return true;
 	});
-	if (marked) return reserved;
+	if (marked) {
+		countTransition(svc.broker, NO_STATUS, reserved);
+		return reserved;
+	}
 	const finished = await findReserved(svc.db, record.id);
 	if (finished) return finished;
 	// The sweeper gave the row up meanwhile: what this request reserved goes too.

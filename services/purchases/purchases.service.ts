@@ -38,6 +38,7 @@ import {
 	type StoredPurchase
 } from "./purchases.repository";
 import { statusChanged } from "./purchases.events";
+import { countTransition, registerPurchaseMetrics } from "./purchases.metrics";
 import { PURCHASE, PURCHASE_PAGE } from "./purchases.schemas";
 import { periodicSweeper, sweep, type SweepResult } from "./purchases.sweeper";
 
@@ -209,7 +210,8 @@ const PurchasesService = defineService<This>({
 			decide: (current: StoredPurchase, now: string) => StatusChange | null,
 			call: KeyedCall | null = null
 		) {
-			return onceForKey(this.db, call, async tx => {
+			let changedFrom = null as PurchaseStatus | null;
+			const after = await onceForKey(this.db, call, async tx => {
 				const current = await findReserved(this.db, id, tx);
 				if (!current) throw new PurchaseNotFoundError(id);
 				const now = new Date().toISOString();
@@ -218,12 +220,16 @@ const PurchasesService = defineService<This>({
 				const next = withStatus(current, change, now);
 				if (!(await updateStatus(this.db, tx, next, current.status))) throw new Error(`purchase ${id} changed under a row lock`);
 				await this.appendEvents(tx, [statusChanged(this.name, current.status, next, origin)]);
+				changedFrom = current.status;
 				return next;
 			});
+			if (after && changedFrom) countTransition(this.broker, changedFrom, after);
+			return after;
 		}
 	},
 
 	created(this: This) {
+		registerPurchaseMetrics(this.broker);
 		lifecycleOf(this).add("jobs", periodicSweeper(this));
 	}
 });

@@ -4,6 +4,8 @@ import { clusterEngines, describeWith } from "../helpers/engines";
 import { httpClient } from "../helpers/http";
 import { TEST_API_KEY } from "../helpers/nodes";
 import { waitFor } from "../helpers/wait";
+import { metricIn, scrape } from "../helpers/metrics";
+import { freePort } from "../../scripts/cluster-nodes";
 import { loadConfig } from "../../config/env";
 import { createBrokerOptions } from "../../moleculer.config";
 import api from "../../services/api/api.service";
@@ -42,21 +44,25 @@ describeWith(engines)("the circuit breaker between a gateway and a failing servi
 	let baseUrl = "";
 	const request = httpClient(() => baseUrl);
 
+	let metricsPort = 0;
+	const breakerOpen = async () => metricIn(await scrape(metricsPort), "moleculer_circuit_breaker_opened_active", { action: "products.get" });
+
 	beforeAll(async () => {
 		const namespace = `cb${randomBytes(4).toString("hex")}`;
-		const config = (services: string) =>
+		metricsPort = await freePort();
+		const config = (services: string, metrics = "0") =>
 			loadConfig({
 				TRANSPORTER: engines!.nats,
 				NAMESPACE: namespace,
 				SERVICES: services,
 				NODE_ID: `${namespace}-${services}`,
-				METRICS_PORT: "0",
+				METRICS_PORT: metrics,
 				PORT: "0",
 				LOG_LEVEL: "fatal",
 				API_KEYS: `tester:${TEST_API_KEY}`,
 				RATE_LIMIT: "0"
 			});
-		gateway = new ServiceBroker(createBrokerOptions(config("api")));
+		gateway = new ServiceBroker(createBrokerOptions(config("api", String(metricsPort))));
 		gateway.createService(api);
 		gateway.localBus.on("$circuit-breaker.opened", (payload: { action: string }) => opened.push(payload.action));
 		gateway.localBus.on("$circuit-breaker.closed", (payload: { action: string }) => closed.push(payload.action));
@@ -78,6 +84,8 @@ describeWith(engines)("the circuit breaker between a gateway and a failing servi
 		const slow = await Promise.all(Array.from({ length: 25 }, () => request("GET", `/api/v1/products/${randomUUID()}`)));
 		expect(new Set(slow.map(r => r.status))).toEqual(new Set([504]));
 		await waitFor(() => opened.includes("products.get"), 5000);
+		// Moleculer's own gauge, on the gateway's metrics port: 1 while the circuit is open.
+		expect(await breakerOpen()).toBe(1);
 
 		const callsBefore = state.calls;
 		const refused = await request("GET", `/api/v1/products/${randomUUID()}`);
@@ -91,5 +99,6 @@ describeWith(engines)("the circuit breaker between a gateway and a failing servi
 		// After the half-open wait (5 s) one trial call goes through and closes the circuit.
 		await waitFor(async () => (await request("GET", `/api/v1/products/${randomUUID()}`)).status === 200, 15_000);
 		await waitFor(() => closed.includes("products.get"), 5000);
+		expect(await breakerOpen()).toBe(0);
 	});
 });

@@ -62,7 +62,7 @@ describe("the metrics port", () => {
 				"process_start_time_seconds",
 				"nodejs_heap_size_used_bytes",
 				"nodejs_eventloop_lag_seconds",
-				"nodejs_active_resources_total",
+				"nodejs_active_resources",
 				"moleculer_request_total",
 				"moleculer_cacher_get_total",
 				"outbox_backlog_events"

@@ -24,14 +24,26 @@ function parseLabels(text: string): Labels {
 export async function scrapedMetric(node: RunningNode, name: string, labels: Labels = {}): Promise<number> {
 	const port = node.spec.env?.METRICS_PORT;
 	if (!port || port === "0") throw new Error(`${node.spec.name} was started without a METRICS_PORT`);
-	const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-	let sum = 0;
+	return metricIn(await scrape(Number(port)), name, labels);
+}
+
+/** The Prometheus text of the metrics port on 127.0.0.1. */
+export async function scrape(port: number): Promise<string> {
+	return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+}
+
+/** The values of a scraped family's samples (`http_request_duration_seconds_count`) whose labels include the given ones. */
+export function samplesIn(text: string, name: string, labels: Labels = {}): number[] {
+	const values: number[] = [];
 	for (const line of text.split("\n")) {
 		const series = /^([\w:]+)(?:\{(.*)\})? (\S+)/.exec(line);
-		if (series?.[1] === name && hasLabels(parseLabels(series[2] ?? ""), labels)) sum += Number(series[3]);
+		if (series?.[1] === name && hasLabels(parseLabels(series[2] ?? ""), labels)) values.push(Number(series[3]));
 	}
-	return sum;
+	return values;
 }
+
+/** The sum of those samples, 0 when there is none. */
+export const metricIn = (text: string, name: string, labels: Labels = {}): number => samplesIn(text, name, labels).reduce((sum, value) => sum + value, 0);
 
 /**
  * A metric of a broker in this process (started with metrics on), from its registry by its

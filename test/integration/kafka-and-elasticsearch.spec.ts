@@ -17,7 +17,8 @@ import { catalog } from "../helpers/catalog";
 import { infra } from "../helpers/infra";
 import { outboxesDrained } from "../helpers/outbox";
 import { auditTrail, requestRecord } from "../helpers/audit";
-import { TEST_API_KEY } from "../helpers/nodes";
+import { startNode, TEST_API_KEY, type TestNode } from "../helpers/nodes";
+import { registryMetric } from "../helpers/metrics";
 import { freePort, spawnNode, type RunningNode } from "../../scripts/cluster-nodes";
 import { ElasticsearchAuditStore, monthlyIndex } from "../../services/audit/audit.elasticsearch";
 import type { AuditEntry } from "../../services/audit/audit.domain";
@@ -375,6 +376,23 @@ describeWith(brokers)("the Kafka bridge", () => {
 		// audit took both events: it parked nothing.
 		const trail = await auditTrail(suite.node.broker, { aggregateId: productId, type: "product.created" }, 2);
 		expect(trail.items.map(e => e.id).sort()).toEqual([refusedEvent.id, next.id].sort());
+	});
+});
+
+describeWith(brokers)("the Kafka metrics", () => {
+	let node: TestNode;
+	beforeAll(async () => {
+		node = await startNode({ KAFKA_BROKERS: brokers!, NAMESPACE: `km${randomBytes(4).toString("hex")}`, METRICS_PORT: String(await freePort()) });
+	});
+	afterAll(() => node?.stop());
+
+	it("exports kafka_connected and counts the events put on their topics and consumed from them", async () => {
+		await waitFor(() => registryMetric(node.broker, "kafka_connected") === 1);
+		const request = httpClient(() => node.baseUrl!);
+		expect((await request("POST", "/api/v1/products", { body: { name: "Counted on Kafka", price: 1 } })).status).toBe(201);
+		await waitFor(() => registryMetric(node.broker, "events_consumed_total", { consumer: "inventory", type: "product.created" }) === 1);
+		expect(registryMetric(node.broker, "events_published_total", { service: "products", topic: "product-events", destination: "kafka" })).toBe(1);
+		expect(registryMetric(node.broker, "events_published_total", { service: "products", destination: "inventory" })).toBe(0);
 	});
 });
 
