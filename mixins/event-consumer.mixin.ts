@@ -14,7 +14,7 @@ import { isOutage } from "../lib/failures";
 import { lifecycleOf } from "../lib/lifecycle";
 import { appConfig } from "../config/broker-config";
 import { ensureTopics, groupName, kafkaEnabled, kafkaOf, plainTopic, produce, topicName } from "../lib/kafka";
-import { countMetric, registerMetrics, startAtZero } from "../lib/metrics";
+import { countMetric, registerMetrics, setMetric, startAtZero } from "../lib/metrics";
 
 /** Reacts to one event inside the transaction that also claims its `(consumer, event id)` row. */
 export type EventHandler<S, T extends EventType = EventType> = (svc: S, event: EventEnvelope<T>, tx: Transaction) => Promise<void>;
@@ -214,6 +214,14 @@ export function createEventConsumerMixin<S extends Service>(
 							this.logger.warn(`The Kafka consumer stopped (${payload.error?.message}); joining again.`);
 							void consumer.disconnect().catch(() => undefined).then(() => this.startKafkaConsumer());
 						});
+						// How far behind its partitions the group is, after each batch it handled.
+						consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) =>
+							setMetric(this.broker, "kafka_consumer_lag_messages", Number(payload.offsetLag), {
+								consumer: this.name,
+								topic: plainTopic(this.broker, payload.topic),
+								partition: String(payload.partition)
+							})
+						);
 						// The offset of a message is committed only after eachMessage resolved: its effect is stored.
 						// Partitions are read side by side (each still in order), so a store can gather their messages.
 						await consumer.run({
@@ -238,7 +246,13 @@ export function createEventConsumerMixin<S extends Service>(
 		created(this: This) {
 			registerMetrics(this.broker, [
 				{ name: "events_consumed_total", type: "counter", labelNames: ["consumer", "type"], description: "Domain events a consumer group handled (duplicates not counted)" },
-				{ name: "events_parked_total", type: "counter", labelNames: ["consumer"], description: "Kafka messages a consumer group gave up on and parked on the dead-letter topic" }
+				{ name: "events_parked_total", type: "counter", labelNames: ["consumer"], description: "Kafka messages a consumer group gave up on and parked on the dead-letter topic" },
+				{
+					name: "kafka_consumer_lag_messages",
+					type: "gauge",
+					labelNames: ["consumer", "topic", "partition"],
+					description: "Messages of a partition the consumer group has not handled yet, as of the last batch it handled"
+				}
 			]);
 			startAtZero(this.broker, "events_parked_total", { consumer: this.name });
 			const lifecycle = lifecycleOf(this);

@@ -386,13 +386,16 @@ describeWith(brokers)("the Kafka metrics", () => {
 	});
 	afterAll(() => node?.stop());
 
-	it("exports kafka_connected and counts the events put on their topics and consumed from them", async () => {
+	it("exports kafka_connected, counts the events put on their topics and consumed from them, and the consumer's lag", async () => {
 		await waitFor(() => registryMetric(node.broker, "kafka_connected") === 1);
 		const request = httpClient(() => node.baseUrl!);
 		expect((await request("POST", "/api/v1/products", { body: { name: "Counted on Kafka", price: 1 } })).status).toBe(201);
 		await waitFor(() => registryMetric(node.broker, "events_consumed_total", { consumer: "inventory", type: "product.created" }) === 1);
 		expect(registryMetric(node.broker, "events_published_total", { service: "products", topic: "product-events", destination: "kafka" })).toBe(1);
 		expect(registryMetric(node.broker, "events_published_total", { service: "products", destination: "inventory" })).toBe(0);
+		// The group's lag on the topic, once it handled the batch: nothing left behind.
+		await waitFor(() => (node.broker.metrics.getMetric("kafka_consumer_lag_messages")?.values.size ?? 0) > 0);
+		expect(registryMetric(node.broker, "kafka_consumer_lag_messages", { consumer: "inventory", topic: "product-events" })).toBe(0);
 	});
 });
 
