@@ -7,10 +7,12 @@ import { waitFor } from "../helpers/wait";
 import { defaultTopology, freePort, type RunningNode } from "../../scripts/cluster-nodes";
 import type { Stock } from "../../services/inventory/inventory.domain";
 import { expectLedgerAgrees } from "../helpers/ledger";
+import { takingTurns } from "../helpers/taking-turns";
 
 const engines = clusterEngines();
 
 describeWith(engines)("a cluster of nine nodes over NATS, Redis and PostgreSQL", () => {
+	takingTurns();
 	jest.setTimeout(120_000);
 	// inventory-2 reaches Redis through a link the stock test holds; the purchases nodes
 	// export metrics, so the tests that stop them can tell they were creating purchases.

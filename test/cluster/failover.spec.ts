@@ -11,6 +11,7 @@ import { expectLedgerAgrees, pendingPurchasesOf } from "../helpers/ledger";
 import { auditTrail, requestRecord } from "../helpers/audit";
 import { waitFor } from "../helpers/wait";
 import { defaultTopology } from "../../scripts/cluster-nodes";
+import { takingTurns } from "../helpers/taking-turns";
 
 const engines = clusterEngines();
 
@@ -20,6 +21,7 @@ type Answer = HttpResponse & { sentAt: number };
 const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms));
 
 describeWith(engines)("a node that dies under load, in a cluster of nine nodes", () => {
+	takingTurns();
 	jest.setTimeout(240_000);
 	const cluster = useCluster(() => engines, defaultTopology());
 	const via = (gateway: number) => httpClient(() => cluster.gateways[gateway]);

@@ -18,6 +18,7 @@ import { expectLedgerAgrees, pendingPurchasesOf } from "../helpers/ledger";
 import { TEST_API_KEY } from "../helpers/nodes";
 import { waitFor } from "../helpers/wait";
 import { freePort } from "../../scripts/cluster-nodes";
+import { takingTurns } from "../helpers/taking-turns";
 
 const engines = dockerWanted() ? clusterEngines() : undefined;
 const image = process.env[DOCKER_IMAGE_ENV] ?? "product-inventory:test";
@@ -31,6 +32,7 @@ async function freePorts(count: number): Promise<number[]> {
 }
 
 describeWith(engines)("the image, running the compose file's roles in Docker", () => {
+	takingTurns();
 	jest.setTimeout(240_000);
 	const project = `pi${randomBytes(4).toString("hex")}`;
 	const namespace = `docker-${project}`;

@@ -27,6 +27,7 @@ import type { DbServiceThis } from "../../mixins/db.mixin";
 import { createEventConsumerMixin } from "../../mixins/event-consumer.mixin";
 import { defineService } from "../../lib/schema";
 import { lifecycleOf } from "../../lib/lifecycle";
+import { takingTurns } from "../helpers/taking-turns";
 
 const url = engineUrl(ELASTICSEARCH_ENV, "http://127.0.0.1:9200");
 
@@ -47,6 +48,9 @@ function entry(fields: Partial<AuditEntry> = {}): AuditEntry {
 		...fields
 	};
 }
+
+// Kafka and Elasticsearch restarted by these suites take the machine's cores for a while.
+takingTurns();
 
 describeWith(url)("the Elasticsearch audit store", () => {
 	// Not under "audit-": its template would overlap the product's own.
