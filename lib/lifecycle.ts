@@ -46,3 +46,26 @@ export function lifecycleOf(service: object): Lifecycle {
 	if (!lifecycle) lifecycles.set(service, (lifecycle = new Lifecycle()));
 	return lifecycle;
 }
+
+/**
+ * A job that runs `round` at start and every `everyMs` after; a round that fails is logged by
+ * `onError` and the next one comes as usual. Stopping clears the timer and waits for the round
+ * in flight, so it finishes before the database closes.
+ */
+export function periodically(everyMs: number, round: () => Promise<unknown>, onError: (err: Error) => void): PartHooks {
+	let timer: NodeJS.Timeout | undefined;
+	let inFlight: Promise<unknown> = Promise.resolve();
+	const run = () => {
+		inFlight = round().catch(err => onError(err as Error));
+	};
+	return {
+		start: () => {
+			run();
+			timer = setInterval(run, everyMs).unref();
+		},
+		stop: async () => {
+			clearInterval(timer);
+			await inFlight;
+		}
+	};
+}

@@ -11,7 +11,7 @@ import { CONSUMER_GROUPS, type EventEnvelope, type EventType } from "../contract
 import { defineMixin } from "../lib/schema";
 import { doublingDelay, idempotentCall, sleep } from "../lib/resilience";
 import { isOutage } from "../lib/failures";
-import { lifecycleOf } from "../lib/lifecycle";
+import { lifecycleOf, periodically } from "../lib/lifecycle";
 import { appConfig } from "../config/broker-config";
 import { ensureTopics, groupName, kafkaEnabled, kafkaOf, plainTopic, produce, topicName } from "../lib/kafka";
 import { countMetric, registerMetrics, setMetric, startAtZero } from "../lib/metrics";
@@ -73,7 +73,6 @@ interface ConsumerThis extends DbServiceThis {
 	consumeKafkaMessage(topic: string, message: KafkaMessage, heartbeat: () => Promise<void>): Promise<void>;
 	startKafkaConsumer(): Promise<void>;
 	pruneProcessedEvents(before: Date): Promise<number>;
-	pruneTimer?: NodeJS.Timeout;
 }
 type This = Service & ConsumerThis;
 
@@ -257,17 +256,14 @@ export function createEventConsumerMixin<S extends Service>(
 			startAtZero(this.broker, "events_parked_total", { consumer: this.name });
 			const lifecycle = lifecycleOf(this);
 			if (!options.handlersIdempotentById) {
-				const prune = () =>
-					this.pruneProcessedEvents(new Date(Date.now() - PROCESSED_EVENTS_RETENTION_MS)).catch(err =>
-						this.logger.warn("Pruning processed events failed:", (err as Error).message)
-					);
-				lifecycle.add("jobs", {
-					start: () => {
-						void prune();
-						this.pruneTimer = setInterval(prune, PRUNE_EVERY_MS).unref();
-					},
-					stop: () => clearInterval(this.pruneTimer)
-				});
+				lifecycle.add(
+					"jobs",
+					periodically(
+						PRUNE_EVERY_MS,
+						() => this.pruneProcessedEvents(new Date(Date.now() - PROCESSED_EVENTS_RETENTION_MS)),
+						err => this.logger.warn("Pruning processed events failed:", err.message)
+					)
+				);
 			}
 			if (!kafkaEnabled(this.broker)) return;
 			lifecycle.add("consumers", {

@@ -6,7 +6,7 @@
 import type { Service, ServiceSchema } from "moleculer";
 import type { DbServiceThis } from "./db.mixin";
 import { defineMixin } from "../lib/schema";
-import { lifecycleOf } from "../lib/lifecycle";
+import { lifecycleOf, periodically } from "../lib/lifecycle";
 import { pruneRememberedAnswers } from "../lib/remembered-answers";
 
 /** Often enough that the answers to the gateway's own keys (kept 10 minutes) do not pile up. */
@@ -17,11 +17,7 @@ export interface RememberedAnswersThis {
 	pruneRememberedAnswers(now: Date): Promise<number>;
 }
 
-interface PrunerThis extends DbServiceThis, RememberedAnswersThis {
-	answersPruneTimer?: NodeJS.Timeout;
-	answersPruning?: Promise<unknown>;
-}
-type This = Service & PrunerThis;
+type This = Service & DbServiceThis & RememberedAnswersThis;
 
 export function createRememberedAnswersMixin(): Partial<ServiceSchema> {
 	return defineMixin<This>({
@@ -32,22 +28,10 @@ export function createRememberedAnswersMixin(): Partial<ServiceSchema> {
 		},
 
 		created(this: This) {
-			const prune = () => {
-				this.answersPruning = this.pruneRememberedAnswers(new Date()).catch(err =>
-					this.logger.warn("Pruning remembered answers failed:", (err as Error).message)
-				);
-			};
-			lifecycleOf(this).add("jobs", {
-				start: () => {
-					prune();
-					this.answersPruneTimer = setInterval(prune, PRUNE_EVERY_MS).unref();
-				},
-				// The round in flight finishes before the database closes.
-				stop: async () => {
-					clearInterval(this.answersPruneTimer);
-					await this.answersPruning;
-				}
-			});
+			lifecycleOf(this).add(
+				"jobs",
+				periodically(PRUNE_EVERY_MS, () => this.pruneRememberedAnswers(new Date()), err => this.logger.warn("Pruning remembered answers failed:", err.message))
+			);
 		}
 	});
 }

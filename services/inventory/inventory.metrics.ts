@@ -6,7 +6,7 @@
  */
 import type { Service } from "moleculer";
 import type { Database } from "../../lib/database";
-import type { PartHooks } from "../../lib/lifecycle";
+import { periodically, type PartHooks } from "../../lib/lifecycle";
 import { registerMetrics, setMetric } from "../../lib/metrics";
 import { stockTotals } from "./inventory.repository";
 
@@ -22,24 +22,15 @@ export function stockGauges(service: Measured): PartHooks {
 		{ name: "inventory_out_of_stock_products", type: "gauge", description: "Products with no available stock (on hand less reserved)" },
 		{ name: "inventory_reserved_units", type: "gauge", description: "Units held by open reservations" }
 	]);
-	let timer: NodeJS.Timeout | undefined;
-	const refresh = async () => {
-		try {
+	const job = periodically(
+		REFRESH_MS,
+		async () => {
 			const totals = await stockTotals(service.db);
 			setMetric(broker, "inventory_low_stock_products", totals.lowStockProducts);
 			setMetric(broker, "inventory_out_of_stock_products", totals.outOfStockProducts);
 			setMetric(broker, "inventory_reserved_units", totals.reservedUnits);
-		} catch (err) {
-			service.logger.debug("Stock gauges not refreshed:", (err as Error).message);
-		}
-	};
-	return {
-		start: () => {
-			if (!broker.isMetricsEnabled()) return;
-			void refresh();
-			timer = setInterval(() => void refresh(), REFRESH_MS);
-			timer.unref();
 		},
-		stop: () => clearInterval(timer)
-	};
+		err => service.logger.debug("Stock gauges not refreshed:", err.message)
+	);
+	return broker.isMetricsEnabled() ? job : {};
 }

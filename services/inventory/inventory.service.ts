@@ -3,7 +3,6 @@
  * that locks the stock row, checks the invariants, updates it conditionally on its
  * version, appends the ledger entry and writes its events to the outbox.
  */
-import type { Transaction } from "sequelize";
 import type { Context } from "moleculer";
 import { createDbMixin } from "../../mixins/db.mixin";
 import { createOutboxMixin } from "../../mixins/outbox.mixin";
@@ -13,7 +12,7 @@ import { createRememberedAnswersMixin } from "../../mixins/remembered-answers.mi
 import { lifecycleOf } from "../../lib/lifecycle";
 import { stockGauges } from "./inventory.metrics";
 import { inventoryMigrations } from "./inventory.migrations";
-import { originOf, type EventEnvelope } from "../../contracts/events";
+import { originOf } from "../../contracts/events";
 import { defineService } from "../../lib/schema";
 import { cachedRead, idempotentCall, keyedWrite } from "../../lib/resilience";
 import { keyedCallOf } from "../../lib/remembered-answers";
@@ -26,60 +25,25 @@ import {
 	answerAgain,
 	changeOnHand,
 	checkManualDelta,
-	isLowStock,
 	onCancelNow,
-	onCancelled,
-	onConfirmed,
 	onRelease,
 	shortages,
 	toStock,
 	type ManualReason,
 	type ReservationItem,
 	type ReservationStatus,
-	type Stock,
-	type StockRecord
+	type Stock
 } from "./inventory.domain";
 import { InsufficientStockError, StockNotFoundError } from "./inventory.errors";
-import { STOCK_TTL, refreshStockCache } from "./inventory.cache";
-import { changeStock, recordChange, reserveItem, settleReservation, type InventoryThis as This } from "./inventory.changes";
-import { availability, deleteStock, findStock, heldReservationIds, insertReservation, insertStock, listMovements, listStocks, lockReservation, reservationStatus, type Movement } from "./inventory.repository";
+import { STOCK_TTL } from "./inventory.cache";
+import { createStockWhenProductCreated, releaseWhenPurchaseCancelled, removeStockWhenProductDeleted, sellWhenPurchaseConfirmed } from "./inventory.reactions";
+import { changeStock, reserveItem, settleReservation, type InventoryThis as This } from "./inventory.changes";
+import { availability, findStock, heldReservationIds, insertReservation, listMovements, listStocks, lockReservation, reservationStatus, type Movement } from "./inventory.repository";
 import { ADJUSTMENT_RULES, MOVEMENT_PAGE, STOCK, STOCK_PAGE } from "./inventory.schemas";
 
 export type { Movement };
 
 const quantity = { type: "number", integer: true, min: 0, max: MAX_ON_HAND, convert: false } as const;
-
-/** Opens the stock record of a new product with its initial quantity. */
-async function createStockWhenProductCreated(svc: This, event: EventEnvelope<"product.created">, tx: Transaction) {
-	const { initialStock, lowStockThreshold } = event.payload;
-	const productId = event.aggregateId;
-	const at = new Date().toISOString();
-	const levels = { onHand: initialStock, reserved: 0, lowStockThreshold };
-	const record: StockRecord = { productId, ...levels, lowStock: isLowStock(levels), version: 1, createdAt: at, updatedAt: at };
-	if (!(await insertStock(svc.db, tx, record))) return;
-	await recordChange(svc, tx, null, record, { delta: initialStock, reason: "INITIAL", reference: null, levels }, event);
-}
-
-/** Drops the stock record of a deleted product; its ledger stays for the record. */
-async function removeStockWhenProductDeleted(svc: This, event: EventEnvelope<"product.deleted">, tx: Transaction) {
-	const productId = event.aggregateId;
-	const deletedVersion = await deleteStock(svc.db, tx, productId);
-	if (deletedVersion !== null) svc.db.afterCommit(tx, () => refreshStockCache(svc, productId, { deletedVersion }));
-}
-
-/** A confirmed purchase turns its reservation into a sale. */
-async function sellWhenPurchaseConfirmed(svc: This, event: EventEnvelope<"purchase.confirmed">, tx: Transaction) {
-	const reservation = await lockReservation(svc.db, tx, event.aggregateId);
-	const transition = onConfirmed(event.aggregateId, reservation?.status);
-	if (reservation && transition) await settleReservation(svc, tx, reservation, transition, event);
-}
-
-/** A cancelled purchase releases its reservation (PENDING) or returns the sold stock (CONFIRMED). */
-async function releaseWhenPurchaseCancelled(svc: This, event: EventEnvelope<"purchase.cancelled">, tx: Transaction) {
-	const reservation = await lockReservation(svc.db, tx, event.aggregateId);
-	const transition = onCancelled(reservation?.status);
-	if (reservation && transition) await settleReservation(svc, tx, reservation, transition, event);
-}
 
 const InventoryService = defineService<This>({
 	name: "inventory",
