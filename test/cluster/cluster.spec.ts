@@ -6,7 +6,7 @@ import { httpClient } from "../helpers/http";
 import { waitFor } from "../helpers/wait";
 import { defaultTopology, freePort, type RunningNode } from "../../scripts/cluster-nodes";
 import type { Stock } from "../../services/inventory/inventory.domain";
-import { expectLedgerAgrees } from "../helpers/ledger";
+import { catalog } from "../helpers/catalog";
 import { takingTurns } from "../helpers/taking-turns";
 
 const engines = clusterEngines();
@@ -35,7 +35,7 @@ describeWith(engines)("a cluster of nine nodes over NATS, Redis and PostgreSQL",
 		return created.body.id as string;
 	}
 
-	const expectConsistent = (productId: string) => expectLedgerAgrees(cluster.client, productId);
+	const expectConsistent = (productId: string) => catalog(() => cluster.client).expectConsistent(productId);
 
 	it("serves the REST contract through a gateway while the services live on other nodes", async () => {
 		const productId = await productWithStock(10);

@@ -7,7 +7,7 @@ import { randomUUID } from "node:crypto";
 import { clusterEngines, describeWith } from "../helpers/engines";
 import { useCluster } from "../helpers/cluster";
 import { httpClient, type HttpResponse } from "../helpers/http";
-import { expectLedgerAgrees, pendingPurchasesOf } from "../helpers/ledger";
+import { catalog } from "../helpers/catalog";
 import { auditTrail, requestRecord } from "../helpers/audit";
 import { waitFor } from "../helpers/wait";
 import { defaultTopology } from "../../scripts/cluster-nodes";
@@ -25,6 +25,7 @@ describeWith(engines)("a node that dies under load, in a cluster of nine nodes",
 	jest.setTimeout(240_000);
 	const cluster = useCluster(() => engines, defaultTopology());
 	const via = (gateway: number) => httpClient(() => cluster.gateways[gateway]);
+	const held = catalog(() => cluster.client);
 
 	async function productWithStock(stock: number) {
 		const created = await via(0)("POST", "/api/v1/products", { body: { name: `Failover ${randomUUID().slice(0, 8)}`, price: 1.25, stock } });
@@ -85,8 +86,8 @@ describeWith(engines)("a node that dies under load, in a cluster of nine nodes",
 			const answered = new Map(
 				answers.filter(a => a.status === 201 && a.body.items[0].productId === productId).map(a => [a.body.id as string, a.body.items[0].quantity as number])
 			);
-			const stock = await expectLedgerAgrees(cluster.client, productId);
-			const pending = await pendingPurchasesOf(cluster.client, productId);
+			const stock = await held.expectConsistent(productId);
+			const pending = await held.pendingPurchasesOf(productId);
 			expect([...pending.keys()].sort()).toEqual([...answered.keys()].sort());
 			expect(stock.reserved).toBe([...answered.values()].reduce((sum, units) => sum + units, 0));
 		}
@@ -105,9 +106,9 @@ describeWith(engines)("a node that dies under load, in a cluster of nine nodes",
 		expect(failures(answers, status => status === 201 || status === 409)).toEqual([]);
 		expect(answers.filter(a => a.status === 201)).toHaveLength(50);
 		await waitFor(() => cluster.client.registry.nodes.get("purchases-2")?.available === false, 30_000);
-		const stock = await expectLedgerAgrees(cluster.client, productId);
+		const stock = await held.expectConsistent(productId);
 		expect(stock).toMatchObject({ onHand: 50, reserved: 50 });
-		expect((await pendingPurchasesOf(cluster.client, productId)).size).toBe(50);
+		expect((await held.pendingPurchasesOf(productId)).size).toBe(50);
 		await cluster.add(cluster.nodes.get("purchases-2")!.spec);
 	});
 

@@ -14,7 +14,7 @@ import { clusterEngines, describeWith } from "../helpers/engines";
 import { createTestDatabase, type TestDatabase } from "../helpers/databases";
 import { composeVariant, dockerWanted, DOCKER_IMAGE_ENV, run, type RoleReplica } from "../helpers/docker";
 import { httpClient, type HttpResponse } from "../helpers/http";
-import { expectLedgerAgrees, pendingPurchasesOf } from "../helpers/ledger";
+import { catalog } from "../helpers/catalog";
 import { TEST_API_KEY } from "../helpers/nodes";
 import { waitFor } from "../helpers/wait";
 import { freePort } from "../../scripts/cluster-nodes";
@@ -145,7 +145,7 @@ describeWith(engines)("the image, running the compose file's roles in Docker", (
 			const stock = (await api("GET", `/api/v1/inventory/${productId}`)).body;
 			return stock.onHand === 17 && stock.reserved === 0;
 		});
-		await expectLedgerAgrees(client!, productId);
+		await catalog(() => client!).expectConsistent(productId);
 	});
 
 	it("drains a gateway and a purchases node stopped with `docker stop` (readiness 503 for DRAIN_SECONDS, exit 0) and loses no purchase sent meanwhile", async () => {
@@ -204,9 +204,9 @@ describeWith(engines)("the image, running the compose file's roles in Docker", (
 		expect(stoppedAfter).toBeGreaterThanOrEqual(drainSeconds * 1000);
 
 		await waitFor(() => client!.registry.nodes.get("purchases-1")?.available === false, 30_000);
-		const stock = await expectLedgerAgrees(client!, productId);
+		const stock = await catalog(() => client!).expectConsistent(productId);
 		const answered = settled.map(a => a.body.id as string).sort();
-		expect([...(await pendingPurchasesOf(client!, productId)).keys()].sort()).toEqual(answered);
+		expect([...(await catalog(() => client!).pendingPurchasesOf(productId)).keys()].sort()).toEqual(answered);
 		expect(stock.reserved).toBe(answered.length);
 	});
 });

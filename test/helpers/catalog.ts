@@ -44,6 +44,19 @@ export function catalog(broker: () => ServiceBroker) {
 			expect(stock.reserved).toBeLessThanOrEqual(stock.onHand);
 			expect({ onHand, reserved }).toEqual({ onHand: stock.onHand, reserved: stock.reserved });
 			return stock;
+		},
+
+		/** The PENDING purchases that hold some of `productId`: their ids and the units of it they hold. */
+		async pendingPurchasesOf(productId: string): Promise<Map<string, number>> {
+			const held = new Map<string, number>();
+			for (let page = 1; ; page++) {
+				const result = await call<Page<{ id: string; items: { productId: string; quantity: number }[] }>>("purchases.list", { status: "PENDING", page, pageSize: 100 });
+				for (const purchase of result.items) {
+					const item = purchase.items.find(i => i.productId === productId);
+					if (item) held.set(purchase.id, item.quantity);
+				}
+				if (page * 100 >= result.total) return held;
+			}
 		}
 	};
 }
