@@ -122,25 +122,27 @@ describe("operators' REPL commands on a node started with --repl", () => {
 		expect(await node.run(`purchase ${unknown}`)).toBe(`Error: Purchase ${unknown} was not found.`);
 	});
 
-	it("outbox and parked show what waits in each outbox, an hour-old event held back, and an event given up on", async () => {
-		const waiting = randomUUID();
-		const given = randomUUID();
-		const hourAgo = new Date(Date.now() - 3600_000).toISOString();
+	it("outbox and parked show what waits in each outbox, the oldest waiting event's age, and the events given up on", async () => {
+		const [waiting, fresh, given] = [randomUUID(), randomUUID(), randomUUID()];
+		const ago = (hours: number) => new Date(Date.now() - hours * 3600_000).toISOString();
 		const inADay = new Date(Date.now() + 24 * 3600_000).toISOString();
+		const parkedAt = ago(2);
 		const envelope = (id: string) => JSON.stringify({ id, type: "product.updated", version: 1, aggregateId: id, payload: {} });
+		const owed = (id: string, at: string) => ({ id, envelope: envelope(id), at, next: inADay });
 		await withDatabase("products", db =>
 			db.transaction(async tx => {
-				// One still owed to a consumer and backing off until tomorrow; one the relay parked.
-				await db.rows(
-					`INSERT INTO outbox (id, topic, type, aggregate_id, envelope, pending, created_at, attempts, next_attempt_at, last_error)
-					 VALUES (:id, 'product-events', 'product.updated', :id, :envelope, '["inventory"]', :at, 3, :next, 'inventory refused it') RETURNING id`,
-					{ id: waiting, envelope: envelope(waiting), at: hourAgo, next: inADay },
-					tx
-				);
+				// Two still owed to a consumer and backing off until tomorrow (an hour old and new); an older one the relay parked.
+				for (const row of [owed(waiting, ago(1)), owed(fresh, ago(0))])
+					await db.rows(
+						`INSERT INTO outbox (id, topic, type, aggregate_id, envelope, pending, created_at, attempts, next_attempt_at, last_error)
+						 VALUES (:id, 'product-events', 'product.updated', :id, :envelope, '["inventory"]', :at, 3, :next, 'inventory refused it') RETURNING id`,
+						row,
+						tx
+					);
 				await db.rows(
 					`INSERT INTO outbox (id, topic, type, aggregate_id, envelope, pending, created_at, attempts, last_error, parked_at)
 					 VALUES (:id, 'product-events', 'product.updated', :id, :envelope, '["audit"]', :at, 20, 'audit refused it: bad payload', :at) RETURNING id`,
-					{ id: given, envelope: envelope(given), at: hourAgo },
+					{ id: given, envelope: envelope(given), at: parkedAt },
 					tx
 				);
 			})
@@ -149,14 +151,15 @@ describe("operators' REPL commands on a node started with --repl", () => {
 		const outbox = await node.run("outbox");
 		const lines = outbox.split("\n");
 		expect(lines[0]).toMatch(/^service\s+nodes\s+pending\s+oldest\s+parked$/);
-		expect(lines.find(l => l.startsWith("products"))).toMatch(/^products\s+\S+\s+1\s+60 min\s+1$/);
+		expect(lines.find(l => l.startsWith("products"))).toMatch(/^products\s+\S+\s+2\s+60 min\s+1$/);
 		expect(lines.find(l => l.startsWith("inventory"))).toMatch(/^inventory\s+\S+\s+\d+\s+\S.*\s+0$/);
 		expect(lines.find(l => l.startsWith("purchases"))).toMatch(/^purchases\s+\S+\s+\d+/);
 
 		const parked = await node.run("parked");
 		expect(parked).toContain("Parked outbox events (newest first):");
-		expect(parked).toMatch(new RegExp(`\\nproducts\\s+${given}\\s+product.updated\\s+${given}\\s+20\\s+${hourAgo}\\s+audit refused it: bad payload\\n`));
+		expect(parked).toMatch(new RegExp(`\\nproducts\\s+${given}\\s+product.updated\\s+${given}\\s+20\\s+${parkedAt}\\s+audit refused it: bad payload\\n`));
 		expect(parked).not.toContain(waiting);
+		expect(parked).not.toContain(fresh);
 		expect(parked).toContain("Dead letters per consumer (events_parked_total, since each node started):");
 		expect(parked).toMatch(/\naudit\s+0\n/);
 		expect(parked).toMatch(/\ninventory\s+0$/);
