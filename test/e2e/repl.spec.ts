@@ -97,6 +97,7 @@ describe("operators' REPL commands on a node started with --repl", () => {
 		expect(lines[row(short.id)]).toMatch(new RegExp(`^${short.id}\\s+${short.sku}\\s+Short Nut\\s+4\\s+0\\s+4\\s+5$`));
 		expect(row(scarce.id)).toBeLessThan(row(short.id));
 		expect(row(plenty.id)).toBe(-1);
+		expect(await node.run(`stock ${scarce.id}`)).toMatch(/threshold\s+5 \(LOW STOCK\)\n/);
 	});
 
 	it("purchase prints a purchase, its items and inventory's reservation for it, as it moves on", async () => {

@@ -55,5 +55,5 @@ describeWith(brokers)("the REPL's parked command with Kafka", () => {
 			return parked.every(line => line.test(output)) && output;
 		}, 60_000);
 		expect(after).toMatch(/\npurchase-events\.dlq\s+0$/);
-	});
+	}, 150_000);
 });
