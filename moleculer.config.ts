@@ -17,6 +17,7 @@ import { ProcessMetricsMiddleware } from "./middlewares/process-metrics.middlewa
 import { PlatformMetricsMiddleware } from "./middlewares/platform-metrics.middleware";
 import { disconnectKafka } from "./lib/kafka";
 import { PrometheusReporter } from "./lib/prometheus-reporter";
+import { replCommands } from "./lib/repl/commands";
 
 function cacher(config: AppConfig): BrokerOptions["cacher"] {
 	// Cached answers are only serialized, never changed, so they are not copied on each hit.
@@ -121,7 +122,9 @@ export function createBrokerOptions(config: AppConfig): BrokerOptions {
 				}) as unknown as MetricRegistry.MetricsReporter
 			]
 		},
-		tracing: { enabled: false }
+		tracing: { enabled: false },
+		// The operators' commands (lib/repl/commands.ts) for `npm run repl` and any node started with --repl.
+		replOptions: { customCommands: replCommands() }
 	};
 	return attachConfig(options, config);
 }

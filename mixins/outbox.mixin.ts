@@ -5,9 +5,10 @@
  * Kafka, the event's topic (the bridge); without it, every consumer group of its topic
  * directly (an acknowledged call, retried until the group has stored it).
  */
-import type { Service, ServiceSchema } from "moleculer";
+import type { Context, Service, ServiceSchema } from "moleculer";
 import type { Transaction } from "sequelize";
 import { OutboxRelay } from "../lib/outbox-relay";
+import { outboxBacklog, parkedEvents, type OutboxBacklog, type ParkedEvent } from "../lib/outbox-status";
 import type { DbServiceThis } from "./db.mixin";
 import { TOPICS, consumerGroupsOf, type EventEnvelope } from "../contracts/events";
 import { defineMixin } from "../lib/schema";
@@ -40,6 +41,25 @@ function destinationsOf(event: EventEnvelope, viaKafka: boolean): string[] {
 
 export function createOutboxMixin(options: { pollMs?: number } = {}): Partial<ServiceSchema> {
 	return defineMixin<This>({
+		actions: {
+			/** How many events wait in this service's outbox, since when, and how many are parked; for operators (the REPL's `outbox`). */
+			outboxStatus: {
+				visibility: "public",
+				handler(this: This): Promise<OutboxBacklog> {
+					return outboxBacklog(this.db);
+				}
+			},
+
+			/** The events the relay gave up on, newest first; for operators (the REPL's `parked`). */
+			parkedEvents: {
+				visibility: "public",
+				params: { limit: { type: "number", integer: true, min: 1, max: 100, default: 20, convert: true } },
+				handler(this: This, ctx: Context<{ limit: number }>): Promise<ParkedEvent[]> {
+					return parkedEvents(this.db, ctx.params.limit);
+				}
+			}
+		},
+
 		methods: {
 			async appendEvents(this: This, tx: Transaction, events: EventEnvelope[]): Promise<void> {
 				if (events.length === 0) return;

@@ -6,6 +6,12 @@ export class StockNotFoundError extends NotFoundError {
 	}
 }
 
+export class ReservationNotFoundError extends NotFoundError {
+	constructor(reservationId: string) {
+		super(`No reservation ${reservationId}.`, "RESERVATION_NOT_FOUND", { reservationId });
+	}
+}
+
 export class StockBelowReservedError extends ConflictError {
 	constructor(productId: string, levels: { onHand: number; reserved: number; requested: number }) {
 		super(

@@ -210,6 +210,21 @@ export async function reservationStatus(db: Database, id: string): Promise<Reser
 	return row?.status ?? null;
 }
 
+/** A reservation as operators read it: its items and when it was made and last changed. */
+export interface ReservationView extends Reservation {
+	createdAt: string;
+	updatedAt: string;
+}
+
+/** One reservation, read without a lock; null when there is none of that id. */
+export async function findReservation(db: Database, id: string): Promise<ReservationView | null> {
+	const [row] = await db.rows<ReservationRow & { created_at: string | Date; updated_at: string | Date }>(
+		"SELECT id, status, items, created_at, updated_at FROM reservations WHERE id = :id",
+		{ id }
+	);
+	return row ? { ...toReservation(row), createdAt: toIso(row.created_at), updatedAt: toIso(row.updated_at) } : null;
+}
+
 /** Reads a reservation to change it in `tx`. */
 export async function lockReservation(db: Database, tx: Transaction, id: string): Promise<Reservation | null> {
 	const [row] = await db.rows<ReservationRow>(`SELECT id, status, items FROM reservations WHERE id = :id${db.lockFor(tx)}`, { id }, tx);

@@ -34,11 +34,11 @@ import {
 	type ReservationStatus,
 	type Stock
 } from "./inventory.domain";
-import { InsufficientStockError, StockNotFoundError } from "./inventory.errors";
+import { InsufficientStockError, ReservationNotFoundError, StockNotFoundError } from "./inventory.errors";
 import { STOCK_TTL } from "./inventory.cache";
 import { createStockWhenProductCreated, releaseWhenPurchaseCancelled, removeStockWhenProductDeleted, sellWhenPurchaseConfirmed } from "./inventory.reactions";
 import { changeStock, reserveItem, settleReservation, type InventoryThis as This } from "./inventory.changes";
-import { availability, findStock, heldReservationIds, insertReservation, listMovements, listStocks, lockReservation, reservationStatus, type Movement } from "./inventory.repository";
+import { availability, findReservation, findStock, heldReservationIds, insertReservation, listMovements, listStocks, lockReservation, reservationStatus, type Movement, type ReservationView } from "./inventory.repository";
 import { ADJUSTMENT_RULES, MOVEMENT_PAGE, STOCK, STOCK_PAGE } from "./inventory.schemas";
 
 export type { Movement };
@@ -248,6 +248,18 @@ const InventoryService = defineService<This>({
 					for (const step of steps) await settleReservation(this, tx, reservation!, step, originOf(ctx));
 					return { reservationId, status: steps.at(-1)?.to ?? reservation?.status ?? "unknown" };
 				});
+			}
+		},
+
+		/** One reservation (a purchase's has the purchase's id) with its items; for operators (the REPL's `purchase`). */
+		reservation: {
+			visibility: "public",
+			...idempotentCall,
+			params: { reservationId: uuid },
+			async handler(this: This, ctx: Context<{ reservationId: string }>): Promise<ReservationView> {
+				const reservation = await findReservation(this.db, ctx.params.reservationId);
+				if (!reservation) throw new ReservationNotFoundError(ctx.params.reservationId);
+				return reservation;
 			}
 		},
 

@@ -55,6 +55,8 @@ describe.each(testDialects())("the outbox on %s", dialect => {
 		expect(pending[0].last_error).toMatch(/inventory/);
 		// The deletion waits behind the creation of the same product instead of overtaking it.
 		expect(pending[2].attempts).toBe(0);
+		// As operators read it (the REPL's `outbox`): three waiting since the first was written, none parked.
+		await expect(node.broker.call("products.outboxStatus")).resolves.toEqual({ pending: 3, oldestPendingAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT.*Z$/), parked: 0 });
 		await node.stop();
 
 		node = await startNode({ DATABASE_URL: db.url });
@@ -89,6 +91,11 @@ describe.each(testDialects())("the outbox on %s", dialect => {
 		// audit and the cluster broadcast took it; only the refusing group is left.
 		expect(JSON.parse(parked.pending)).toEqual(["inventory"]);
 		expect(handedCreated()).toBe(MAX_ATTEMPTS);
+		// As operators read it (the REPL's `outbox` and `parked`).
+		await expect(node.broker.call("products.parkedEvents", {})).resolves.toEqual([
+			{ id: created.id, type: "product.created", aggregateId: product.id, attempts: MAX_ATTEMPTS, parkedAt: new Date(parked.parked_at!).toISOString(), lastError: "the test refuses this event" }
+		]);
+		await expect(node.broker.call("products.outboxStatus")).resolves.toMatchObject({ parked: 1 });
 
 		// The next event of the same product is not held behind the parked one, which is not tried again.
 		await node.broker.call("products.update", { id: product.id, name: "Renamed" });
