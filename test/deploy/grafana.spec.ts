@@ -1,0 +1,108 @@
+/**
+ * The Grafana dashboards and provisioning of config/grafana, checked without a Grafana (none
+ * can run here): each dashboard against @grafana/schema's types under tsc, every PromQL
+ * expression of the dashboards and of the rules file by Prometheus's grammar, and the
+ * provisioning against the dashboards and docker-compose.yml. Each check also runs on a
+ * copy broken on purpose, so a check that stops catching anything fails.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parse } from "yaml";
+import { dashboardQueries, loadDashboards, typeCheckDashboards, type DashboardJson } from "../helpers/grafana";
+import { projectRules, promqlErrors, selectedMetrics } from "../helpers/promql";
+
+const GRAFANA = join(__dirname, "../../config/grafana");
+const dashboards = loadDashboards();
+const copy = (dashboard: DashboardJson): DashboardJson => structuredClone(dashboard);
+const first = () => copy([...dashboards.values()][0]);
+
+describe("the Grafana dashboards", () => {
+	it("has one dashboard per question, each with a uid of its own", () => {
+		expect([...dashboards.keys()]).toEqual(["pi-business.json", "pi-cache.json", "pi-events.json", "pi-nodes.json", "pi-red.json"]);
+		for (const [file, dashboard] of dashboards) expect(`${dashboard.uid}.json`).toBe(file);
+	});
+
+	it("type-checks every dashboard against @grafana/schema, and rejects an unknown field, a wrong type, an unknown option and a wrong enum value", () => {
+		const unknownField = first();
+		Object.assign(unknownField.panels[0], { descripton: "misspelt" });
+		const wrongType = first();
+		Object.assign(wrongType.panels[0], { gridPos: { ...(wrongType.panels[0].gridPos as object), w: "12" } });
+		const unknownOption = copy(dashboards.get("pi-red.json")!);
+		const timeseries = unknownOption.panels.find(p => p.type === "timeseries")!;
+		timeseries.options = { ...timeseries.options, legend: { displayMode: "list", placement: "bottom", showLegend: true, calcs: [], sortBY: "Max" } };
+		const wrongEnum = first();
+		(wrongEnum.panels[0].fieldConfig!.defaults as { thresholds: { mode: string } }).thresholds.mode = "absolut";
+
+		const errors = typeCheckDashboards({ ...Object.fromEntries(dashboards), unknownField, wrongType, unknownOption, wrongEnum });
+		for (const file of dashboards.keys()) expect({ file, errors: errors[file] }).toEqual({ file, errors: [] });
+		expect(errors.unknownField).toEqual([expect.stringMatching(/error TS2353: .*'"descripton"' does not exist/)]);
+		expect(errors.wrongType).toEqual([expect.stringMatching(/error TS2322: Type 'string' is not assignable to type 'number'/)]);
+		expect(errors.unknownOption).toEqual([expect.stringMatching(/error TS2353: .*'"sortBY"' does not exist/)]);
+		expect(errors.wrongEnum).toEqual([expect.stringMatching(/error TS2820: Type '"absolut"' is not assignable to type '"absolute" \| "percentage"'/)]);
+	});
+
+	it("parses every expression of every panel and template variable, each naming only variables the dashboard defines; and catches a broken one", () => {
+		const broken = first();
+		broken.panels[0].targets![0].expr = "sum(rate(http_requests_total{route=~\"$route\"}[$__rate_interval])";
+		const problems = (dashboard: DashboardJson) =>
+			dashboardQueries(dashboard).flatMap(query => {
+				const errors = [...promqlErrors(query.expr), ...query.unknownVariables.map(name => `unknown variable $${name}`)];
+				return errors.length > 0 ? [{ where: query.where, errors }] : [];
+			});
+		for (const dashboard of dashboards.values()) expect(problems(dashboard)).toEqual([]);
+		expect(problems(broken)).toEqual([{ where: expect.stringContaining(broken.panels[0].title), errors: [expect.stringMatching(/^at \d+/), "unknown variable $route"] }]);
+	});
+
+	it("gives every panel a title, a description saying what bad looks like, and the dashboard's data source variable; every query a metric", () => {
+		for (const dashboard of dashboards.values()) {
+			expect(new Set(dashboard.panels.map(p => p.id)).size).toBe(dashboard.panels.length);
+			for (const panel of dashboard.panels) {
+				const where = `${dashboard.uid} / ${panel.title}`;
+				expect({ where, description: panel.description }).toEqual({ where, description: expect.stringMatching(/Bad: /) });
+				expect({ where, datasource: panel.datasource }).toEqual({ where, datasource: { type: "prometheus", uid: "${datasource}" } });
+				for (const target of panel.targets ?? []) expect({ where, datasource: target.datasource, refId: target.refId }).toEqual({ where, datasource: panel.datasource, refId: expect.any(String) });
+			}
+			for (const query of dashboardQueries(dashboard)) expect({ where: query.where, metrics: selectedMetrics(query.expr).length > 0 }).toEqual({ where: query.where, metrics: true });
+		}
+	});
+
+	it("selects its data source, namespaces and nodes by template variables", () => {
+		for (const dashboard of dashboards.values()) {
+			const [datasource, namespace, node] = dashboard.templating.list;
+			expect(datasource).toMatchObject({ name: "datasource", type: "datasource", query: "prometheus" });
+			expect(namespace).toMatchObject({ name: "namespace", type: "query", includeAll: true, multi: true, datasource: { uid: "${datasource}" } });
+			expect(node).toMatchObject({ name: "node_id", type: "query", includeAll: true, multi: true, datasource: { uid: "${datasource}" } });
+		}
+	});
+});
+
+describe("the rules file's expressions", () => {
+	it("all parse by Prometheus's grammar, and a broken one does not", () => {
+		const rules = projectRules();
+		expect(rules.length).toBeGreaterThan(10);
+		expect(rules.map(rule => ({ rule: rule.record ?? rule.alert, errors: promqlErrors(rule.expr) })).filter(r => r.errors.length > 0)).toEqual([]);
+		expect(promqlErrors("max(inventory_low_stock_products) >")).toEqual([expect.stringMatching(/^at 35/)]);
+	});
+});
+
+describe("the Grafana provisioning", () => {
+	const datasources = parse(readFileSync(join(GRAFANA, "provisioning/datasources/prometheus.yml"), "utf8")) as { datasources: { uid: string; type: string }[] };
+	const providers = parse(readFileSync(join(GRAFANA, "provisioning/dashboards/product-inventory.yml"), "utf8")) as { providers: { type: string; options: { path: string } }[] };
+	const compose = parse(readFileSync(join(__dirname, "../../docker-compose.yml"), "utf8")) as { services: Record<string, { volumes?: string[] }> };
+
+	it("provisions the data source every dashboard selects by default", () => {
+		const [prometheus] = datasources.datasources;
+		for (const dashboard of dashboards.values()) {
+			const { current } = dashboard.templating.list.find(v => v.name === "datasource")!;
+			expect({ dashboard: dashboard.uid, uid: current?.value, type: "prometheus" }).toEqual({ dashboard: dashboard.uid, uid: prometheus.uid, type: prometheus.type });
+		}
+	});
+
+	it("loads the dashboards from where docker-compose mounts config/grafana/dashboards, next to the provisioning", () => {
+		const [provider] = providers.providers;
+		expect(provider.type).toBe("file");
+		const volumes = compose.services.grafana.volumes ?? [];
+		expect(volumes).toContain(`./config/grafana/dashboards:${provider.options.path}:ro`);
+		expect(volumes).toContain("./config/grafana/provisioning:/etc/grafana/provisioning:ro");
+	});
+});
