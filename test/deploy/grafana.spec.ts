@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { dashboardQueries, loadDashboards, typeCheckDashboards, type DashboardJson } from "../helpers/grafana";
-import { projectRules, promqlErrors, selectedMetrics } from "../helpers/promql";
+import { neededMetrics, projectRules, promqlErrors, selectedMetrics } from "../helpers/promql";
 
 const GRAFANA = join(__dirname, "../../config/grafana");
 const dashboards = loadDashboards();
@@ -73,6 +73,25 @@ describe("the Grafana dashboards", () => {
 			expect(namespace).toMatchObject({ name: "namespace", type: "query", includeAll: true, multi: true, datasource: { uid: "${datasource}" } });
 			expect(node).toMatchObject({ name: "node_id", type: "query", includeAll: true, multi: true, datasource: { uid: "${datasource}" } });
 		}
+	});
+});
+
+describe("reading PromQL", () => {
+	it("takes the metrics an expression selects from its parse tree: not functions, labels, label values or grouping", () => {
+		expect(selectedMetrics('sum by (route) (rate(http_requests_total{route="/api/v1/products", status_class="5xx"}[5m])) / on() group_left vector(1) + count({__name__="up"})')).toEqual(["http_requests_total", "up"]);
+		expect(selectedMetrics("histogram_quantile(0.95, sum by (le) (rate(rate_bucket[5m]))) > bool 0.2")).toEqual(["rate_bucket"]);
+		expect(() => selectedMetrics('{__name__=~"http_.*"}')).toThrow(/names no metric/);
+		expect(() => selectedMetrics("sum(rate(x[5m])")).toThrow(/does not parse/);
+	});
+
+	it("resolves a recording rule's name to the metrics its expression needs", () => {
+		const rules = [
+			{ record: "job:a:rate5m", expr: "sum(rate(a_total[5m]))" },
+			{ record: "job:ab:ratio", expr: "job:a:rate5m / sum(rate(b_total[5m]))" },
+			{ alert: "Low", expr: "job:ab:ratio < 0.8" }
+		];
+		expect(neededMetrics("job:ab:ratio < 0.8 and c", rules)).toEqual(["a_total", "b_total", "c"]);
+		expect(() => neededMetrics("loop", [{ record: "loop", expr: "loop + 1" }])).toThrow(/loop -> loop/);
 	});
 });
 
