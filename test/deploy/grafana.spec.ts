@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { dashboardQueries, loadDashboards, typeCheckDashboards, type DashboardJson } from "../helpers/grafana";
-import { neededMetrics, projectRules, promqlErrors, selectedMetrics } from "../helpers/promql";
+import { neededMetrics, projectRules, promqlErrors, selectedMetrics, threshold } from "../helpers/promql";
 
 const GRAFANA = join(__dirname, "../../config/grafana");
 const dashboards = loadDashboards();
@@ -66,6 +66,32 @@ describe("the Grafana dashboards", () => {
 		}
 	});
 
+	it("draws each alert's threshold on the panels that show the alert's own figure", () => {
+		const alerts = projectRules().flatMap(rule => {
+			const compared = rule.alert ? threshold(rule.expr) : undefined;
+			return compared ? [{ alert: rule.alert!, ...compared }] : [];
+		});
+		const drawn = [...dashboards.values()].flatMap(dashboard =>
+			dashboard.panels.flatMap(panel =>
+				alerts
+					.filter(alert => (panel.targets ?? []).some(target => target.expr === alert.left))
+					.map(alert => ({
+						panel: `${dashboard.uid} / ${panel.title}`,
+						alert: alert.alert,
+						steps: ((panel.fieldConfig?.defaults as { thresholds?: { steps: { value: number | null }[] } }).thresholds?.steps ?? []).map(step => step.value)
+					}))
+			)
+		);
+		expect(drawn.map(d => d.alert).sort()).toEqual(["HighErrorRate", "HighLatencyP95", "LowCacheHitRatio"]);
+		for (const { panel, alert, steps } of drawn) expect({ panel, steps }).toEqual({ panel, steps: expect.arrayContaining([alerts.find(a => a.alert === alert)!.value]) });
+	});
+
+	it("names only recording rules that exist (a name with a colon is one)", () => {
+		const recorded = new Set(projectRules().flatMap(rule => (rule.record ? [rule.record] : [])));
+		const unknown = [...dashboards.values()].flatMap(dashboard => dashboardQueries(dashboard).flatMap(query => selectedMetrics(query.expr).filter(name => name.includes(":") && !recorded.has(name)).map(name => `${query.where}: ${name}`)));
+		expect(unknown).toEqual([]);
+	});
+
 	it("selects its data source, namespaces and nodes by template variables", () => {
 		for (const dashboard of dashboards.values()) {
 			const [datasource, namespace, node] = dashboard.templating.list;
@@ -92,6 +118,13 @@ describe("reading PromQL", () => {
 		];
 		expect(neededMetrics("job:ab:ratio < 0.8 and c", rules)).toEqual(["a_total", "b_total", "c"]);
 		expect(() => neededMetrics("loop", [{ record: "loop", expr: "loop + 1" }])).toThrow(/loop -> loop/);
+	});
+
+	it("reads an alert's threshold when the alert compares a figure with a number", () => {
+		expect(threshold("job:cache_hit_ratio:rate10m < 0.8")).toEqual({ left: "job:cache_hit_ratio:rate10m", op: "<", value: 0.8 });
+		expect(threshold("max by (consumer, topic) (kafka_consumer_lag_messages) > 1000")).toEqual({ left: "max by (consumer, topic) (kafka_consumer_lag_messages)", op: ">", value: 1000 });
+		expect(threshold("a > 1 and b > 2")).toBeUndefined();
+		expect(threshold('up{job="x"} == 0')).toBeUndefined();
 	});
 });
 

@@ -46,6 +46,16 @@ export function selectedMetrics(expr: string): string[] {
 	return [...names].sort();
 }
 
+/** An expression of the form `<left> > <number>` (or <, >=, <=), as most alerts are; undefined for any other. */
+export function threshold(expr: string): { left: string; op: string; value: number } | undefined {
+	if (promqlErrors(expr).length > 0) return undefined;
+	const top = parser.parse(expr).topNode.firstChild;
+	if (top?.name !== "BinaryExpr") return undefined;
+	const [left, op, right] = [top.firstChild, top.firstChild?.nextSibling, top.lastChild];
+	if (!left || !op || !right || right.name !== "NumberDurationLiteral" || !["Gtr", "Lss", "Gte", "Lte"].includes(op.name)) return undefined;
+	return { left: expr.slice(left.from, left.to), op: expr.slice(op.from, op.to), value: Number(expr.slice(right.from, right.to)) };
+}
+
 export interface Rule {
 	record?: string;
 	alert?: string;
