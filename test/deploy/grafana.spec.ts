@@ -71,16 +71,15 @@ describe("the Grafana dashboards", () => {
 			const compared = rule.alert ? threshold(rule.expr) : undefined;
 			return compared ? [{ alert: rule.alert!, ...compared }] : [];
 		});
+		// A panel shows an alert's figure when one of its queries is the alert's left side, or selects it (a recording rule).
 		const drawn = [...dashboards.values()].flatMap(dashboard =>
-			dashboard.panels.flatMap(panel =>
-				alerts
-					.filter(alert => (panel.targets ?? []).some(target => target.expr === alert.left))
-					.map(alert => ({
-						panel: `${dashboard.uid} / ${panel.title}`,
-						alert: alert.alert,
-						steps: ((panel.fieldConfig?.defaults as { thresholds?: { steps: { value: number | null }[] } }).thresholds?.steps ?? []).map(step => step.value)
-					}))
-			)
+			dashboard.panels.flatMap(panel => {
+				const queries = dashboardQueries(dashboard).filter(query => query.panel === panel);
+				const steps = ((panel.fieldConfig?.defaults as { thresholds?: { steps: { value: number | null }[] } }).thresholds?.steps ?? []).map(step => step.value);
+				return alerts
+					.filter(alert => queries.some(query => query.expr === alert.left || selectedMetrics(query.expr).includes(alert.left)))
+					.map(alert => ({ panel: `${dashboard.uid} / ${panel.title}`, alert: alert.alert, steps }));
+			})
 		);
 		expect(drawn.map(d => d.alert).sort()).toEqual(["HighErrorRate", "HighLatencyP95", "LowCacheHitRatio"]);
 		for (const { panel, alert, steps } of drawn) expect({ panel, steps }).toEqual({ panel, steps: expect.arrayContaining([alerts.find(a => a.alert === alert)!.value]) });

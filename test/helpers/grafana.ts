@@ -59,6 +59,8 @@ export interface Query {
 	expr: string;
 	/** Variables the expression names that neither Grafana nor the dashboard defines. */
 	unknownVariables: string[];
+	/** The panel whose target it is (none for a variable's query). */
+	panel?: DashboardPanel;
 }
 
 /**
@@ -91,12 +93,12 @@ function variablePromql(query: string): string | undefined {
 export function dashboardQueries(dashboard: DashboardJson): Query[] {
 	const variables = dashboard.templating.list;
 	const queries: Query[] = [];
-	const add = (where: string, raw: string) => {
+	const add = (where: string, raw: string, panel?: DashboardPanel) => {
 		const { expr, unknown } = interpolate(raw, variables);
-		queries.push({ where: `${dashboard.uid} / ${where}`, expr, unknownVariables: unknown });
+		queries.push({ where: `${dashboard.uid} / ${where}`, expr, unknownVariables: unknown, panel });
 	};
 	for (const panel of dashboard.panels)
-		for (const target of panel.targets ?? []) add(`${panel.title} / ${target.refId}`, target.expr ?? "");
+		for (const target of panel.targets ?? []) add(`${panel.title} / ${target.refId}`, target.expr ?? "", panel);
 	for (const variable of variables.filter(v => v.type === "query")) {
 		const query = typeof variable.query === "string" ? variable.query : (variable.query?.query ?? "");
 		const promql = variablePromql(query);
