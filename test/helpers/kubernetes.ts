@@ -4,10 +4,10 @@
  * kubernetes-models validates values (a string for a number, a bad enum), kubernetes-types
  * under tsc rejects unknown fields (`satisfies` on each object literal).
  */
-import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
 import { basename, join } from "node:path";
 import { parseAllDocuments } from "yaml";
+import { typeCheckModules } from "./type-check";
 
 export interface KubeObject {
 	apiVersion: string;
@@ -15,8 +15,6 @@ export interface KubeObject {
 	metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
 	[field: string]: unknown;
 }
-
-const ROOT = join(__dirname, "../..");
 
 /** Renders a kustomization with `kubectl kustomize` (or a standalone `kustomize build`). */
 export function renderKustomization(tool: string, dir: string): KubeObject[] {
@@ -66,22 +64,7 @@ export function typedModule(objects: KubeObject[]): string {
 	return [...header, "", ...declarations, ""].join("\n");
 }
 
-/**
- * Type-checks groups of objects, one generated module per group, in one tsc run; returns
- * tsc's errors per group (empty when the group type-checks). The modules are written under
- * node_modules/.cache so that they resolve kubernetes-types like the project's own code.
- */
+/** Type-checks groups of objects, one generated module per group; returns tsc's errors per group. */
 export function typeCheck(groups: Record<string, KubeObject[]>): Record<string, string[]> {
-	const dir = join(ROOT, "node_modules/.cache/kubernetes-types-check", String(process.pid));
-	rmSync(dir, { recursive: true, force: true });
-	mkdirSync(dir, { recursive: true });
-	const files = Object.keys(groups).map(name => `${name}.ts`);
-	for (const [name, objects] of Object.entries(groups)) writeFileSync(join(dir, `${name}.ts`), typedModule(objects));
-	const compilerOptions = { strict: true, noEmit: true, target: "ES2023", module: "commonjs", moduleResolution: "node10", ignoreDeprecations: "6.0", types: [] };
-	writeFileSync(join(dir, "tsconfig.json"), JSON.stringify({ compilerOptions, files }));
-	const tsc = spawnSync(process.execPath, [join(ROOT, "node_modules/typescript/bin/tsc"), "-p", dir, "--pretty", "false"], { cwd: dir, encoding: "utf8" });
-	rmSync(dir, { recursive: true, force: true });
-	const errors = tsc.stdout.split("\n").filter(line => / error TS\d+/.test(line));
-	if (tsc.status !== 0 && errors.length === 0) throw new Error(`tsc failed without errors: ${tsc.stdout}${tsc.stderr}`);
-	return Object.fromEntries(Object.keys(groups).map(name => [name, errors.filter(line => line.startsWith(`${name}.ts(`))]));
+	return typeCheckModules("kubernetes-types-check", Object.fromEntries(Object.entries(groups).map(([name, objects]) => [name, typedModule(objects)])));
 }
