@@ -17,6 +17,8 @@ import { ProcessMetricsMiddleware } from "./middlewares/process-metrics.middlewa
 import { PlatformMetricsMiddleware } from "./middlewares/platform-metrics.middleware";
 import { disconnectKafka } from "./lib/kafka";
 import { PrometheusReporter } from "./lib/prometheus-reporter";
+import { jsonLogFormatter } from "./lib/json-log";
+import { LogContextMiddleware } from "./middlewares/log-context.middleware";
 
 function cacher(config: AppConfig): BrokerOptions["cacher"] {
 	// Cached answers are only serialized, never changed, so they are not copied on each hit.
@@ -31,7 +33,7 @@ function cacher(config: AppConfig): BrokerOptions["cacher"] {
  * Moleculer's Retry (which may pick the same dead node again), and fallback. The near
  * cache wraps everything, so a hit costs no remote call at all.
  */
-const middlewareOrder = (): BrokerOptions["middlewares"] => [
+const middlewareOrder = (config: AppConfig): BrokerOptions["middlewares"] => [
 	"ActionHook",
 	"Validator",
 	"Bulkhead",
@@ -50,7 +52,9 @@ const middlewareOrder = (): BrokerOptions["middlewares"] => [
 	CacheMetricsMiddleware(),
 	KafkaLinkMiddleware,
 	ProcessMetricsMiddleware(),
-	PlatformMetricsMiddleware()
+	PlatformMetricsMiddleware(),
+	// Only JSON lines carry the call's ids: the pretty format pays nothing for them.
+	...(config.logFormat === "json" ? [LogContextMiddleware()] : [])
 ] as BrokerOptions["middlewares"];
 
 /** Closes the node's Kafka producer once every service (and its outbox relay) has stopped. */
@@ -79,7 +83,7 @@ export function createBrokerOptions(config: AppConfig): BrokerOptions {
 			type: "Console",
 			options: {
 				level: config.logLevel,
-				formatter: config.logFormat === "json" ? "json" : "short",
+				formatter: config.logFormat === "json" ? jsonLogFormatter : "short",
 				colors: config.logFormat === "pretty",
 				moduleColors: config.logFormat === "pretty"
 			}
@@ -101,7 +105,7 @@ export function createBrokerOptions(config: AppConfig): BrokerOptions {
 		tracking: { enabled: true, shutdownTimeout: 10_000 },
 		skipProcessEventRegistration: true,
 		internalMiddlewares: false,
-		middlewares: middlewareOrder(),
+		middlewares: middlewareOrder(config),
 		validator: new Validators.Fastest({
 			useNewCustomCheckerFunction: true,
 			messages: VALIDATION_MESSAGES
