@@ -81,3 +81,9 @@ export function jsonLogLine(level: string, args: unknown[], bindings: LogBinding
 export function jsonLogFormatter(level: string, args: unknown[], bindings: LogBindings): string[] {
 	return [jsonLogLine(level, args, bindings, currentLogContext())];
 }
+
+/** Node's own process warnings, which it prints as plain text, written as lines of `logger` instead. */
+export function logProcessWarnings(logger: { warn(...args: unknown[]): void }): void {
+	process.removeAllListeners("warning");
+	process.on("warning", warning => logger.warn("Process warning:", warning));
+}

@@ -3,13 +3,14 @@
  * lines written while a request or an event is handled carry its trace, correlation and
  * event ids; and no request body value, API key or Idempotency-Key is ever printed.
  */
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, spawnNode, waitReady, type RunningNode } from "../../scripts/cluster-nodes";
 import { httpClient } from "../helpers/http";
 import { waitFor } from "../helpers/wait";
+import { describeWith, engineUrl, KAFKA_ENV } from "../helpers/engines";
 
 const API_KEY = `json-logs-key-${randomUUID()}`;
 const NODE_ID = "json-logs-node";
@@ -27,38 +28,43 @@ interface Line {
 	error?: { name: string; type?: string; code?: number; message: string; stack?: string };
 }
 
-describe("JSON logs of a node process", () => {
-	jest.setTimeout(90_000);
-	let dir: string;
-	let node: RunningNode;
-	let port: number;
-	/** What the process printed on stdout and stderr, each stream on its own. */
-	const streams = { stdout: "", stderr: "" };
-	const api = httpClient(() => `http://127.0.0.1:${port}`);
-
+/**
+ * A node with every service, LOG_FORMAT=json and LOG_LEVEL=debug, started before the suite
+ * and stopped after it, with what it prints on stdout and stderr kept apart.
+ */
+function useJsonLoggingNode(env: Record<string, string> = {}) {
+	const node = { port: 0, stdout: "", stderr: "" } as { process: RunningNode; port: number; stdout: string; stderr: string; dir: string };
+	beforeAll(async () => {
+		node.dir = mkdtempSync(join(tmpdir(), "pi-json-logs-"));
+		node.port = await freePort();
+		node.process = spawnNode(
+			{ name: NODE_ID, services: "all", port: node.port },
+			{ LOG_FORMAT: "json", LOG_LEVEL: "debug", API_KEYS: `shop:${API_KEY}`, METRICS_PORT: "0", NODE_ENV: "test", DATABASE_URL: `sqlite:${join(node.dir, "logs.sqlite")}`, ...env }
+		);
+		node.process.child.stdout!.on("data", chunk => (node.stdout += String(chunk)));
+		node.process.child.stderr!.on("data", chunk => (node.stderr += String(chunk)));
+		await waitReady(node.port, 60_000);
+	});
+	afterAll(async () => {
+		await node.process?.stop("SIGTERM");
+		if (node.dir) rmSync(node.dir, { recursive: true, force: true });
+	});
 	const lines = (): Line[] =>
-		[streams.stdout, streams.stderr]
+		[node.stdout, node.stderr]
 			.flatMap(text => text.split("\n"))
 			.filter(line => line !== "")
 			.map(line => JSON.parse(line) as Line);
-	const linesOf = (correlationId: string) => lines().filter(line => line.correlationId === correlationId);
+	return {
+		streams: node,
+		lines,
+		linesOf: (correlationId: string) => lines().filter(line => line.correlationId === correlationId),
+		api: httpClient(() => `http://127.0.0.1:${node.port}`)
+	};
+}
 
-	beforeAll(async () => {
-		dir = mkdtempSync(join(tmpdir(), "pi-json-logs-"));
-		port = await freePort();
-		node = spawnNode(
-			{ name: NODE_ID, services: "all", port },
-			{ LOG_FORMAT: "json", LOG_LEVEL: "debug", API_KEYS: `shop:${API_KEY}`, METRICS_PORT: "0", NODE_ENV: "test", DATABASE_URL: `sqlite:${join(dir, "logs.sqlite")}` }
-		);
-		node.child.stdout!.on("data", chunk => (streams.stdout += String(chunk)));
-		node.child.stderr!.on("data", chunk => (streams.stderr += String(chunk)));
-		await waitReady(port, 60_000);
-	});
-
-	afterAll(async () => {
-		await node?.stop("SIGTERM");
-		rmSync(dir, { recursive: true, force: true });
-	});
+describe("JSON logs of a node process", () => {
+	jest.setTimeout(90_000);
+	const { streams, lines, linesOf, api } = useJsonLoggingNode();
 
 	it("prints nothing but JSON lines, each with its time, level, message, node and service", async () => {
 		await waitFor(() => lines().some(line => /ServiceBroker with \d+ service\(s\) started/.test(line.msg)));
@@ -112,5 +118,22 @@ describe("JSON logs of a node process", () => {
 		expect(answered).toMatchObject({ level: "debug", service: "api", traceId: requestId, action: "api.rest" });
 		expect(linesOf(requestId).find(line => line.error)?.error).toMatchObject({ name: "ValidationError", type: "VALIDATION_ERROR", code: 422 });
 		expect(streams.stdout + streams.stderr).not.toContain(refusedValue);
+	});
+});
+
+const brokers = engineUrl(KAFKA_ENV, "127.0.0.1:9092");
+
+describeWith(brokers)("JSON logs of a node consuming through Kafka", () => {
+	jest.setTimeout(90_000);
+	const { linesOf, api } = useJsonLoggingNode({ KAFKA_BROKERS: brokers ?? "", NAMESPACE: `jl${randomBytes(4).toString("hex")}`, KAFKA_PARTITIONS: "1" });
+
+	it("gives the lines of an event taken from Kafka its event id and the correlation id of the request that caused it", async () => {
+		const requestId = `logs-kafka-${randomUUID()}`;
+		const created = await api("POST", "/api/v1/products", { body: { name: "Kafka logged", price: 1, stock: 2 }, apiKey: API_KEY, headers: { "X-Request-ID": requestId } });
+		expect(created.status).toBe(201);
+		const handled = await waitFor(() => linesOf(requestId).find(line => line.service === "inventory" && line.msg.startsWith("Handled product.created")), 60_000);
+		// No action runs it: the ids come from the event itself.
+		expect(handled).toMatchObject({ correlationId: requestId, eventId: expect.stringMatching(/^[0-9a-f-]{36}$/) });
+		expect(handled.action).toBeUndefined();
 	});
 });
