@@ -17,7 +17,7 @@ import { ProcessMetricsMiddleware } from "./middlewares/process-metrics.middlewa
 import { PlatformMetricsMiddleware } from "./middlewares/platform-metrics.middleware";
 import { disconnectKafka } from "./lib/kafka";
 import { PrometheusReporter } from "./lib/prometheus-reporter";
-import { jsonLogFormatter } from "./lib/json-log";
+import { jsonLogFormatter, printedObject } from "./lib/json-log";
 import { LogContextMiddleware } from "./middlewares/log-context.middleware";
 
 function cacher(config: AppConfig): BrokerOptions["cacher"] {
@@ -85,7 +85,9 @@ export function createBrokerOptions(config: AppConfig): BrokerOptions {
 				level: config.logLevel,
 				formatter: config.logFormat === "json" ? jsonLogFormatter : "short",
 				colors: config.logFormat === "pretty",
-				moduleColors: config.logFormat === "pretty"
+				moduleColors: config.logFormat === "pretty",
+				// Moleculer prints objects and errors whole, an error's `data` too (a validation error's holds the values it refused).
+				objectPrinter: (value: object) => printedObject(value, config.logFormat === "pretty")
 			}
 		},
 		logLevel: config.logLevel,

@@ -2,7 +2,8 @@
  * LOG_FORMAT=json: each line one JSON object with the time, level, message, node and
  * service, and the ids of the call or event it was written in (lib/log-context.ts).
  * Errors keep their name, code, type, message and stack, never their `data`; objects
- * logged along are printed without the fields that carry payloads, params or keys.
+ * logged along are printed without the fields that carry payloads, params or keys, in
+ * the pretty format as well (`printedObject`).
  */
 import { inspect } from "node:util";
 import { currentLogContext, type LogContext } from "./log-context";
@@ -55,11 +56,20 @@ export function withheld(value: unknown, depth = 0): unknown {
 	return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, WITHHELD.test(key) ? "[withheld]" : withheld(item, depth + 1)]));
 }
 
+/** An object logged along with a message, as either format prints it: without what `withheld` leaves out. */
+export function printedObject(value: object, colors = false): string {
+	if (value instanceof Error) {
+		const { code, type, stack, name, message } = loggedError(value);
+		return `${type === undefined ? "" : `[${type} ${code ?? ""}] `}${stack ?? `${name}: ${message}`}`;
+	}
+	return inspect(withheld(value), { depth: MAX_DEPTH + 1, breakLength: Number.POSITIVE_INFINITY, colors });
+}
+
 const printed = (arg: unknown): string => {
 	if (typeof arg === "string") return arg;
 	if (arg instanceof Error) return arg.message;
 	if (arg === null || typeof arg !== "object") return String(arg);
-	return inspect(withheld(arg), { depth: MAX_DEPTH + 1, breakLength: Number.POSITIVE_INFINITY, colors: false });
+	return printedObject(arg);
 };
 
 /** One log line as JSON; the first error among the arguments becomes its `error` field. */

@@ -1,5 +1,5 @@
 import { Errors } from "moleculer";
-import { jsonLogLine, withheld } from "../../lib/json-log";
+import { jsonLogLine, printedObject, withheld } from "../../lib/json-log";
 import { currentLogContext, inCallLogContext, inEventLogContext, outsideLogContext } from "../../lib/log-context";
 
 const bindings = { nodeID: "products-1", mod: "products", svc: "products" };
@@ -47,6 +47,15 @@ describe("jsonLogLine", () => {
 		expect(parsed(line).msg).toContain("purchases.create");
 		expect(parsed(line).msg).toContain("expired: 2");
 		for (const secret of ["cust-secret-9", "idem-1", "k-1", "total"]) expect(line).not.toContain(secret);
+	});
+
+	it("prints an object for the pretty format the same way: no error data, no params", () => {
+		const err = new Errors.ValidationError("Parameters validation error!", "VALIDATION_ERROR", [{ field: "customerId", actual: "cust-secret-9" }]);
+		const text = printedObject(err);
+		expect(text).toContain("Parameters validation error!");
+		expect(text).toContain("VALIDATION_ERROR");
+		expect(printedObject({ params: { customerId: "cust-secret-9" } })).toBe("{ params: '[withheld]' }");
+		expect(text).not.toContain("cust-secret-9");
 	});
 
 	it("reduces errors nested in objects and stops at a depth", () => {
