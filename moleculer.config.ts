@@ -18,6 +18,8 @@ import { PlatformMetricsMiddleware } from "./middlewares/platform-metrics.middle
 import { disconnectKafka } from "./lib/kafka";
 import { PrometheusReporter } from "./lib/prometheus-reporter";
 import { replCommands } from "./lib/repl/commands";
+import { jsonLogFormatter, printedObject } from "./lib/json-log";
+import { LogContextMiddleware } from "./middlewares/log-context.middleware";
 
 function cacher(config: AppConfig): BrokerOptions["cacher"] {
 	// Cached answers are only serialized, never changed, so they are not copied on each hit.
@@ -32,7 +34,7 @@ function cacher(config: AppConfig): BrokerOptions["cacher"] {
  * Moleculer's Retry (which may pick the same dead node again), and fallback. The near
  * cache wraps everything, so a hit costs no remote call at all.
  */
-const middlewareOrder = (): BrokerOptions["middlewares"] => [
+const middlewareOrder = (config: AppConfig): BrokerOptions["middlewares"] => [
 	"ActionHook",
 	"Validator",
 	"Bulkhead",
@@ -51,7 +53,9 @@ const middlewareOrder = (): BrokerOptions["middlewares"] => [
 	CacheMetricsMiddleware(),
 	KafkaLinkMiddleware,
 	ProcessMetricsMiddleware(),
-	PlatformMetricsMiddleware()
+	PlatformMetricsMiddleware(),
+	// Only JSON lines carry the call's ids: the pretty format pays nothing for them.
+	...(config.logFormat === "json" ? [LogContextMiddleware()] : [])
 ] as BrokerOptions["middlewares"];
 
 /** Closes the node's Kafka producer once every service (and its outbox relay) has stopped. */
@@ -80,9 +84,11 @@ export function createBrokerOptions(config: AppConfig): BrokerOptions {
 			type: "Console",
 			options: {
 				level: config.logLevel,
-				formatter: config.logFormat === "json" ? "json" : "short",
+				formatter: config.logFormat === "json" ? jsonLogFormatter : "short",
 				colors: config.logFormat === "pretty",
-				moduleColors: config.logFormat === "pretty"
+				moduleColors: config.logFormat === "pretty",
+				// Moleculer prints objects and errors whole, an error's `data` too (a validation error's holds the values it refused).
+				objectPrinter: (value: object) => printedObject(value, config.logFormat === "pretty")
 			}
 		},
 		logLevel: config.logLevel,
@@ -102,7 +108,7 @@ export function createBrokerOptions(config: AppConfig): BrokerOptions {
 		tracking: { enabled: true, shutdownTimeout: 10_000 },
 		skipProcessEventRegistration: true,
 		internalMiddlewares: false,
-		middlewares: middlewareOrder(),
+		middlewares: middlewareOrder(config),
 		validator: new Validators.Fastest({
 			useNewCustomCheckerFunction: true,
 			messages: VALIDATION_MESSAGES

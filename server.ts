@@ -8,6 +8,7 @@ import { createBrokerOptions } from "./moleculer.config";
 import { markDraining } from "./config/broker-config";
 import { SERVICE_SCHEMAS } from "./services";
 import { startHealthServer } from "./lib/health-server";
+import { logProcessWarnings } from "./lib/json-log";
 
 export function createNode(config: AppConfig): ServiceBroker {
 	const broker = new ServiceBroker(createBrokerOptions(config));
@@ -27,6 +28,8 @@ async function main(): Promise<void> {
 		throw err;
 	}
 	const broker = createNode(config);
+	// Every line JSON: Node's warnings (a dependency's negative timeout, say) too.
+	if (config.logFormat === "json") logProcessWarnings(broker.getLogger("process"));
 	stopGracefullyOnSignals(broker, config.drainSeconds);
 	if (config.healthPort > 0) (await startHealthServer(broker, config.healthPort, config.services)).unref();
 	await broker.start();

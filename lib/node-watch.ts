@@ -9,6 +9,7 @@
  * heartbeat.
  */
 import type { ServiceBroker } from "moleculer";
+import { countMetric, registerMetrics, startAtZero } from "./metrics";
 
 /** A call outstanding this long makes its node worth a ping. */
 const SUSPECT_AFTER_MS = 300;
@@ -36,7 +37,12 @@ export class NodeWatch {
 		if (node) node.lastPong = Date.now();
 	};
 
-	constructor(private readonly broker: ServiceBroker) {}
+	constructor(private readonly broker: ServiceBroker) {
+		registerMetrics(broker, [
+			{ name: "node_watch_nodes_removed_total", type: "counter", description: "Nodes taken out of the registry because they answered no ping while calls to them were outstanding" }
+		]);
+		startAtZero(broker, "node_watch_nodes_removed_total");
+	}
 
 	/** Notes a call sent to `nodeID`; the function returned notes its end. */
 	track(nodeID: string): () => void {
@@ -90,5 +96,6 @@ export class NodeWatch {
 		if (!registry.nodes.get(nodeID)?.available) return;
 		this.broker.logger.warn(`Node '${nodeID}' did not answer a ping within ${PING_TIMEOUT_MS} ms with calls outstanding: taken out of the registry.`);
 		registry.nodes.disconnected(nodeID, true);
+		countMetric(this.broker, "node_watch_nodes_removed_total");
 	}
 }

@@ -6,6 +6,7 @@
  */
 import type { Database } from "./database";
 import type { EventEnvelope } from "../contracts/events";
+import { outsideLogContext } from "./log-context";
 
 /** Hands an event to one destination (a consumer group, the cluster broadcast, Kafka); throws when it did not take it. */
 export type Publish = (event: EventEnvelope, destination: string) => Promise<void>;
@@ -134,7 +135,8 @@ export class OutboxRelay {
 			this.again = true;
 			return;
 		}
-		this.running = this.loop().finally(() => {
+		// A commit kicks the relay from inside its call; the pass carries other calls' events too.
+		this.running = outsideLogContext(() => this.loop()).finally(() => {
 			this.running = undefined;
 		});
 	}

@@ -15,6 +15,7 @@ import type { Context, Middleware, ServiceBroker } from "moleculer";
 import { wasNotRun } from "../lib/failures";
 import type { IdempotencyMeta } from "../lib/idempotency";
 import { NodeWatch } from "../lib/node-watch";
+import { countMetric, registerMetrics, startAtZero } from "../lib/metrics";
 import { doublingDelay, sleep } from "../lib/resilience";
 
 /** Attempts after the first: a refusal can come from several leaving nodes in a row. */
@@ -49,11 +50,28 @@ export function failureOfCall(err: CallFailure, action: FailoverAction, nodeID: 
 	return null;
 }
 
+/** Why a call was sent again, as `failover_resent_calls_total{reason}` tells it. */
+export type ResendReason = "not_run" | "queue_full" | "node_lost";
+const RESEND_REASONS: ResendReason[] = ["not_run", "queue_full", "node_lost"];
+
+export function resendReasonOf(err: CallFailure, failure: "not-run" | "lost"): ResendReason {
+	if (failure === "lost") return "node_lost";
+	return err.type === "QUEUE_FULL" ? "queue_full" : "not_run";
+}
+
 export function FailoverMiddleware(): Middleware {
 	let watch: NodeWatch | undefined;
 	return {
 		name: "Failover",
 		created(broker: ServiceBroker) {
+			registerMetrics(broker, [
+				{
+					name: "failover_resent_calls_total",
+					type: "counter",
+					labelNames: ["action", "reason"],
+					description: "Calls sent again to another node because the node asked refused them unrun, had its queue full, or was lost"
+				}
+			]);
 			watch = new NodeWatch(broker);
 		},
 		started() {
@@ -63,6 +81,7 @@ export function FailoverMiddleware(): Middleware {
 			watch?.stop();
 		},
 		remoteAction(this: ServiceBroker, handler: (ctx: Context) => Promise<unknown>, action: FailoverAction) {
+			for (const reason of RESEND_REASONS) startAtZero(this, "failover_resent_calls_total", { action: action.name, reason });
 			return (ctx: FailoverContext): Promise<unknown> => {
 				const done = ctx.nodeID ? watch?.track(ctx.nodeID) : undefined;
 				return handler(ctx)
@@ -71,6 +90,7 @@ export function FailoverMiddleware(): Middleware {
 						const failure = failureOfCall(err, action, ctx.nodeID ?? undefined);
 						const state = ctx._failover ?? { attempt: 0, tried: [] };
 						if (!failure || state.attempt >= RESENDS || (failure === "lost" && !isSafeToRepeat(action, ctx.meta))) throw err;
+						countMetric(this, "failover_resent_calls_total", { action: action.name, reason: resendReasonOf(err, failure) });
 						const tried = [...state.tried, ctx.nodeID!];
 						const untried = (this.registry.getActionEndpoints(action.name)?.endpoints ?? []).filter(ep => ep.isAvailable && !tried.includes(ep.id));
 						const nodeID = untried[Math.floor(Math.random() * untried.length)]?.id;

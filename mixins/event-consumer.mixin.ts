@@ -15,6 +15,7 @@ import { lifecycleOf, periodically } from "../lib/lifecycle";
 import { appConfig } from "../config/broker-config";
 import { ensureTopics, groupName, kafkaEnabled, kafkaOf, plainTopic, produce, topicName } from "../lib/kafka";
 import { countMetric, registerMetrics, setMetric, startAtZero } from "../lib/metrics";
+import { inEventLogContext } from "../lib/log-context";
 
 /** Reacts to one event inside the transaction that also claims its `(consumer, event id)` row. */
 export type EventHandler<S, T extends EventType = EventType> = (svc: S, event: EventEnvelope<T>, tx: Transaction) => Promise<void>;
@@ -70,7 +71,9 @@ interface ConsumerThis extends DbServiceThis {
 	/** Set once the node leaves: no more (re)joining the consumer group. */
 	kafkaStopping?: boolean;
 	consumeOne(event: EventEnvelope): Promise<{ outcome: ConsumeOutcome }>;
+	handleEvent(event: EventEnvelope): Promise<{ outcome: ConsumeOutcome }>;
 	consumeKafkaMessage(topic: string, message: KafkaMessage, heartbeat: () => Promise<void>): Promise<void>;
+	takeKafkaMessage(topic: string, message: KafkaMessage, heartbeat: () => Promise<void>): Promise<void>;
 	startKafkaConsumer(): Promise<void>;
 	pruneProcessedEvents(before: Date): Promise<number>;
 }
@@ -124,7 +127,11 @@ export function createEventConsumerMixin<S extends Service>(
 				}
 			},
 
-			async consumeOne(this: This, event: EventEnvelope): Promise<{ outcome: ConsumeOutcome }> {
+			consumeOne(this: This, event: EventEnvelope): Promise<{ outcome: ConsumeOutcome }> {
+				return inEventLogContext(event, () => this.handleEvent(event));
+			},
+
+			async handleEvent(this: This, event: EventEnvelope): Promise<{ outcome: ConsumeOutcome }> {
 				const handle = handlerOf(event.type);
 				if (!handle) return { outcome: "ignored" };
 				// A stopping node: say "not available" so the event is asked for again later, elsewhere.
@@ -133,6 +140,7 @@ export function createEventConsumerMixin<S extends Service>(
 				if (options.handlersIdempotentById) {
 					await handle(svc, event);
 					countMetric(this.broker, "events_consumed_total", { consumer: this.name, type: event.type });
+					this.logger.debug(`Handled ${event.type} ${event.id} (correlation ${event.correlationId}).`);
 					return { outcome: "processed" };
 				}
 				const answer = await this.db.transaction(async tx => {
@@ -153,7 +161,14 @@ export function createEventConsumerMixin<S extends Service>(
 			},
 
 			/** One Kafka message: handled (with retries), or parked on the dead-letter topic. */
-			async consumeKafkaMessage(this: This, topic: string, message: KafkaMessage, heartbeat: () => Promise<void>): Promise<void> {
+			consumeKafkaMessage(this: This, topic: string, message: KafkaMessage, heartbeat: () => Promise<void>): Promise<void> {
+				// The relay names the event in a header: lines about a message that cannot be read carry its id too.
+				const id = message.headers?.id;
+				if (id === undefined) return this.takeKafkaMessage(topic, message, heartbeat);
+				return inEventLogContext({ id: String(id) }, () => this.takeKafkaMessage(topic, message, heartbeat));
+			},
+
+			async takeKafkaMessage(this: This, topic: string, message: KafkaMessage, heartbeat: () => Promise<void>): Promise<void> {
 				const takeRecord = options.recordTopics?.[topic];
 				let failure: unknown;
 				for (let attempt = 1; attempt <= KAFKA_ATTEMPTS; attempt++) {

@@ -14,6 +14,7 @@ import { TOPICS, consumerGroupsOf, type EventEnvelope } from "../contracts/event
 import { defineMixin } from "../lib/schema";
 import { kafkaEnabled, produce } from "../lib/kafka";
 import { isOutage } from "../lib/failures";
+import { inEventLogContext } from "../lib/log-context";
 import { lifecycleOf } from "../lib/lifecycle";
 import { countMetric, registerMetrics, startAtZero } from "../lib/metrics";
 
@@ -121,16 +122,17 @@ export function createOutboxMixin(options: { pollMs?: number } = {}): Partial<Se
 					this.outboxRelay = new OutboxRelay({
 						db: this.db,
 						pollMs: options.pollMs,
-						publish: async (event, destination) => {
-							await this.publishEvent(event, destination);
-							countMetric(this.broker, "events_published_total", { service: this.name, topic: TOPICS[event.type], destination: destination.replace(/^\$/, "") });
-						},
+						publish: (event, destination) =>
+							inEventLogContext(event, async () => {
+								await this.publishEvent(event, destination);
+								countMetric(this.broker, "events_published_total", { service: this.name, topic: TOPICS[event.type], destination: destination.replace(/^\$/, "") });
+							}),
 						// A consumer, Kafka or a store being away says nothing about the event.
 						countsTowardsParking: err => !isOutage(err),
 						onPublishError: (err, event, attempts, parked) => {
 							const log = parked ? this.logger.error : this.logger.warn;
 							if (parked) countMetric(this.broker, "outbox_parked_events_total", { service: this.name });
-							log.call(this.logger, `Outbox event ${event.type} ${event.id} (aggregate ${event.aggregateId}) not published, attempt ${attempts}${parked ? ", parked" : ""}: ${(err as Error)?.message}`);
+							inEventLogContext(event, () => log.call(this.logger, `Outbox event ${event.type} ${event.id} (aggregate ${event.aggregateId}) not published, attempt ${attempts}${parked ? ", parked" : ""}: ${(err as Error)?.message}`));
 						},
 						onPassError: err => this.logger.error("Outbox relay pass failed:", (err as Error)?.message ?? err),
 						onPassDone: (published, backlog) => {

@@ -10,6 +10,7 @@ import type { Context, ServiceSchema } from "moleculer";
 import { appConfig } from "../../config/broker-config";
 import type { IdempotencyMeta } from "../../lib/idempotency";
 import { defineMixin, defineService } from "../../lib/schema";
+import { inCallLogContext } from "../../lib/log-context";
 import { createCacheCleanerMixin } from "../../mixins/cache-cleaner.mixin";
 import { authenticate, rateLimitKey } from "./auth";
 import { openApiDocument, swaggerAsset, swaggerPage } from "./docs";
@@ -114,7 +115,11 @@ const ApiService = defineService<ApiThis>({
 			if (answerStale(this, req, res, err)) return;
 			const { problem, internal } = toProblem(err);
 			const path = (req.originalUrl ?? req.url ?? "").split("?")[0];
-			if (internal) this.logger.error(`${req.method} ${path} failed:`, err);
+			// moleculer-web calls this after the request's action ended, outside its log context.
+			const log = () =>
+				internal ? this.logger.error(`${req.method} ${path} failed:`, err) : this.logger.debug(`${req.method} ${path} answered ${problem.status} ${problem.code}.`);
+			if (req.$ctx) inCallLogContext(req.$ctx, log);
+			else log();
 			if (problem.code === "NOT_FOUND") problem.detail = `No route matches ${req.method} ${path}.`;
 			problem.instance = path;
 			problem.requestId = req.$ctx?.requestID ?? requestIdOf(req);

@@ -25,9 +25,7 @@ import { freePort, type NodeSpec } from "../../scripts/cluster-nodes";
 const NOT_FROM_THIS_TRAFFIC: Record<string, string> = {
 	up: "written by Prometheus for each target it scrapes, not by a node (the live Prometheus test below reads it)",
 	moleculer_circuit_breaker_opened_active: "has a series once a circuit opens (test/cluster/breaker.spec.ts opens one and scrapes it)",
-	moleculer_circuit_breaker_half_opened_active: "has a series once an open circuit half-opens (test/cluster/breaker.spec.ts)",
-	failover_resent_calls_total: "being added by the failover metrics work (issue 14, H-L); not in this branch yet",
-	node_watch_nodes_removed_total: "being added by the failover metrics work (issue 14, H-L); not in this branch yet"
+	moleculer_circuit_breaker_half_opened_active: "has a series once an open circuit half-opens (test/cluster/breaker.spec.ts)"
 };
 
 /** A scrape or a rule evaluation waits for its turn on a loaded machine (interval 1 s, but a first scrape may take several). */

@@ -10,8 +10,9 @@ import { httpClient, type HttpResponse } from "../helpers/http";
 import { catalog } from "../helpers/catalog";
 import { auditTrail, requestRecord } from "../helpers/audit";
 import { waitFor } from "../helpers/wait";
-import { defaultTopology } from "../../scripts/cluster-nodes";
+import { defaultTopology, freePort } from "../../scripts/cluster-nodes";
 import { takingTurns } from "../helpers/taking-turns";
+import { scrapedMetric } from "../helpers/metrics";
 
 const engines = clusterEngines();
 
@@ -23,7 +24,16 @@ const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms));
 describeWith(engines)("a node that dies under load, in a cluster of nine nodes", () => {
 	takingTurns();
 	jest.setTimeout(240_000);
-	const cluster = useCluster(() => engines, defaultTopology());
+	const topology = defaultTopology();
+	/** The callers whose failover the first test reads: the gateways (of purchases) and the purchases nodes (of inventory). */
+	const callers = ["gateway-1", "gateway-2", "purchases-1", "purchases-2"];
+	// Runs before useCluster's own beforeAll, which starts the topology as it is then.
+	beforeAll(async () => {
+		for (const spec of topology) if (callers.includes(spec.name)) spec.env = { ...spec.env, METRICS_PORT: String(await freePort()) };
+	});
+	const cluster = useCluster(() => engines, topology);
+	const callerMetric = (names: string[], metric: string, labels: Record<string, string> = {}) =>
+		Promise.all(names.map(name => scrapedMetric(cluster.nodes.get(name)!, metric, labels))).then(values => values.reduce((sum, v) => sum + v, 0));
 	const via = (gateway: number) => httpClient(() => cluster.gateways[gateway]);
 	const held = catalog(() => cluster.client);
 
@@ -60,6 +70,10 @@ describeWith(engines)("a node that dies under load, in a cluster of nine nodes",
 
 	it("answers 1,000 purchases with 201 while a purchases node and then an inventory node are SIGKILLed, holding exactly the units answered", async () => {
 		const products = [await productWithStock(100_000), await productWithStock(100_000)];
+		const gateways = ["gateway-1", "gateway-2"];
+		// Exported at zero from the start, so the first resend shows in rate().
+		await expect(callerMetric(gateways, "node_watch_nodes_removed_total")).resolves.toBe(0);
+		await expect(callerMetric(gateways, "failover_resent_calls_total", { action: "purchases.create", reason: "node_lost" })).resolves.toBe(0);
 		const kill = (name: string) => () => cluster.nodes.get(name)!.stop("SIGKILL");
 		// Half with the client's own key, half with none (the gateway gives those one).
 		const answers = await paced(
@@ -78,6 +92,12 @@ describeWith(engines)("a node that dies under load, in a cluster of nine nodes",
 		const failed = failures(answers, status => status === 201);
 		expect(failed.filter(f => !/^\d+ ms: [1-4]\d\d /.test(f))).toEqual([]); // no 5xx, no lost connection
 		expect(failed.length).toBeLessThanOrEqual(1); // at least 99.9 % answered 201
+
+		// The gateways took purchases-1 out and sent what it held to purchases-2; purchases-2 did the same with inventory-1.
+		await expect(callerMetric(gateways, "node_watch_nodes_removed_total")).resolves.toBeGreaterThanOrEqual(1);
+		await expect(callerMetric(gateways, "failover_resent_calls_total", { action: "purchases.create", reason: "node_lost" })).resolves.toBeGreaterThanOrEqual(1);
+		await expect(callerMetric(["purchases-2"], "node_watch_nodes_removed_total")).resolves.toBeGreaterThanOrEqual(1);
+		await expect(callerMetric(["purchases-2"], "failover_resent_calls_total", { action: "inventory.reserve", reason: "node_lost" })).resolves.toBeGreaterThanOrEqual(1);
 
 		// What is held is what the clients were told they have, nothing more. (The test's own
 		// client is a plain broker: it reads once its heartbeats have told it who died.)

@@ -6,6 +6,7 @@ import { freePort } from "../../scripts/cluster-nodes";
 import { spawnNode } from "../../scripts/cluster-nodes";
 
 const KEY = "process-secret-key-42";
+const REFUSED = "refused-value-never-logged";
 
 /** Runs server.ts as `npm start` does, on all services, collecting everything it prints. */
 function startServer(env: Record<string, string>) {
@@ -26,7 +27,7 @@ describe("the server process", () => {
 		expect(output.join("").trim()).toBe('Invalid configuration: PORT: expected a whole number, got "not-a-port"');
 	});
 
-	it("serves, exports Prometheus metrics, never logs the API key, and stops cleanly on SIGTERM", async () => {
+	it("serves, exports Prometheus metrics, never logs the API key or a refused value, and stops cleanly on SIGTERM", async () => {
 		const port = await freePort();
 		const metricsPort = await freePort();
 		const server = startServer({
@@ -42,6 +43,9 @@ describe("the server process", () => {
 			const headers = { "X-API-Key": KEY, "Content-Type": "application/json" };
 			const created = await fetch(`${base}/api/v1/products`, { method: "POST", headers, body: JSON.stringify({ name: "Logged", price: 1, stock: 1 }) });
 			expect(created.status).toBe(201);
+			// Moleculer prints a refused call's error at debug, whose data holds the values it refused.
+			const refused = await fetch(`${base}/api/v1/purchases`, { method: "POST", headers, body: JSON.stringify({ items: [{ productId: REFUSED, quantity: 1 }] }) });
+			expect(refused.status).toBe(422);
 			const wrong = await fetch(`${base}/api/v1/products`, { headers: { "X-API-Key": `${KEY}-wrong` } });
 			expect(wrong.status).toBe(401);
 			const { id } = (await created.json()) as { id: string };
@@ -62,6 +66,8 @@ describe("the server process", () => {
 		const logs = server.output.join("");
 		expect(logs).toContain("ServiceBroker with");
 		expect(logs).not.toContain(KEY);
+		expect(logs).toContain("The 'purchases.create' request is rejected.");
+		expect(logs).not.toContain(REFUSED);
 	}, 60_000);
 
 	it("answers probes on HEALTH_PORT on a node without a gateway: live at once, ready once its own services and databases are, draining after SIGTERM", async () => {

@@ -1,4 +1,4 @@
-import { failureOfCall, isSafeToRepeat } from "../../middlewares/failover.middleware";
+import { failureOfCall, isSafeToRepeat, resendReasonOf } from "../../middlewares/failover.middleware";
 
 const action = { name: "purchases.create" };
 
@@ -19,6 +19,14 @@ describe("failureOfCall", () => {
 	it("does not count a timeout or an answer of the handler as a failure to send again", () => {
 		expect(failureOfCall({ type: "REQUEST_TIMEOUT", data: { action: "purchases.create", nodeID: "p-1" } }, action, "p-1")).toBeNull();
 		expect(failureOfCall({ type: "INSUFFICIENT_STOCK", nodeID: "p-1" }, action, "p-1")).toBeNull();
+	});
+});
+
+describe("resendReasonOf", () => {
+	it("names a refusal, a full queue and a lost node apart for failover_resent_calls_total", () => {
+		expect(resendReasonOf({ type: "SERVICE_NOT_AVAILABLE" }, "not-run")).toBe("not_run");
+		expect(resendReasonOf({ type: "QUEUE_FULL" }, "not-run")).toBe("queue_full");
+		expect(resendReasonOf({ type: "REQUEST_REJECTED" }, "lost")).toBe("node_lost");
 	});
 });
 

@@ -11,6 +11,7 @@ function brokerLike(answer: (nodeID: string) => "pong" | "silent" | "late") {
 	const broker = {
 		localBus,
 		transit: { connected: true },
+		isMetricsEnabled: () => false,
 		logger: { warn: () => undefined },
 		registry: { nodes: { get: () => ({ available: true }), disconnected: (id: string) => disconnected.push(id) } },
 		ping(nodeID: string, timeout: number) {

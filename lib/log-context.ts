@@ -1,0 +1,66 @@
+/**
+ * What a log line written while a call or an event is handled says about it (trace,
+ * correlation and event ids, the action), however deep the line is written: one
+ * AsyncLocalStorage store, set around each local action and event (middlewares/log-context.middleware.ts;
+ * the gateway's requests are its `api.rest` action) and each event a relay publishes or a consumer handles.
+ * The JSON log formatter (lib/json-log.ts) reads it.
+ */
+import { AsyncLocalStorage } from "node:async_hooks";
+import { originOf } from "../contracts/events";
+
+export interface LogContext {
+	traceId?: string;
+	correlationId?: string;
+	eventId?: string;
+	action?: string;
+}
+
+/** The parts of a Moleculer context the fields come from. */
+export interface CallLike {
+	id: string;
+	requestID?: string | null;
+	meta: object & { user?: { name?: string } };
+	span?: { traceID?: string } | null;
+	action?: { name?: string } | null;
+}
+
+interface Store {
+	/** Read when a line is written: the tracing span is opened inside the call, after the store is set. */
+	call?: CallLike;
+	fields?: LogContext;
+}
+
+const storage = new AsyncLocalStorage<Store>();
+
+function fieldsOf(ctx: CallLike): LogContext {
+	return {
+		traceId: ctx.span?.traceID ?? ctx.requestID ?? undefined,
+		correlationId: originOf(ctx).correlationId,
+		action: ctx.action?.name
+	};
+}
+
+/** The fields of the line being written now; empty outside any call. */
+export function currentLogContext(): LogContext {
+	const store = storage.getStore();
+	if (!store) return {};
+	return { ...(store.call ? fieldsOf(store.call) : {}), ...store.fields };
+}
+
+/** Runs `work` with the lines it writes carrying the ids of the call `ctx`. */
+export function inCallLogContext<T>(ctx: CallLike, work: () => T): T {
+	return storage.run({ call: ctx }, work);
+}
+
+/** Runs `work` with the lines it writes carrying an event's ids, on top of the call it runs in. */
+export function inEventLogContext<T>(event: { id: string; correlationId?: string }, work: () => T): T {
+	const outer = storage.getStore();
+	const fields: LogContext = { ...outer?.fields, eventId: event.id };
+	if (event.correlationId !== undefined) fields.correlationId = event.correlationId;
+	return storage.run({ call: outer?.call, fields }, work);
+}
+
+/** Runs `work` in no call's context: for work a call only sets off, such as an outbox pass over other calls' events. */
+export function outsideLogContext<T>(work: () => T): T {
+	return storage.exit(work);
+}
