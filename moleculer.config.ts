@@ -17,6 +17,7 @@ import { ProcessMetricsMiddleware } from "./middlewares/process-metrics.middlewa
 import { PlatformMetricsMiddleware } from "./middlewares/platform-metrics.middleware";
 import { disconnectKafka } from "./lib/kafka";
 import { PrometheusReporter } from "./lib/prometheus-reporter";
+import { tracingOptions } from "./lib/tracing";
 
 function cacher(config: AppConfig): BrokerOptions["cacher"] {
 	// Cached answers are only serialized, never changed, so they are not copied on each hit.
@@ -121,7 +122,7 @@ export function createBrokerOptions(config: AppConfig): BrokerOptions {
 				}) as unknown as MetricRegistry.MetricsReporter
 			]
 		},
-		tracing: { enabled: false }
+		tracing: tracingOptions(config.tracing)
 	};
 	return attachConfig(options, config);
 }

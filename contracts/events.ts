@@ -203,4 +203,6 @@ export interface RequestRecord {
 	status: number;
 	durationMs: number;
 	correlationId: string;
+	/** The request's trace id (X-Trace-Id); absent in records from before tracing. */
+	traceId?: string;
 }

@@ -77,14 +77,15 @@ interface ContextLike {
 
 /**
  * The trace context a context's work is in: its active span's, or, when no span records it
- * (tracing off, or not sampled), its request id's (the trace id) and its own id, not sampled.
+ * (tracing off, or its span has finished), its request id's (the trace id) and its own id
+ * (the id of its action's span).
  * Undefined when the request id is no trace id (a context no gateway or relay started).
  */
 export function traceContextOf(ctx: ContextLike): TraceContext | undefined {
 	if (ctx.span) return { traceId: traceIdOf(ctx.span.traceID), spanId: spanIdOf(ctx.span.id), sampled: ctx.span.sampled };
 	if (ctx.requestID == null) return undefined;
 	const traceId = traceIdOf(ctx.requestID);
-	return isTraceId(traceId) ? { traceId, spanId: spanIdOf(ctx.id), sampled: false } : undefined;
+	return isTraceId(traceId) ? { traceId, spanId: spanIdOf(ctx.id), sampled: ctx.tracing === true } : undefined;
 }
 
 /** Moleculer's `parentSpan` call option for a trace context: the call's spans continue it. */

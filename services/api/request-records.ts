@@ -13,7 +13,7 @@ import { isOutage } from "../../lib/failures";
 import { doublingDelay, sleep } from "../../lib/resilience";
 import { kafkaEnabled, produce } from "../../lib/kafka";
 import { actorOf } from "./auth";
-import { requestIdOf, type ApiThis, type Req } from "./gateway";
+import { requestIdOf, requestIdsOf, type ApiThis, type Req } from "./gateway";
 
 const WRITE_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 /** Calls to audit for one request record: about a minute of trying (0.5, 1, 2, 4, then 5 s apart), long enough for an audit node to start again. */
@@ -45,7 +45,8 @@ function recordRequest(service: ApiThis, req: Req, res: ServerResponse, started:
 		path: (req.originalUrl ?? req.url ?? "").split("?")[0].slice(0, 500),
 		status: res.writableFinished ? res.statusCode : CLIENT_CLOSED_REQUEST,
 		durationMs: Number(process.hrtime.bigint() - started) / 1e6,
-		correlationId: String(res.getHeader("X-Request-ID") ?? req.$ctx?.requestID ?? requestIdOf(req))
+		correlationId: requestIdOf(req),
+		traceId: requestIdsOf(req).traceId
 	};
 	deliver(service, record);
 }
@@ -53,7 +54,7 @@ function recordRequest(service: ApiThis, req: Req, res: ServerResponse, started:
 function deliver(service: ApiThis, record: RequestRecord): void {
 	const { broker, logger } = service;
 	const call = (attempt: number): Promise<unknown> =>
-		broker.call("audit.recordRequest", record, { requestID: record.correlationId }).catch(async err => {
+		broker.call("audit.recordRequest", record, { requestID: record.traceId, meta: { correlationId: record.correlationId } }).catch(async err => {
 			if (attempt >= RECORD_ATTEMPTS || !isOutage(err) || (broker as unknown as { stopping: boolean }).stopping) throw err;
 			await sleep(doublingDelay(attempt, 250, 5000));
 			return call(attempt + 1);

@@ -42,6 +42,7 @@ function entry(fields: Partial<AuditEntry> = {}): AuditEntry {
 		source: "products",
 		aggregateId: randomUUID(),
 		correlationId: `c-${randomUUID()}`,
+		traceId: "4bf92f3577b34da6a3ce929d0e0e4736",
 		actor: "shop",
 		occurredAt: new Date().toISOString(),
 		payload: { product: { name: "Lamp" } },

@@ -63,8 +63,9 @@ describe("the trace context of a Moleculer context", () => {
 		expect(traceContextOf({ id: "x", requestID: TRACE, span })).toEqual({ traceId: TRACE, spanId: "0af7651916cd43dd", sampled: true });
 	});
 
-	it("without a span, is its request id's when that is a trace id, not sampled", () => {
+	it("without a span, is its request id's when that is a trace id, with its own id as the span's", () => {
 		expect(traceContextOf({ id: "0af76519-16cd-43dd-8448-eb211c80319c", requestID: TRACE })).toEqual({ traceId: TRACE, spanId: "0af7651916cd43dd", sampled: false });
+		expect(traceContextOf({ id: "0af76519-16cd-43dd-8448-eb211c80319c", requestID: TRACE, tracing: true })).toMatchObject({ sampled: true });
 		expect(traceContextOf({ id: "x", requestID: "sweep-1" })).toBeUndefined();
 		expect(traceContextOf({ id: "x", requestID: null })).toBeUndefined();
 	});
