@@ -27,6 +27,7 @@ export async function callAction(this: ApiThis, route: Route, actionName: string
 		return true;
 	}
 	answer.json ??= JSON.stringify(answer.value);
+	setIdHeaders(req, res);
 	res.statusCode = 200;
 	res.setHeader("Content-Type", "application/json; charset=utf-8");
 	res.end(answer.json);
