@@ -26,7 +26,8 @@
 #   - Kafka runs from $INFRA_HOME/run/kafka (config, data/, logs/kafka.log, kafka.pid) on the default
 #     `java` (17+; $JAVA_HOME/bin/java when JAVA_HOME is set).
 #   - Zipkin runs from $INFRA_HOME/run/zipkin (zipkin.pid, logs/zipkin.log) on the same `java` as
-#     Kafka (17+), storage in memory (a restart forgets every trace), heap 256 MB; it joins a bare
+#     Kafka (17+), storage in memory (a restart forgets every trace; the newest 100 000 spans are
+#     kept, INFRA_ZIPKIN_MAX_SPANS), heap 384 MB, exits on running out of memory; it joins a bare
 #     `up` because starting it costs about 4 s next to Kafka and Elasticsearch, and the tracing suite
 #     needs it in CI.
 #   - Elasticsearch needs a JDK >= 21 (it ships none in this distribution): $ES_JAVA_HOME, else the
@@ -70,6 +71,7 @@
 #   INFRA_KAFKA_VERSION     default 4.4.0 (with INFRA_LOG4J_VERSION, default 2.25.5, the log4j that kafka-server uses)
 #   INFRA_ES_VERSION        default 9.5.0
 #   INFRA_ZIPKIN_VERSION    default 3.5.1
+#   INFRA_ZIPKIN_MAX_SPANS  spans Zipkin keeps in memory (default 100000)
 #   ES_JAVA_HOME            JDK >= 21 for Elasticsearch
 #   INFRA_KAFKA_JAVA_OPTS   default "-Xms512m -Xmx1g"
 #   INFRA_ES_JAVA_OPTS      default "-Xms512m -Xmx512m -XX:TieredStopAtLevel=1" (passed as ES_JAVA_OPTS)
@@ -102,6 +104,9 @@ KAFKA_CONTROLLER_PORT=9093
 ES_PORT=9200
 ES_TRANSPORT_PORT=9300
 ZIPKIN_PORT=9411
+# The in-memory store forgets the oldest spans beyond this (Zipkin's default, 500 000, does not
+# fit the heap: a benchmark with tracing on ran it out of memory).
+ZIPKIN_MAX_SPANS=${INFRA_ZIPKIN_MAX_SPANS:-100000}
 
 KAFKA_DIST=$INFRA_HOME/dist/kafka-$KAFKA_VERSION
 KAFKA_RUN=$INFRA_HOME/run/kafka
@@ -560,8 +565,9 @@ zipkin_up() {
   # Armeria listens where its port list says (Spring's --server.address is ignored): 127.0.0.1 only.
   # shellcheck disable=SC2016
   setsid bash -c 'echo $$ >"$0"; exec "$@"' "$ZIPKIN_PID" \
-    "$java" -Xms128m -Xmx256m -XX:TieredStopAtLevel=1 -jar "$ZIPKIN_JAR" \
+    "$java" -Xms128m -Xmx384m -XX:TieredStopAtLevel=1 -XX:+ExitOnOutOfMemoryError -jar "$ZIPKIN_JAR" \
     "--armeria.ports[0].port=$ZIPKIN_PORT" "--armeria.ports[0].ip=$HOST" "--armeria.ports[0].protocols=http" \
+    "--zipkin.storage.mem.max-spans=$ZIPKIN_MAX_SPANS" \
     </dev/null >"$log" 2>&1 9>&- &
 
   local deadline=$((SECONDS + START_TIMEOUT)) i

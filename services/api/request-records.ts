@@ -9,6 +9,7 @@
 import { randomUUID } from "node:crypto";
 import type { ServerResponse } from "node:http";
 import { AUDIT_LOGS_TOPIC, type RequestRecord } from "../../contracts/events";
+import { parentSpanOf, traceContextOf, type TraceContext } from "../../contracts/trace-context";
 import { isOutage } from "../../lib/failures";
 import { doublingDelay, sleep } from "../../lib/resilience";
 import { kafkaEnabled, produce } from "../../lib/kafka";
@@ -48,13 +49,15 @@ function recordRequest(service: ApiThis, req: Req, res: ServerResponse, started:
 		correlationId: requestIdOf(req),
 		traceId: requestIdsOf(req).traceId
 	};
-	deliver(service, record);
+	// The call to audit is a child of the gateway's span (its id is the request context's).
+	deliver(service, record, req.$ctx ? traceContextOf(req.$ctx) : undefined);
 }
 
-function deliver(service: ApiThis, record: RequestRecord): void {
+function deliver(service: ApiThis, record: RequestRecord, trace: TraceContext | undefined): void {
 	const { broker, logger } = service;
+	const trail = trace ? { parentSpan: parentSpanOf(trace) } : { requestID: record.traceId };
 	const call = (attempt: number): Promise<unknown> =>
-		broker.call("audit.recordRequest", record, { requestID: record.traceId, meta: { correlationId: record.correlationId } }).catch(async err => {
+		broker.call("audit.recordRequest", record, { ...trail, meta: { correlationId: record.correlationId } }).catch(async err => {
 			if (attempt >= RECORD_ATTEMPTS || !isOutage(err) || (broker as unknown as { stopping: boolean }).stopping) throw err;
 			await sleep(doublingDelay(attempt, 250, 5000));
 			return call(attempt + 1);

@@ -62,15 +62,16 @@ describeWith(zipkin)("a trace through the outbox without Kafka, in Zipkin", () =
 	const request = httpClient(() => suite.node.baseUrl!);
 	const { productWithStock } = catalog(() => suite.node.broker);
 
-	it("continues the trace in the relay's call to each consumer group", async () => {
+	it("continues the trace in the relay's call to each consumer group, and in the gateway's record of the request", async () => {
 		const product = await productWithStock(4);
 		const bought = await request("POST", "/api/v1/purchases", { body: { items: [{ productId: product.id, quantity: 1 }] } });
 		const traceId = bought.headers.get("x-trace-id");
 		const spans = await waitFor(async () => {
 			const response = await fetch(`${zipkin}/api/v2/trace/${traceId}`);
 			const found = response.ok ? ((await response.json()) as ZipkinSpan[]) : [];
-			return found.some(s => s.name === "action 'audit.consumeevent'") && found;
+			return found.some(s => s.name === "action 'audit.consumeevent'") && found.some(s => s.name === "action 'audit.recordrequest'") && found;
 		});
+		expect(spans.filter(s => !s.parentId).map(s => s.localEndpoint?.serviceName)).toEqual(["api"]);
 		const delivered = spans.find(s => s.name === "deliver purchase.created to audit");
 		expect(delivered?.localEndpoint?.serviceName).toBe("purchases");
 		const consumed = spans.find(s => s.name === "action 'audit.consumeevent'" && s.parentId === delivered!.id);
