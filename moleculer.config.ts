@@ -20,6 +20,7 @@ import { PrometheusReporter } from "./lib/prometheus-reporter";
 import { replCommands } from "./lib/repl/commands";
 import { jsonLogFormatter, printedObject } from "./lib/json-log";
 import { LogContextMiddleware } from "./middlewares/log-context.middleware";
+import { tracingOptions } from "./lib/tracing";
 
 function cacher(config: AppConfig): BrokerOptions["cacher"] {
 	// Cached answers are only serialized, never changed, so they are not copied on each hit.
@@ -128,7 +129,7 @@ export function createBrokerOptions(config: AppConfig): BrokerOptions {
 				}) as unknown as MetricRegistry.MetricsReporter
 			]
 		},
-		tracing: { enabled: false },
+		tracing: tracingOptions(config.tracing),
 		// The operators' commands (lib/repl/commands.ts) for `npm run repl` and any node started with --repl.
 		replOptions: { customCommands: replCommands() }
 	};

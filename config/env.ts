@@ -22,6 +22,12 @@ export interface ApiKey {
 	key: string;
 }
 
+/** Where Moleculer's spans go (TRACING_EXPORTER): nowhere, Zipkin's HTTP API, or the console. */
+export type TracingConfig =
+	| { exporter: "none" }
+	| { exporter: "console"; sampleRate: number }
+	| { exporter: "zipkin"; zipkinUrl: string; sampleRate: number };
+
 export interface AppConfig {
 	env: "development" | "production" | "test";
 	nodeId?: string;
@@ -49,6 +55,7 @@ export interface AppConfig {
 	rateLimit: number;
 	/** Seconds a node reports "draining" (readiness 503) after SIGTERM before it stops. */
 	drainSeconds: number;
+	tracing: TracingConfig;
 }
 
 /** The key accepted when API_KEYS is unset outside production; documented in the README. */
@@ -88,7 +95,10 @@ export const CONFIG_VARIABLES = [
 	"KAFKA_PARTITIONS",
 	"ELASTICSEARCH_URL",
 	"RATE_LIMIT",
-	"DRAIN_SECONDS"
+	"DRAIN_SECONDS",
+	"TRACING_EXPORTER",
+	"TRACING_SAMPLE_RATE",
+	"ZIPKIN_URL"
 ] as const;
 
 function read(env: Env, name: string): string | undefined {
@@ -198,6 +208,27 @@ function parseKafkaBrokers(raw: string | undefined): string[] {
 	});
 }
 
+/** A share from 0 to 1 (TRACING_SAMPLE_RATE): "0.25", "1", ".5". */
+function fraction(env: Env, name: string, fallback: number): number {
+	const raw = read(env, name);
+	if (raw === undefined) return fallback;
+	if (!/^(\d+(\.\d*)?|\.\d+)$/.test(raw)) throw new ConfigError(name, `expected a number from 0 to 1, got "${raw}"`);
+	const value = Number(raw);
+	if (value > 1) throw new ConfigError(name, `expected a number from 0 to 1, got ${value}`);
+	return value;
+}
+
+function parseTracing(env: Env): TracingConfig {
+	const exporter = oneOf(env, "TRACING_EXPORTER", ["none", "zipkin", "console"], "none");
+	const sampleRate = fraction(env, "TRACING_SAMPLE_RATE", 1);
+	const zipkin = read(env, "ZIPKIN_URL");
+	if (exporter === "none") return { exporter };
+	if (exporter === "console") return { exporter, sampleRate };
+	// Moleculer appends /api/v2/spans to it.
+	const zipkinUrl = url("ZIPKIN_URL", zipkin ?? "http://127.0.0.1:9411", ["http:", "https:"]).href.replace(/\/+$/, "");
+	return { exporter, zipkinUrl, sampleRate };
+}
+
 /** Parses and validates every setting; throws `ConfigError` naming the first bad one. */
 export function loadConfig(env: Env = process.env): AppConfig {
 	const nodeEnv = oneOf(env, "NODE_ENV", ["development", "production", "test"], "development");
@@ -235,6 +266,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
 		logLevel: oneOf(env, "LOG_LEVEL", LOG_LEVELS, "info"),
 		logFormat: oneOf(env, "LOG_FORMAT", ["pretty", "json"], nodeEnv === "production" ? "json" : "pretty"),
 		rateLimit: integer(env, "RATE_LIMIT", 6000, 0, 10_000_000),
-		drainSeconds: integer(env, "DRAIN_SECONDS", 1, 0, 300)
+		drainSeconds: integer(env, "DRAIN_SECONDS", 1, 0, 300),
+		tracing: parseTracing(env)
 	};
 }

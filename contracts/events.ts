@@ -3,6 +3,7 @@
  * groups that read each topic, and the one builder of every envelope.
  */
 import { randomUUID } from "node:crypto";
+import { formatTraceparent, traceContextOf } from "./trace-context";
 
 export interface ProductSnapshot {
 	id: string;
@@ -129,13 +130,19 @@ export interface EventEnvelope<T extends EventType = EventType> {
 	aggregateId: string;
 	correlationId: string;
 	actor?: string;
+	/**
+	 * The W3C traceparent of the work that wrote the event: its consumers continue that trace.
+	 * Absent on events written before tracing, or outside any trace (the sweeper).
+	 */
+	traceparent?: string;
 	payload: EventPayloads[T];
 }
 
-/** Who caused a change: travels from the request into every event it leads to. */
+/** Who caused a change and in which trace: travels from the request into every event it leads to. */
 export interface EventOrigin {
 	correlationId: string;
 	actor?: string;
+	traceparent?: string;
 }
 
 export function buildEvent<T extends EventType>(
@@ -154,6 +161,7 @@ export function buildEvent<T extends EventType>(
 		aggregateId,
 		correlationId: origin.correlationId,
 		...(origin.actor ? { actor: origin.actor } : {}),
+		...(origin.traceparent ? { traceparent: origin.traceparent } : {}),
 		payload
 	};
 }
@@ -161,12 +169,23 @@ export function buildEvent<T extends EventType>(
 interface RequestContextLike {
 	requestID?: string | null;
 	id: string;
-	meta: object & { user?: { name?: string } };
+	tracing?: boolean | null;
+	span?: { id: string; traceID: string; sampled: boolean } | null;
+	meta: object & { user?: { name?: string }; correlationId?: string };
 }
 
-/** The origin of the events a request causes: its correlation id and the API key's name. */
+/**
+ * The origin of the events a request causes: its correlation id (the gateway puts the
+ * client's X-Request-ID in `meta.correlationId`; the request id is the trace id), the API
+ * key's name, and the traceparent of the span that writes them.
+ */
 export function originOf(ctx: RequestContextLike): EventOrigin {
-	return { correlationId: ctx.requestID ?? ctx.id, actor: ctx.meta.user?.name };
+	const trace = traceContextOf(ctx);
+	return {
+		correlationId: ctx.meta.correlationId ?? ctx.requestID ?? ctx.id,
+		actor: ctx.meta.user?.name,
+		...(trace ? { traceparent: formatTraceparent(trace) } : {})
+	};
 }
 
 /** Topic of the gateway's record of each write request (not a domain event). */
@@ -184,4 +203,6 @@ export interface RequestRecord {
 	status: number;
 	durationMs: number;
 	correlationId: string;
+	/** The request's trace id (X-Trace-Id); absent in records from before tracing. */
+	traceId?: string;
 }

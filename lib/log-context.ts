@@ -7,6 +7,7 @@
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import { originOf } from "../contracts/events";
+import { traceIdOf, traceIdOfTraceparent } from "../contracts/trace-context";
 
 export interface LogContext {
 	traceId?: string;
@@ -34,10 +35,16 @@ const storage = new AsyncLocalStorage<Store>();
 
 function fieldsOf(ctx: CallLike): LogContext {
 	return {
-		traceId: ctx.span?.traceID ?? ctx.requestID ?? undefined,
+		// As Zipkin shows it: contexts Moleculer starts itself (timers, the REPL) have a dashed UUID.
+		traceId: traceIdOfCall(ctx),
 		correlationId: originOf(ctx).correlationId,
 		action: ctx.action?.name
 	};
+}
+
+function traceIdOfCall(ctx: CallLike): string | undefined {
+	const id = ctx.span?.traceID ?? ctx.requestID;
+	return id ? traceIdOf(id) : undefined;
 }
 
 /** The fields of the line being written now; empty outside any call. */
@@ -53,10 +60,13 @@ export function inCallLogContext<T>(ctx: CallLike, work: () => T): T {
 }
 
 /** Runs `work` with the lines it writes carrying an event's ids, on top of the call it runs in. */
-export function inEventLogContext<T>(event: { id: string; correlationId?: string }, work: () => T): T {
+export function inEventLogContext<T>(event: { id: string; correlationId?: string; traceparent?: string }, work: () => T): T {
 	const outer = storage.getStore();
 	const fields: LogContext = { ...outer?.fields, eventId: event.id };
 	if (event.correlationId !== undefined) fields.correlationId = event.correlationId;
+	// Outside any call (a Kafka consumer), the trace is the one the event carries.
+	const traceId = outer?.call ? undefined : traceIdOfTraceparent(event.traceparent);
+	if (traceId !== undefined) fields.traceId = traceId;
 	return storage.run({ call: outer?.call, fields }, work);
 }
 

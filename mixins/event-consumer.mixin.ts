@@ -16,6 +16,8 @@ import { appConfig } from "../config/broker-config";
 import { ensureTopics, groupName, kafkaEnabled, kafkaOf, plainTopic, produce, topicName } from "../lib/kafka";
 import { countMetric, registerMetrics, setMetric, startAtZero } from "../lib/metrics";
 import { inEventLogContext } from "../lib/log-context";
+import { inSpan } from "../lib/tracing";
+import { parseTraceparent } from "../contracts/trace-context";
 
 /** Reacts to one event inside the transaction that also claims its `(consumer, event id)` row. */
 export type EventHandler<S, T extends EventType = EventType> = (svc: S, event: EventEnvelope<T>, tx: Transaction) => Promise<void>;
@@ -74,6 +76,7 @@ interface ConsumerThis extends DbServiceThis {
 	handleEvent(event: EventEnvelope): Promise<{ outcome: ConsumeOutcome }>;
 	consumeKafkaMessage(topic: string, message: KafkaMessage, heartbeat: () => Promise<void>): Promise<void>;
 	takeKafkaMessage(topic: string, message: KafkaMessage, heartbeat: () => Promise<void>): Promise<void>;
+	consumeKafkaEvent(topic: string, message: KafkaMessage, event: EventEnvelope): Promise<unknown>;
 	startKafkaConsumer(): Promise<void>;
 	pruneProcessedEvents(before: Date): Promise<number>;
 }
@@ -160,6 +163,21 @@ export function createEventConsumerMixin<S extends Service>(
 				return answer;
 			},
 
+			/**
+			 * A domain event from Kafka, handled in a span that continues the producer's (the
+			 * message's traceparent header; the envelope's for messages produced without one).
+			 */
+			consumeKafkaEvent(this: This, topic: string, message: KafkaMessage, event: EventEnvelope): Promise<unknown> {
+				const header = message.headers?.traceparent;
+				const span = {
+					service: this.name,
+					type: "kafka.consume",
+					parent: parseTraceparent(header === undefined ? event.traceparent : String(header)),
+					tags: { eventId: event.id, eventType: event.type, topic, partitionOffset: message.offset }
+				};
+				return inSpan(this.broker, `consume ${topic}`, span, () => this.consumeOne(event));
+			},
+
 			/** One Kafka message: handled (with retries), or parked on the dead-letter topic. */
 			consumeKafkaMessage(this: This, topic: string, message: KafkaMessage, heartbeat: () => Promise<void>): Promise<void> {
 				// The relay names the event in a header: lines about a message that cannot be read carry its id too.
@@ -177,7 +195,7 @@ export function createEventConsumerMixin<S extends Service>(
 					try {
 						const value = JSON.parse(String(message.value));
 						if (takeRecord) await takeRecord(this as Service as S, value);
-						else await this.consumeOne(value as EventEnvelope);
+						else await this.consumeKafkaEvent(topic, message, value as EventEnvelope);
 						return;
 					} catch (err) {
 						failure = err;

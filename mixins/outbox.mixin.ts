@@ -17,6 +17,8 @@ import { isOutage } from "../lib/failures";
 import { inEventLogContext } from "../lib/log-context";
 import { lifecycleOf } from "../lib/lifecycle";
 import { countMetric, registerMetrics, startAtZero } from "../lib/metrics";
+import { inSpan } from "../lib/tracing";
+import { formatTraceparent, parentSpanOf, parseTraceparent } from "../contracts/trace-context";
 
 export interface OutboxThis {
 	outboxRelay: OutboxRelay;
@@ -86,20 +88,35 @@ export function createOutboxMixin(options: { pollMs?: number } = {}): Partial<Se
 				this.db.afterCommit(tx, () => this.outboxRelay?.kick());
 			},
 
-			/** Hands an event to one destination: the broadcast, its Kafka topic, or a consumer group's acknowledged call. */
+			/**
+			 * Hands an event to one destination: the broadcast, its Kafka topic, or a consumer group's
+			 * acknowledged call. Kafka and the consumer groups get it in a span of the trace that wrote
+			 * it (the envelope's traceparent); the Kafka message carries that span as its traceparent header.
+			 */
 			async publishEvent(this: This, event: EventEnvelope, destination: string): Promise<void> {
 				if (destination === BROADCAST) {
 					await this.broker.broadcast(event.type, event);
 					return;
 				}
-				if (destination === KAFKA) {
-					// Key = aggregate id: the events of one entity stay in one partition, in order.
-					await produce(this.broker, TOPICS[event.type], event.aggregateId, JSON.stringify(event), { type: event.type, id: event.id });
-					return;
-				}
-				await this.broker.call(`${destination}.consumeEvent`, event, {
-					requestID: event.correlationId,
-					meta: { correlationId: event.correlationId }
+				const topic = TOPICS[event.type];
+				const viaKafka = destination === KAFKA;
+				const span = {
+					service: this.name,
+					type: viaKafka ? "kafka.produce" : "outbox.deliver",
+					parent: parseTraceparent(event.traceparent),
+					tags: { eventId: event.id, eventType: event.type, topic, destination: destination.replace(/^\$/, "") }
+				};
+				await inSpan(this.broker, viaKafka ? `publish ${topic}` : `deliver ${event.type} to ${destination}`, span, async trace => {
+					if (viaKafka) {
+						// Key = aggregate id: the events of one entity stay in one partition, in order.
+						const headers = { type: event.type, id: event.id, ...(trace ? { traceparent: formatTraceparent(trace) } : {}) };
+						await produce(this.broker, topic, event.aggregateId, JSON.stringify(event), headers);
+						return;
+					}
+					await this.broker.call(`${destination}.consumeEvent`, event, {
+						...(trace ? { parentSpan: parentSpanOf(trace) } : {}),
+						meta: { correlationId: event.correlationId }
+					});
 				});
 			}
 		},

@@ -2,15 +2,17 @@
 # Real single-node Kafka and Elasticsearch on this machine, without Docker, for the tests and
 # for local runs.
 #
-#   scripts/infra.sh up     [kafka|elasticsearch]   start (both when no name is given, in parallel)
-#   scripts/infra.sh down   [kafka|elasticsearch]   stop, by pid (SIGTERM, then SIGKILL after 30 s)
-#   scripts/infra.sh status [kafka|elasticsearch]   exit 0 when every engine asked for is up, else 3
+#   scripts/infra.sh up     [kafka|elasticsearch|zipkin]   start (all three when no name is given, in parallel)
+#   scripts/infra.sh down   [kafka|elasticsearch|zipkin]   stop, by pid (SIGTERM, then SIGKILL after 30 s)
+#   scripts/infra.sh status [kafka|elasticsearch|zipkin]   exit 0 when every engine asked for is up, else 3
 #
 # Addresses (always 127.0.0.1, never localhost):
 #   Kafka 4.4.0, KRaft combined broker+controller: broker 127.0.0.1:9092, controller 127.0.0.1:9093
 #     -> KAFKA_BROKERS=127.0.0.1:9092
 #   Elasticsearch 9.5.0, single node, security off:  http://127.0.0.1:9200 (transport 127.0.0.1:9300)
 #     -> ELASTICSEARCH_URL=http://127.0.0.1:9200
+#   Zipkin 3.5.1 server, in-memory storage:         http://127.0.0.1:9411
+#     -> TRACING_EXPORTER=zipkin ZIPKIN_URL=http://127.0.0.1:9411
 #
 # Where things come from and go:
 #   - Everything is fetched once from Maven Central with `mvn` (maven-dependency-plugin 3.6.1) into
@@ -20,8 +22,14 @@
 #     org.elasticsearch.distribution.integ-test-zip:elasticsearch:<v>:zip (not every 9.x version of it
 #     is on Central: 9.0.0, 9.2.0 and 9.5.0 are; 9.2.9, 9.3.0, 9.4.0 and 9.5.6 are not).
 #     Maven also keeps its own copy of the downloads in ~/.m2 (as for any Maven build).
+#     Zipkin = the server's executable jar io.zipkin:zipkin-server:<v>:jar:exec (about 131 MB).
 #   - Kafka runs from $INFRA_HOME/run/kafka (config, data/, logs/kafka.log, kafka.pid) on the default
 #     `java` (17+; $JAVA_HOME/bin/java when JAVA_HOME is set).
+#   - Zipkin runs from $INFRA_HOME/run/zipkin (zipkin.pid, logs/zipkin.log) on the same `java` as
+#     Kafka (17+), storage in memory (a restart forgets every trace; the newest 100 000 spans are
+#     kept, INFRA_ZIPKIN_MAX_SPANS), heap 384 MB, exits on running out of memory; it joins a bare
+#     `up` because starting it costs about 4 s next to Kafka and Elasticsearch, and the tracing suite
+#     needs it in CI.
 #   - Elasticsearch needs a JDK >= 21 (it ships none in this distribution): $ES_JAVA_HOME, else the
 #     newest JDK >= 21 under /usr/lib/jvm (Temurin 25 on this machine kind). It refuses to run as root,
 #     so as root it runs as the system user $INFRA_ES_USER (default elasticsearch-pi, created here with
@@ -51,6 +59,7 @@
 #   - Measured on this machine kind (2 cores, shared with other work, so loads of 2-6): first `up`
 #     with an empty Maven repo 23-44 s (about 190 MB downloaded); later starts: Kafka 4-11 s,
 #     Elasticsearch 9-18 s, both together 12-22 s; `up` when running: 0.05 s; `down`: about 2 s each.
+#     Zipkin: fetching its 131 MB jar about 4 s, a start 2.4-3 s.
 #   - The engines are detached from the calling shell (setsid, stdin from /dev/null, output to log
 #     files), so CI can start them in one step and stop them with `down` in a later one.
 #   - Stopping is by the pid in the pid file, and only after /proc/<pid>/cmdline shows it is the
@@ -62,6 +71,8 @@
 #   INFRA_ES_USER           system user that runs Elasticsearch when run as root (default elasticsearch-pi)
 #   INFRA_KAFKA_VERSION     default 4.4.0 (with INFRA_LOG4J_VERSION, default 2.25.5, the log4j that kafka-server uses)
 #   INFRA_ES_VERSION        default 9.5.0
+#   INFRA_ZIPKIN_VERSION    default 3.5.1
+#   INFRA_ZIPKIN_MAX_SPANS  spans Zipkin keeps in memory (default 100000)
 #   ES_JAVA_HOME            JDK >= 21 for Elasticsearch
 #   INFRA_KAFKA_JAVA_OPTS   default "-Xms512m -Xmx1g"
 #   INFRA_ES_JAVA_OPTS      default "-Xms512m -Xmx512m -XX:TieredStopAtLevel=1" (passed as ES_JAVA_OPTS)
@@ -74,6 +85,7 @@ prog=infra.sh
 KAFKA_VERSION=${INFRA_KAFKA_VERSION:-4.4.0}
 LOG4J_VERSION=${INFRA_LOG4J_VERSION:-2.25.5}
 ES_VERSION=${INFRA_ES_VERSION:-9.5.0}
+ZIPKIN_VERSION=${INFRA_ZIPKIN_VERSION:-3.5.1}
 DEP_PLUGIN=org.apache.maven.plugins:maven-dependency-plugin:3.6.1
 
 if [ -z "${INFRA_HOME:-}" ] && [ -z "${XDG_CACHE_HOME:-}" ] && [ -z "${HOME:-}" ]; then
@@ -92,11 +104,18 @@ KAFKA_PORT=9092
 KAFKA_CONTROLLER_PORT=9093
 ES_PORT=9200
 ES_TRANSPORT_PORT=9300
+ZIPKIN_PORT=9411
+# The in-memory store forgets the oldest spans beyond this (Zipkin's default, 500 000, does not
+# fit the heap: a benchmark with tracing on ran it out of memory).
+ZIPKIN_MAX_SPANS=${INFRA_ZIPKIN_MAX_SPANS:-100000}
 
 KAFKA_DIST=$INFRA_HOME/dist/kafka-$KAFKA_VERSION
 KAFKA_RUN=$INFRA_HOME/run/kafka
 KAFKA_PID=$KAFKA_RUN/kafka.pid
 ES_DIST=$INFRA_HOME/dist/elasticsearch-$ES_VERSION
+ZIPKIN_JAR=$INFRA_HOME/dist/zipkin-server-$ZIPKIN_VERSION-exec.jar
+ZIPKIN_RUN=$INFRA_HOME/run/zipkin
+ZIPKIN_PID=$ZIPKIN_RUN/zipkin.pid
 
 if [ "$(id -u)" -eq 0 ]; then
   ES_AS_ROOT=1
@@ -117,7 +136,7 @@ say() { printf '%s\n' "$*"; }
 err() { printf '%s: %s\n' "$prog" "$*" >&2; }
 die() { err "error: $*"; exit 1; }
 usage() {
-  err "usage: scripts/infra.sh up|down|status [kafka|elasticsearch]"
+  err "usage: scripts/infra.sh up|down|status [kafka|elasticsearch|zipkin]"
   exit 2
 }
 
@@ -138,7 +157,9 @@ live_pid() {
 }
 kafka_marker() { printf '%s' "$KAFKA_RUN/server.properties"; }
 es_marker() { printf '%s' "-Des.path.home=$ES_HOME"; }
+zipkin_marker() { printf '%s' "$ZIPKIN_JAR"; }
 kafka_pid() { live_pid "$KAFKA_PID" "$(kafka_marker)"; }
+zipkin_pid() { live_pid "$ZIPKIN_PID" "$(zipkin_marker)"; }
 es_pid() { live_pid "$ES_PID" "$(es_marker)"; }
 
 java_major() { # java_major <java binary>
@@ -507,6 +528,71 @@ es_up() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# Zipkin
+
+ensure_zipkin_jar() {
+  [ -f "$ZIPKIN_JAR" ] && return
+  say "zipkin: fetching zipkin-server $ZIPKIN_VERSION (exec jar) from Maven Central into $INFRA_HOME/dist"
+  local t0 tmp
+  t0=$(now)
+  mkdir -p "$INFRA_HOME/dist" "$INFRA_HOME/logs"
+  tmp=$(mktemp -d "$INFRA_HOME/dist/.zipkin-$ZIPKIN_VERSION.XXXXXX")
+  # run from the empty temp dir so that no project pom.xml is picked up
+  if ! (cd "$tmp" && mvn_locked "$INFRA_HOME/logs/mvn-zipkin.log" "$DEP_PLUGIN:copy" \
+    -Dartifact="io.zipkin:zipkin-server:$ZIPKIN_VERSION:jar:exec" -DoutputDirectory="$tmp"); then
+    rm -rf "$tmp"
+    die "Maven could not fetch zipkin-server $ZIPKIN_VERSION (see $INFRA_HOME/logs/mvn-zipkin.log)"
+  fi
+  [ -f "$tmp/zipkin-server-$ZIPKIN_VERSION-exec.jar" ] || { rm -rf "$tmp"; die "Zipkin jar missing after mvn"; }
+  mv "$tmp/zipkin-server-$ZIPKIN_VERSION-exec.jar" "$ZIPKIN_JAR"
+  rm -rf "$tmp"
+  say "zipkin: fetched in $(since "$t0")s (downloads run one at a time)"
+}
+
+zipkin_health() { curl -fsS --max-time 5 "http://$HOST:$ZIPKIN_PORT/health" >/dev/null 2>&1; }
+
+zipkin_up() {
+  ensure_curl
+  needs_start zipkin zipkin_pid "$ZIPKIN_PID" "$ZIPKIN_PORT" || return 0
+  local java pid
+  java=$(kafka_java)
+  ensure_zipkin_jar
+
+  local t0
+  t0=$(now)
+  rm -rf "$ZIPKIN_RUN/logs"
+  mkdir -p "$ZIPKIN_RUN/logs"
+  local log=$ZIPKIN_RUN/logs/zipkin.log
+  # Armeria listens where its port list says (Spring's --server.address is ignored): 127.0.0.1 only.
+  # shellcheck disable=SC2016
+  setsid bash -c 'echo $$ >"$0"; exec "$@"' "$ZIPKIN_PID" \
+    "$java" -Xms128m -Xmx384m -XX:TieredStopAtLevel=1 -XX:+ExitOnOutOfMemoryError -jar "$ZIPKIN_JAR" \
+    "--armeria.ports[0].port=$ZIPKIN_PORT" "--armeria.ports[0].ip=$HOST" "--armeria.ports[0].protocols=http" \
+    "--zipkin.storage.mem.max-spans=$ZIPKIN_MAX_SPANS" \
+    </dev/null >"$log" 2>&1 9>&- &
+
+  local deadline=$((SECONDS + START_TIMEOUT)) i
+  for i in $(seq 50); do [ -s "$ZIPKIN_PID" ] && break; sleep 0.1; done
+  while ! zipkin_health; do
+    if ! pid=$(zipkin_pid); then
+      sleep 0.5
+      if ! pid=$(zipkin_pid); then
+        err "zipkin: the server exited during start-up; last lines of $log:"
+        tail -n 20 "$log" >&2 || true
+        exit 1
+      fi
+    fi
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      err "zipkin: not ready after ${START_TIMEOUT}s; last lines of $log:"
+      tail -n 20 "$log" >&2 || true
+      exit 1
+    fi
+    sleep 0.2
+  done
+  say "zipkin: Zipkin $ZIPKIN_VERSION ready on http://$HOST:$ZIPKIN_PORT in $(since "$t0")s (pid $(zipkin_pid), log $log)"
+}
+
+# ---------------------------------------------------------------------------------------------
 # stop / status
 
 stop_pid() { # stop_pid <name> <pid>
@@ -530,6 +616,7 @@ engine_down() {
   case $name in
     kafka) pidfile=$KAFKA_PID; pid=$(kafka_pid) || pid="" ;;
     elasticsearch) pidfile=$ES_PID; pid=$(es_pid) || pid="" ;;
+    zipkin) pidfile=$ZIPKIN_PID; pid=$(zipkin_pid) || pid="" ;;
   esac
   if [ -n "$pid" ]; then
     stop_pid "$name" "$pid"
@@ -544,6 +631,7 @@ engine_status() { # returns 0 when up
   case $name in
     kafka) pid=$(kafka_pid) || pid=""; port=$KAFKA_PORT; addr="$HOST:$KAFKA_PORT (controller $HOST:$KAFKA_CONTROLLER_PORT)" ;;
     elasticsearch) pid=$(es_pid) || pid=""; port=$ES_PORT; addr="http://$HOST:$ES_PORT" ;;
+    zipkin) pid=$(zipkin_pid) || pid=""; port=$ZIPKIN_PORT; addr="http://$HOST:$ZIPKIN_PORT" ;;
   esac
   if [ -z "$pid" ]; then
     if port_open "$port"; then
@@ -567,9 +655,10 @@ main() {
   if [ $# -lt 1 ] || [ $# -gt 2 ]; then usage; fi
   local cmd=$1 engines
   case ${2:-all} in
-    all) engines=(kafka elasticsearch) ;;
+    all) engines=(kafka elasticsearch zipkin) ;;
     kafka) engines=(kafka) ;;
     elasticsearch | es) engines=(elasticsearch) ;;
+    zipkin) engines=(zipkin) ;;
     *) err "unknown engine: $2"; usage ;;
   esac
 
@@ -604,6 +693,7 @@ main() {
     case $e in
       kafka) kafka_up & ;;
       elasticsearch) es_up & ;;
+      zipkin) zipkin_up & ;;
     esac
     pids+=($!)
   done
@@ -611,7 +701,7 @@ main() {
     wait "${pids[$i]}" || { rc=1; err "${engines[$i]}: failed to start"; }
   done
   [ "$rc" -eq 0 ] || exit 1
-  [ ${#engines[@]} -gt 1 ] && say "all up in $(since "$t0")s: KAFKA_BROKERS=$HOST:$KAFKA_PORT ELASTICSEARCH_URL=http://$HOST:$ES_PORT"
+  [ ${#engines[@]} -gt 1 ] && say "all up in $(since "$t0")s: KAFKA_BROKERS=$HOST:$KAFKA_PORT ELASTICSEARCH_URL=http://$HOST:$ES_PORT ZIPKIN_URL=http://$HOST:$ZIPKIN_PORT"
   exit 0
 }
 

@@ -14,7 +14,8 @@ import { inCallLogContext } from "../../lib/log-context";
 import { createCacheCleanerMixin } from "../../mixins/cache-cleaner.mixin";
 import { authenticate, rateLimitKey } from "./auth";
 import { openApiDocument, swaggerAsset, swaggerPage } from "./docs";
-import { PUBLIC_SERVICES, requestIdOf, type ApiThis, type Req } from "./gateway";
+import { PUBLIC_SERVICES, moleculerWeb, requestIdOf, requestIdsOf, setIdHeaders, type ApiThis, type Req } from "./gateway";
+import { parentSpanOf } from "../../contracts/trace-context";
 import { live, ready, routesStatus } from "./health";
 import { answerNotRouted, guardHttp, guardServer } from "./http-guard";
 import { answerStale, callAction } from "./near-cache-route";
@@ -64,8 +65,12 @@ const ApiService = defineService<ApiThis>({
 		logResponse: "debug",
 		logRequestParams: null,
 		logResponseData: null,
-		rootCallOptions(options: { requestID?: string }, req: IncomingMessage) {
-			options.requestID = requestIdOf(req);
+		// Moleculer's request id is the trace id (its spans' traceID); the correlation id rides in meta.
+		rootCallOptions(options: { requestID?: string; parentSpan?: object; meta?: object }, req: IncomingMessage) {
+			const { traceId, parent, correlationId } = requestIdsOf(req);
+			options.requestID = traceId;
+			if (parent) options.parentSpan = parentSpanOf(parent);
+			options.meta = { ...options.meta, correlationId };
 		},
 		routes: [
 			{
@@ -122,12 +127,13 @@ const ApiService = defineService<ApiThis>({
 			else log();
 			if (problem.code === "NOT_FOUND") problem.detail = `No route matches ${req.method} ${path}.`;
 			problem.instance = path;
-			problem.requestId = req.$ctx?.requestID ?? requestIdOf(req);
+			problem.requestId = requestIdOf(req);
+			problem.traceId = requestIdsOf(req).traceId;
 			if (res.headersSent) return void res.end();
 			// Answered before its body was read (refused, or past the limit): the connection goes rather than read the rest.
 			if (hasBody(req) && !req.complete) res.setHeader("Connection", "close");
 			res.setHeader("Content-Type", "application/problem+json; charset=utf-8");
-			res.setHeader("X-Request-ID", problem.requestId);
+			setIdHeaders(req, res);
 			if (problem.status === 429) res.setHeader("Retry-After", secondsUntil(req.$route?.rateLimit?.store.resetTime ?? 0));
 			// A tripped breaker half-opens after 5 s; an unavailable service is worth retrying about then.
 			if (problem.status === 503) res.setHeader("Retry-After", 5);
@@ -168,6 +174,7 @@ const ApiService = defineService<ApiThis>({
 	methods: {
 		/** Every HTTP request: measured, a write recorded once answered (unless the rate limit refused it), then the guard and moleculer-web. */
 		httpHandler(this: ApiThis, req: Req, res: ServerResponse, next?: unknown) {
+			setIdHeaders(req, res);
 			measureWhenAnswered(this.broker, req, res);
 			recordWhenAnswered(this, req, res);
 			return guardHttp(this, req, res, next);
@@ -178,6 +185,10 @@ const ApiService = defineService<ApiThis>({
 		},
 		/** A request no route took: 405 when its path has other methods, else 404. */
 		send404: answerNotRouted,
+		sendResponse(this: ApiThis, req: Req, res: ServerResponse, data: unknown, action: unknown) {
+			setIdHeaders(req, res);
+			return moleculerWeb.sendResponse.call(this, req, res, data, action);
+		},
 		callAction,
 		authenticate,
 		acceptInput

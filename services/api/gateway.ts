@@ -1,9 +1,9 @@
-/** What the gateway's files share: the request and service shapes, moleculer-web's own methods, the request id. */
-import { randomUUID } from "node:crypto";
+/** What the gateway's files share: the request and service shapes, moleculer-web's own methods, the request's ids. */
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import ApiGateway from "moleculer-web";
 import type { Context, Service } from "moleculer";
 import { REQUEST_ID } from "../../lib/params";
+import { newTraceId, parseTraceparent, type TraceContext } from "../../contracts/trace-context";
 import type { CachedActionDef } from "../../middlewares/near-cache.middleware";
 
 /** The services whose `rest` actions the gateway routes, documents and waits for. */
@@ -33,10 +33,44 @@ export type ApiThis = Service & {
 };
 
 /** moleculer-web's own methods, which the gateway's overrides of them call on. */
-export const moleculerWeb = (ApiGateway as unknown as { methods: Record<"callAction" | "httpHandler" | "send404", (...args: unknown[]) => unknown> }).methods;
+export const moleculerWeb = (ApiGateway as unknown as { methods: Record<"callAction" | "httpHandler" | "send404" | "sendResponse", (...args: unknown[]) => unknown> }).methods;
 
-/** The client's X-Request-ID when it is well formed, else a new one. */
+/** The two ids of a request: the trace it is in and the correlation id its events and audit entries carry. */
+export interface RequestIds {
+	/** 32 hex digits: the client's traceparent's trace, else a new one. Moleculer's request id, X-Trace-Id. */
+	traceId: string;
+	/** The client's span, when it sent a traceparent: the gateway's span is its child. */
+	parent?: TraceContext;
+	/** The client's X-Request-ID when it is well formed, else the trace id written as a UUID. X-Request-ID. */
+	correlationId: string;
+}
+
+const idsOfRequests = new WeakMap<IncomingMessage, RequestIds>();
+
+const asUuid = (hex: string) => `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+
+/** The request's ids, made once per request. */
+export function requestIdsOf(req: IncomingMessage): RequestIds {
+	let ids = idsOfRequests.get(req);
+	if (!ids) {
+		const parent = parseTraceparent(req.headers.traceparent);
+		const traceId = parent?.traceId ?? newTraceId();
+		const header = req.headers["x-request-id"];
+		ids = { traceId, parent, correlationId: typeof header === "string" && REQUEST_ID.test(header) ? header : asUuid(traceId) };
+		idsOfRequests.set(req, ids);
+	}
+	return ids;
+}
+
+/** The request's correlation id (X-Request-ID). */
 export function requestIdOf(req: IncomingMessage): string {
-	const header = req.headers["x-request-id"];
-	return typeof header === "string" && REQUEST_ID.test(header) ? header : randomUUID();
+	return requestIdsOf(req).correlationId;
+}
+
+/** Both ids on the answer; X-Request-ID again just before a body goes, as moleculer-web writes Moleculer's request id (the trace id) there. */
+export function setIdHeaders(req: IncomingMessage, res: ServerResponse): void {
+	const { traceId, correlationId } = requestIdsOf(req);
+	if (res.headersSent) return;
+	res.setHeader("X-Trace-Id", traceId);
+	res.setHeader("X-Request-ID", correlationId);
 }

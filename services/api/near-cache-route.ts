@@ -6,7 +6,7 @@ import type { ServerResponse } from "node:http";
 import type { CallingOptions } from "moleculer";
 import { toProblem } from "./problem";
 import { isCached, nearCacheOf } from "../../middlewares/near-cache.middleware";
-import { moleculerWeb, requestIdOf, type ApiThis, type Req } from "./gateway";
+import { moleculerWeb, setIdHeaders, type ApiThis, type Req } from "./gateway";
 
 type Route = { callOptions?: Record<string, unknown> };
 
@@ -27,6 +27,7 @@ export async function callAction(this: ApiThis, route: Route, actionName: string
 		return true;
 	}
 	answer.json ??= JSON.stringify(answer.value);
+	setIdHeaders(req, res);
 	res.statusCode = 200;
 	res.setHeader("Content-Type", "application/json; charset=utf-8");
 	res.end(answer.json);
@@ -47,7 +48,7 @@ export function answerStale(service: ApiThis, req: Req, res: ServerResponse, err
 	res.setHeader("Content-Type", "application/json; charset=utf-8");
 	res.setHeader("Warning", '110 - "Response is Stale"');
 	res.setHeader("X-Cache", "STALE");
-	res.setHeader("X-Request-ID", req.$ctx?.requestID ?? requestIdOf(req));
+	setIdHeaders(req, res);
 	res.writeHead(200);
 	res.end(JSON.stringify(stale));
 	return true;

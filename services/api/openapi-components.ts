@@ -33,6 +33,11 @@ const PROBLEMS: Record<number, { name: string; description: string }> = {
 /** The headers responses carry; each is there on every response that lists it, unless it says when. */
 const HEADERS: Record<string, { description: string; required: boolean; schema: JsonSchema }> = {
 	RequestId: { description: "The request's correlation id: the X-Request-Id sent when it was well formed, else a new one.", required: true, schema: { type: "string" } },
+	TraceId: {
+		description: "The request's trace id (32 hex digits): the trace of a W3C traceparent sent with it, else a new one. Zipkin, the logs and the audit entries know the request by it.",
+		required: true,
+		schema: { type: "string", pattern: "^[0-9a-f]{32}$" }
+	},
 	Location: { description: "Where the created resource is served.", required: true, schema: { type: "string", format: "uri-reference" } },
 	RetryAfter: { description: "Seconds to wait before trying again.", required: true, schema: { type: "integer", minimum: 1 } },
 	RateLimitLimit: { description: "Requests this API key may make per minute.", required: true, schema: { type: "integer", minimum: 1 } },
@@ -48,7 +53,7 @@ const HEADERS: Record<string, { description: string; required: boolean; schema: 
 };
 
 const header = (name: string) => ref("headers", name);
-const REQUEST_ID_HEADER = { "X-Request-ID": header("RequestId") };
+const REQUEST_ID_HEADER = { "X-Request-ID": header("RequestId"), "X-Trace-Id": header("TraceId") };
 const RATE_LIMIT_HEADERS = {
 	"X-Rate-Limit-Limit": header("RateLimitLimit"),
 	"X-Rate-Limit-Remaining": header("RateLimitRemaining"),
@@ -94,6 +99,7 @@ const PROBLEM_SCHEMA: JsonSchema = {
 		instance: { type: "string", description: "The path of the request." },
 		code: { type: "string", pattern: "^[A-Z][A-Z0-9_]*$" },
 		requestId: { type: "string", description: "The request's correlation id, as in X-Request-ID." },
+		traceId: { type: "string", pattern: "^[0-9a-f]{32}$", description: "The request's trace id, as in X-Trace-Id." },
 		errors: {
 			type: "array",
 			description: "Each invalid field (422).",

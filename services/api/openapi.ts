@@ -80,8 +80,8 @@ const DESCRIPTION = [
 	"a 405 (`#/components/responses/MethodNotAllowed`) with `Allow`, any other path a 404; a path with a segment that",
 	"is not valid percent-encoded UTF-8 (`%zz`) is a 400 `MALFORMED_PATH` on any path and method, before the key.",
 	"Every path with a GET answers HEAD as that GET without its body; every path answers OPTIONS with a 204, its",
-	"methods in `Allow` and `X-Request-ID`, without a key. Every answer of these",
-	"operations carries `X-Request-ID`. Money has at most two decimals, exactly (`x-decimal-places: 2`)."
+	"methods in `Allow`, `X-Request-ID` and `X-Trace-Id`, without a key. Every answer of these",
+	"operations carries `X-Request-ID` and `X-Trace-Id`. Money has at most two decimals, exactly (`x-decimal-places: 2`)."
 ].join("\n");
 
 /** The OpenAPI 3.1 document of every published action with a `rest` of the given services, and of the gateway's own routes. */

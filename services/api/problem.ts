@@ -20,6 +20,8 @@ export interface ProblemDetails {
 	instance?: string;
 	code: string;
 	requestId?: string;
+	/** The request's trace id, as in X-Trace-Id: find the trace in Zipkin and the logs by it. */
+	traceId?: string;
 	errors?: { field: string; message: string }[];
 	[extension: string]: unknown;
 }

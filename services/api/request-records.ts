@@ -9,11 +9,12 @@
 import { randomUUID } from "node:crypto";
 import type { ServerResponse } from "node:http";
 import { AUDIT_LOGS_TOPIC, type RequestRecord } from "../../contracts/events";
+import { parentSpanOf, traceContextOf, type TraceContext } from "../../contracts/trace-context";
 import { isOutage } from "../../lib/failures";
 import { doublingDelay, sleep } from "../../lib/resilience";
 import { kafkaEnabled, produce } from "../../lib/kafka";
 import { actorOf } from "./auth";
-import { requestIdOf, type ApiThis, type Req } from "./gateway";
+import { requestIdOf, requestIdsOf, type ApiThis, type Req } from "./gateway";
 
 const WRITE_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 /** Calls to audit for one request record: about a minute of trying (0.5, 1, 2, 4, then 5 s apart), long enough for an audit node to start again. */
@@ -45,15 +46,18 @@ function recordRequest(service: ApiThis, req: Req, res: ServerResponse, started:
 		path: (req.originalUrl ?? req.url ?? "").split("?")[0].slice(0, 500),
 		status: res.writableFinished ? res.statusCode : CLIENT_CLOSED_REQUEST,
 		durationMs: Number(process.hrtime.bigint() - started) / 1e6,
-		correlationId: String(res.getHeader("X-Request-ID") ?? req.$ctx?.requestID ?? requestIdOf(req))
+		correlationId: requestIdOf(req),
+		traceId: requestIdsOf(req).traceId
 	};
-	deliver(service, record);
+	// The call to audit is a child of the gateway's span (its id is the request context's).
+	deliver(service, record, req.$ctx ? traceContextOf(req.$ctx) : undefined);
 }
 
-function deliver(service: ApiThis, record: RequestRecord): void {
+function deliver(service: ApiThis, record: RequestRecord, trace: TraceContext | undefined): void {
 	const { broker, logger } = service;
+	const trail = trace ? { parentSpan: parentSpanOf(trace) } : { requestID: record.traceId };
 	const call = (attempt: number): Promise<unknown> =>
-		broker.call("audit.recordRequest", record, { requestID: record.correlationId }).catch(async err => {
+		broker.call("audit.recordRequest", record, { ...trail, meta: { correlationId: record.correlationId } }).catch(async err => {
 			if (attempt >= RECORD_ATTEMPTS || !isOutage(err) || (broker as unknown as { stopping: boolean }).stopping) throw err;
 			await sleep(doublingDelay(attempt, 250, 5000));
 			return call(attempt + 1);

@@ -1,5 +1,6 @@
 /** What the audit trail holds: entries made from domain events and gateway request records, and the store they go in. */
 import type { EventEnvelope, RequestRecord } from "../../contracts/events";
+import { traceIdOfTraceparent } from "../../contracts/trace-context";
 import type { Page, PageQuery } from "../../lib/params";
 
 export interface AuditEntry {
@@ -10,6 +11,8 @@ export interface AuditEntry {
 	source: string;
 	aggregateId: string | null;
 	correlationId: string;
+	/** The trace of the request or event (as in X-Trace-Id and in Zipkin); null before tracing was added. */
+	traceId: string | null;
 	actor: string | null;
 	occurredAt: string;
 	payload: Record<string, unknown>;
@@ -19,6 +22,7 @@ export interface AuditQuery extends PageQuery {
 	type?: string;
 	aggregateId?: string;
 	correlationId?: string;
+	traceId?: string;
 	from?: Date;
 	to?: Date;
 	/** Text searched for in the payload, case-insensitively. */
@@ -38,7 +42,7 @@ export interface AuditStore {
 
 /** The audit entry of a gateway request record. */
 export function requestEntry(record: RequestRecord): AuditEntry {
-	const { id, occurredAt, actor, correlationId, ...request } = record;
+	const { id, occurredAt, actor, correlationId, traceId, ...request } = record;
 	return {
 		id,
 		kind: "request",
@@ -46,6 +50,7 @@ export function requestEntry(record: RequestRecord): AuditEntry {
 		source: "api",
 		aggregateId: null,
 		correlationId,
+		traceId: traceId ?? null,
 		actor,
 		occurredAt,
 		payload: request
@@ -60,6 +65,7 @@ export function eventEntry(event: EventEnvelope): AuditEntry {
 		source: event.source,
 		aggregateId: event.aggregateId,
 		correlationId: event.correlationId,
+		traceId: traceIdOfTraceparent(event.traceparent) ?? null,
 		actor: event.actor ?? null,
 		occurredAt: event.occurredAt,
 		payload: event.payload as unknown as Record<string, unknown>

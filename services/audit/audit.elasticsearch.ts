@@ -65,6 +65,7 @@ export class ElasticsearchAuditStore implements AuditStore {
 						source: { type: "keyword" },
 						aggregateId: { type: "keyword" },
 						correlationId: { type: "keyword" },
+						traceId: { type: "keyword" },
 						actor: { type: "keyword" },
 						occurredAt: { type: "date" },
 						// The payload is kept as it is and searched as text, so no event can
@@ -138,6 +139,7 @@ export class ElasticsearchAuditStore implements AuditStore {
 		if (query.type) filter.push({ term: { type: query.type } });
 		if (query.aggregateId) filter.push({ term: { aggregateId: query.aggregateId } });
 		if (query.correlationId) filter.push({ term: { correlationId: query.correlationId } });
+		if (query.traceId) filter.push({ term: { traceId: query.traceId } });
 		if (query.from || query.to)
 			filter.push({ range: { occurredAt: { ...(query.from ? { gte: query.from.toISOString() } : {}), ...(query.to ? { lte: query.to.toISOString() } : {}) } } });
 		const must = query.q ? [{ match: { payloadText: { query: query.q, operator: "and" as const } } }] : [];
@@ -158,7 +160,7 @@ export class ElasticsearchAuditStore implements AuditStore {
 			query,
 			response.hits.hits.map(hit => {
 				const { payloadText: _text, ...entry } = hit._source!;
-				return entry;
+				return { ...entry, traceId: entry.traceId ?? null };
 			}),
 			total
 		);

@@ -25,5 +25,14 @@ export const auditMigrations: Migration[] = [
 			await exec("CREATE INDEX audit_entries_correlation ON audit_entries (correlation_id)");
 		}
 	},
-	{ version: 2, name: "create processed events", up: createProcessedEventsTable }
+	{ version: 2, name: "create processed events", up: createProcessedEventsTable },
+	{
+		version: 3,
+		name: "add the trace id to audit entries",
+		async up({ exec }) {
+			// Entries stored before tracing keep NULL.
+			await exec("ALTER TABLE audit_entries ADD COLUMN trace_id VARCHAR(32)");
+			await exec("CREATE INDEX audit_entries_trace ON audit_entries (trace_id)");
+		}
+	}
 ];

@@ -11,6 +11,7 @@ interface Row {
 	source: string;
 	aggregate_id: string | null;
 	correlation_id: string;
+	trace_id: string | null;
 	actor: string | null;
 	occurred_at: string | Date;
 	payload: string;
@@ -46,9 +47,9 @@ export class SqlAuditStore implements AuditStore {
 	private async insert(entries: AuditEntry[]): Promise<Set<string>> {
 		const recordedAt = new Date().toISOString();
 		// An array of arrays is written as "(...), (...)", one row each.
-		const rows = entries.map(e => [e.id, e.kind, e.type, e.source, e.aggregateId, e.correlationId, e.actor, e.occurredAt, JSON.stringify(e.payload), recordedAt]);
+		const rows = entries.map(e => [e.id, e.kind, e.type, e.source, e.aggregateId, e.correlationId, e.traceId, e.actor, e.occurredAt, JSON.stringify(e.payload), recordedAt]);
 		const inserted = await this.db.rows<{ id: string }>(
-			`INSERT INTO audit_entries (id, kind, type, source, aggregate_id, correlation_id, actor, occurred_at, payload, recorded_at)
+			`INSERT INTO audit_entries (id, kind, type, source, aggregate_id, correlation_id, trace_id, actor, occurred_at, payload, recorded_at)
 			 VALUES :rows ON CONFLICT (id) DO NOTHING RETURNING id`,
 			{ rows }
 		);
@@ -66,6 +67,7 @@ export class SqlAuditStore implements AuditStore {
 		add("type = :type", "type", query.type);
 		add("aggregate_id = :aggregateId", "aggregateId", query.aggregateId);
 		add("correlation_id = :correlationId", "correlationId", query.correlationId);
+		add("trace_id = :traceId", "traceId", query.traceId);
 		add("occurred_at >= :from", "from", query.from?.toISOString());
 		add("occurred_at <= :to", "to", query.to?.toISOString());
 		const contains = this.db.dialect === "postgres" ? "strpos" : "instr";
@@ -73,7 +75,7 @@ export class SqlAuditStore implements AuditStore {
 		const where = conditions.length > 0 ? `WHERE ${conditions.join(" AND ")}` : "";
 		const [{ total }] = await this.db.rows<{ total: number | string }>(`SELECT count(*) AS total FROM audit_entries ${where}`, params);
 		const rows = await this.db.rows<Row>(
-			`SELECT id, kind, type, source, aggregate_id, correlation_id, actor, occurred_at, payload FROM audit_entries ${where}
+			`SELECT id, kind, type, source, aggregate_id, correlation_id, trace_id, actor, occurred_at, payload FROM audit_entries ${where}
 			 ORDER BY occurred_at DESC, id DESC LIMIT :limit OFFSET :offset`,
 			{ ...params, limit: query.pageSize, offset: offsetOf(query) }
 		);
@@ -86,6 +88,7 @@ export class SqlAuditStore implements AuditStore {
 				source: row.source,
 				aggregateId: row.aggregate_id,
 				correlationId: row.correlation_id,
+				traceId: row.trace_id,
 				actor: row.actor,
 				occurredAt: new Date(row.occurred_at).toISOString(),
 				payload: JSON.parse(row.payload)

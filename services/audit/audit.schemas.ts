@@ -9,6 +9,7 @@ const AUDIT_ENTRY = objectOf<AuditEntry>("AuditEntry", {
 	source: STRING,
 	aggregateId: orNull(STRING),
 	correlationId: STRING,
+	traceId: orNull(STRING),
 	actor: orNull(STRING),
 	occurredAt: DATE_TIME,
 	payload: { type: "object", description: "The event's payload, or the request record (method, route, path, status, durationMs)." }

@@ -44,7 +44,7 @@ const AuditService = defineService<This>({
 	settings: { rest: "/audit" },
 
 	actions: {
-		/** Audit entries by `type`, `aggregateId`, `correlationId`, time range and text in the payload; newest first. */
+		/** Audit entries by `type`, `aggregateId`, `correlationId`, `traceId`, time range and text in the payload; newest first. */
 		search: {
 			rest: "GET /",
 			openapi: { summary: "Search the audit trail", answers: AUDIT_ENTRY_PAGE },
@@ -54,6 +54,7 @@ const AuditService = defineService<This>({
 				type: searchText,
 				aggregateId: searchText,
 				correlationId: searchText,
+				traceId: searchText,
 				from: optional(isoDate),
 				to: optional(isoDate),
 				q: searchText
@@ -75,7 +76,8 @@ const AuditService = defineService<This>({
 				path: "string",
 				status: "number",
 				durationMs: "number",
-				correlationId: "string"
+				correlationId: "string",
+				traceId: { type: "string", optional: true }
 			},
 			async handler(this: This, ctx: Context<RequestRecord>): Promise<{ stored: boolean }> {
 				return { stored: await this.storeRequestRecord(ctx.params) };

@@ -94,7 +94,7 @@ async function repairAbandoned(service: SweptService, before: number, origin: Ev
 	await abandonReservingSince(service.db, new Date(before).toISOString());
 	for (const id of await idsAbandoned(service.db)) {
 		try {
-			if (await releaseAbandoned(service.db, id, reservationId => service.broker.call("inventory.release", { reservationId }, { requestID: origin.correlationId })))
+			if (await releaseAbandoned(service.db, id, reservationId => service.broker.call("inventory.release", { reservationId }, { meta: { correlationId: origin.correlationId } })))
 				repaired++;
 		} catch (err) {
 			service.logger.warn(`Sweep: the reservation of abandoned purchase ${id} was not released (${(err as Error).message}); next sweep.`);
@@ -120,7 +120,7 @@ async function releaseOrphans(service: SweptService, before: number, origin: Eve
 	const held = (await service.broker.call("inventory.heldReservations", { before: new Date(before).toISOString() })) as string[];
 	for (const reservationId of held) {
 		if (await exists(service.db, reservationId)) continue;
-		await service.broker.call("inventory.release", { reservationId }, { requestID: origin.correlationId });
+		await service.broker.call("inventory.release", { reservationId }, { meta: { correlationId: origin.correlationId } });
 		released++;
 	}
 	return released;

@@ -105,11 +105,11 @@ describe("docker-compose.yml", () => {
 			expect((compose.services[role].deploy as { replicas: number }).replicas).toBeGreaterThanOrEqual(2);
 	});
 
-	it("gives every other service a health check and publishes ports only for the API, Grafana and Prometheus, on 127.0.0.1", () => {
+	it("gives every other service a health check and publishes ports only for the API, Grafana, Prometheus and Zipkin, on 127.0.0.1", () => {
 		for (const [name, service] of Object.entries(compose.services)) {
 			if (!ROLES.includes(name)) expect({ name, healthcheck: service.healthcheck }).toEqual({ name, healthcheck: expect.objectContaining({ test: expect.any(Array) }) });
 			if (service.ports) {
-				expect(["api", "grafana", "prometheus"]).toContain(name);
+				expect(["api", "grafana", "prometheus", "zipkin"]).toContain(name);
 				for (const port of service.ports as string[]) expect(port).toMatch(/^127\.0\.0\.1:/);
 			}
 		}

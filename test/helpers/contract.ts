@@ -106,7 +106,7 @@ export class Contract {
 		// The rules the document's description states for every path: OPTIONS lists the methods, HEAD is a GET without its body.
 		if (method === "options")
 			return answer.status === 204
-				? this.checkResponse(where, { headers: { Allow: { $ref: "#/components/headers/Allow" }, "X-Request-ID": { $ref: "#/components/headers/RequestId" } } }, answer)
+				? this.checkResponse(where, { headers: { Allow: { $ref: "#/components/headers/Allow" }, "X-Request-ID": { $ref: "#/components/headers/RequestId" }, "X-Trace-Id": { $ref: "#/components/headers/TraceId" } } }, answer)
 				: [`${where}: OPTIONS on a documented path must be a 204`];
 		const headOfGet = method === "head" ? (this.doc.paths[template].get as Json | undefined) : undefined;
 		const operation = (headOfGet ?? this.doc.paths[template][method]) as Json | undefined;

@@ -56,3 +56,5 @@ export function restartable(variable: string): boolean {
 	console.error(`skipping an outage suite: set ${what} to run it.`);
 	return false;
 }
+
+export const ZIPKIN_ENV = "TEST_ZIPKIN_URL";

@@ -42,6 +42,7 @@ function entry(fields: Partial<AuditEntry> = {}): AuditEntry {
 		source: "products",
 		aggregateId: randomUUID(),
 		correlationId: `c-${randomUUID()}`,
+		traceId: "4bf92f3577b34da6a3ce929d0e0e4736",
 		actor: "shop",
 		occurredAt: new Date().toISOString(),
 		payload: { product: { name: "Lamp" } },
@@ -81,13 +82,14 @@ describeWith(url)("the Elasticsearch audit store", () => {
 		expect(monthlyIndex(prefix, first.occurredAt)).toBe(`${prefix}-2026.03`);
 	});
 
-	it("filters by type, aggregate, correlation id and time, searches the payload's text, newest first", async () => {
+	it("filters by type, aggregate, correlation id, trace id and time, searches the payload's text, newest first", async () => {
 		const aggregateId = randomUUID();
 		const correlationId = `c-${randomUUID()}`;
+		const traceId = randomUUID().replace(/-/g, "");
 		const entries = [
 			entry({ aggregateId, correlationId, occurredAt: "2026-04-01T10:00:00.000Z", payload: { product: { name: "Walnut Desk" } } }),
 			entry({ aggregateId, correlationId, type: "product.updated", occurredAt: "2026-04-02T10:00:00.000Z", payload: { changed: ["price"] } }),
-			entry({ aggregateId, type: "product.deleted", occurredAt: "2026-05-03T10:00:00.000Z", payload: { sku: "WD-1" } })
+			entry({ aggregateId, traceId, type: "product.deleted", occurredAt: "2026-05-03T10:00:00.000Z", payload: { sku: "WD-1" } })
 		];
 		await Promise.all(entries.map(e => store.save(e)));
 		await refresh();
@@ -95,6 +97,7 @@ describeWith(url)("the Elasticsearch audit store", () => {
 		expect(all.items.map(e => e.type)).toEqual(["product.deleted", "product.updated", "product.created"]);
 		await expect(store.search({ aggregateId, type: "product.updated", page: 1, pageSize: 10 })).resolves.toMatchObject({ total: 1 });
 		await expect(store.search({ correlationId, page: 1, pageSize: 10 })).resolves.toMatchObject({ total: 2 });
+		await expect(store.search({ traceId, page: 1, pageSize: 10 })).resolves.toMatchObject({ total: 1, items: [{ type: "product.deleted", traceId }] });
 		const april = await store.search({ aggregateId, from: new Date("2026-04-01T00:00:00Z"), to: new Date("2026-04-30T23:59:59Z"), page: 1, pageSize: 10 });
 		expect(april.total).toBe(2);
 		const text = await store.search({ q: "walnut desk", aggregateId, page: 1, pageSize: 10 });

@@ -368,6 +368,7 @@ describe.each(testDialects())("purchases on %s", dialect => {
 			source: "test",
 			aggregateId: id,
 			correlationId,
+			traceId: null,
 			actor: null,
 			occurredAt: new Date().toISOString(),
 			payload: { note: "it's 'quoted'" }

@@ -92,7 +92,13 @@ describe("loadConfig", () => {
 		["ELASTICSEARCH_URL", { ELASTICSEARCH_URL: "ftp://x" }],
 		["NAMESPACE", { NAMESPACE: "my namespace" }],
 		["NODE_ID", { NODE_ID: "node one" }],
-		["NODE_ID", { NODE_ID: "node.>" }]
+		["NODE_ID", { NODE_ID: "node.>" }],
+		["TRACING_EXPORTER", { TRACING_EXPORTER: "jaeger" }],
+		["TRACING_SAMPLE_RATE", { TRACING_EXPORTER: "zipkin", TRACING_SAMPLE_RATE: "1.5" }],
+		["TRACING_SAMPLE_RATE", { TRACING_EXPORTER: "zipkin", TRACING_SAMPLE_RATE: "-0.1" }],
+		["TRACING_SAMPLE_RATE", { TRACING_EXPORTER: "zipkin", TRACING_SAMPLE_RATE: "half" }],
+		["ZIPKIN_URL", { TRACING_EXPORTER: "zipkin", ZIPKIN_URL: "zipkin:9411" }],
+		["ZIPKIN_URL", { TRACING_EXPORTER: "zipkin", ZIPKIN_URL: "udp://zipkin:9411" }]
 	])("names %s in the error for %j", (variable, env) => {
 		const err = thrown(() => loadConfig(env));
 		expect(err).toBeInstanceOf(ConfigError);
@@ -221,5 +227,25 @@ describe("METRICS_HOST", () => {
 
 	it.each(["http://0.0.0.0", "0.0.0.0:3030", "two words", "-leading.dash", "a/b"])("names METRICS_HOST in the error for %j", host => {
 		expect(thrown(() => loadConfig({ METRICS_HOST: host }))).toMatchObject({ name: "ConfigError", variable: "METRICS_HOST" });
+	});
+});
+
+describe("tracing", () => {
+	it("is off unless TRACING_EXPORTER chooses an exporter", () => {
+		expect(loadConfig({}).tracing).toEqual({ exporter: "none" });
+		expect(loadConfig({ ZIPKIN_URL: "http://zipkin:9411" }).tracing).toEqual({ exporter: "none" });
+	});
+
+	it("sends every trace to Zipkin on 127.0.0.1:9411 unless told otherwise", () => {
+		expect(loadConfig({ TRACING_EXPORTER: "zipkin" }).tracing).toEqual({ exporter: "zipkin", zipkinUrl: "http://127.0.0.1:9411", sampleRate: 1 });
+	});
+
+	it("takes the Zipkin URL and the sample rate", () => {
+		expect(loadConfig({ TRACING_EXPORTER: "zipkin", ZIPKIN_URL: "http://zipkin:9411/", TRACING_SAMPLE_RATE: "0.25" }).tracing).toEqual({
+			exporter: "zipkin",
+			zipkinUrl: "http://zipkin:9411",
+			sampleRate: 0.25
+		});
+		expect(loadConfig({ TRACING_EXPORTER: "console", TRACING_SAMPLE_RATE: "0" }).tracing).toEqual({ exporter: "console", sampleRate: 0 });
 	});
 });

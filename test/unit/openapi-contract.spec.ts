@@ -29,7 +29,7 @@ const answer = (overrides: Omit<Partial<Answer>, "headers"> & { headers?: Record
 	status: 200,
 	body: { id: ID, price: 19.99 },
 	...overrides,
-	headers: new Headers({ "content-type": "application/json; charset=utf-8", "x-request-id": "r-1", ...rateHeaders, ...overrides.headers })
+	headers: new Headers({ "content-type": "application/json; charset=utf-8", "x-request-id": "r-1", "x-trace-id": "4bf92f3577b34da6a3ce929d0e0e4736", ...rateHeaders, ...overrides.headers })
 });
 const problem = (status: number, extra: Record<string, unknown> = {}) => ({
 	type: "/problems/x",

@@ -204,7 +204,7 @@ describe("buildOpenApi", () => {
 		const paths = build().paths;
 		expect(paths["/api/v1/products"].get.responses["200"]).toMatchObject({ description: "OK", content: { "application/json": { schema: {} } } });
 		expect(paths["/api/v1/products"].post.responses["201"]).toMatchObject({ content: { "application/json": { schema: {} } } });
-		expect(paths["/api/v1/products/{id}"].delete.responses["204"]).toEqual({ description: expect.any(String), headers: { "X-Request-ID": expect.any(Object) } });
+		expect(paths["/api/v1/products/{id}"].delete.responses["204"]).toEqual({ description: expect.any(String), headers: { "X-Request-ID": expect.any(Object), "X-Trace-Id": expect.any(Object) } });
 		expect(paths["/api/v1/products/{id}"].delete.responses["200"]).toBeUndefined();
 	});
 
@@ -227,16 +227,18 @@ describe("buildOpenApi", () => {
 		expect(doc.components.schemas.Widget).toEqual(item);
 	});
 
-	it("documents X-Request-ID as required on every response, success or problem", () => {
+	it("documents X-Request-ID and X-Trace-Id as required on every response, success or problem", () => {
 		const doc = build();
 		const requestId = { $ref: "#/components/headers/RequestId" };
+		const traceId = { $ref: "#/components/headers/TraceId" };
 		for (const path of apiPaths(doc))
 			for (const op of Object.values(doc.paths[path]))
 				for (const response of Object.values(op.responses) as { $ref?: string; headers?: Record<string, unknown> }[]) {
 					const resolved = response.$ref ? doc.components.responses[response.$ref.split("/").pop()!] : response;
-					expect(resolved).toMatchObject({ headers: { "X-Request-ID": requestId } });
+					expect(resolved).toMatchObject({ headers: { "X-Request-ID": requestId, "X-Trace-Id": traceId } });
 				}
 		expect(doc.components.headers.RequestId).toMatchObject({ required: true });
+		expect(doc.components.headers.TraceId).toMatchObject({ required: true });
 	});
 
 	it("documents the stale answer's Warning and X-Cache, as optional, on a read the gateway may answer stale", () => {
@@ -254,6 +256,7 @@ describe("buildOpenApi", () => {
 		expect(limited.responses["429"]).toEqual({ $ref: "#/components/responses/TooManyRequests" });
 		expect(Object.keys((limited.responses["200"] as { headers: object }).headers)).toEqual([
 			"X-Request-ID",
+			"X-Trace-Id",
 			"X-Rate-Limit-Limit",
 			"X-Rate-Limit-Remaining",
 			"X-Rate-Limit-Reset"
@@ -263,7 +266,7 @@ describe("buildOpenApi", () => {
 		});
 		const unlimited = build([products], { rateLimit: 0 }).paths["/api/v1/products"].get;
 		expect(unlimited.responses["429"]).toBeUndefined();
-		expect(Object.keys((unlimited.responses["200"] as { headers: object }).headers)).toEqual(["X-Request-ID"]);
+		expect(Object.keys((unlimited.responses["200"] as { headers: object }).headers)).toEqual(["X-Request-ID", "X-Trace-Id"]);
 	});
 
 	it("documents 404 where a path names a resource and 409 where a request changes one", () => {
@@ -335,6 +338,7 @@ describe("buildOpenApi", () => {
 			"instance",
 			"code",
 			"requestId",
+			"traceId",
 			"errors",
 			"data"
 		]);
