@@ -20,8 +20,8 @@ export interface LogContext {
 export interface CallLike {
 	id: string;
 	requestID?: string | null;
-	meta: object & { user?: { name?: string } };
-	span?: { traceID?: string } | null;
+	meta: object & { user?: { name?: string }; correlationId?: string };
+	span?: { id: string; traceID: string; sampled: boolean } | null;
 	action?: { name?: string } | null;
 }
 

@@ -65,19 +65,42 @@ describe("jsonLogLine", () => {
 });
 
 describe("the log context", () => {
-	const ctx = { id: "ctx-1", requestID: "req-1", meta: {}, action: { name: "purchases.create" }, span: null as { traceID: string } | null };
+	const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+	const ctx = {
+		id: "ctx-1",
+		requestID: traceId,
+		meta: { correlationId: "client-request-1" },
+		action: { name: "purchases.create" },
+		span: null as { id: string; traceID: string; sampled: boolean } | null
+	};
 
 	it("is empty outside any call", () => {
 		expect(currentLogContext()).toEqual({});
 	});
 
-	it("gives a call's request id as correlation id, and its span's trace id once tracing opened one", async () => {
+	it("gives a call's correlation id and trace id, its span's once tracing opened one", async () => {
 		await inCallLogContext(ctx, async () => {
-			expect(currentLogContext()).toEqual({ traceId: "req-1", correlationId: "req-1", action: "purchases.create" });
-			ctx.span = { traceID: "trace-9" };
+			expect(currentLogContext()).toEqual({ traceId, correlationId: "client-request-1", action: "purchases.create" });
+			ctx.span = { id: "00f067aa0ba902b7", traceID: "0af7651916cd43dd8448eb211c80319c", sampled: true };
 			await new Promise(resolve => setImmediate(resolve));
-			expect(currentLogContext()).toMatchObject({ traceId: "trace-9" });
+			expect(currentLogContext()).toMatchObject({ traceId: "0af7651916cd43dd8448eb211c80319c" });
 		});
+	});
+
+	it("writes a context's request id as Zipkin does: a UUID loses its dashes", () => {
+		inCallLogContext({ id: "c", requestID: "6E1B2665-7fc2-4c8d-929a-76b1e64c8a2c", meta: {} }, () =>
+			expect(currentLogContext()).toMatchObject({ traceId: "6e1b26657fc24c8d929a76b1e64c8a2c" })
+		);
+	});
+
+	it("takes the trace an event carries when no call handles it (a Kafka consumer), never over a call's", () => {
+		const traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+		inEventLogContext({ id: "ev-k", correlationId: "origin-k", traceparent }, () =>
+			expect(currentLogContext()).toEqual({ traceId: "0af7651916cd43dd8448eb211c80319c", correlationId: "origin-k", eventId: "ev-k" })
+		);
+		inCallLogContext({ id: "c", requestID: traceId, meta: {} }, () =>
+			inEventLogContext({ id: "ev-c", traceparent }, () => expect(currentLogContext()).toMatchObject({ traceId, eventId: "ev-c" }))
+		);
 	});
 
 	it("adds an event's id and correlation id on top of the call that carries it, and leaves it for work the call only sets off", async () => {
