@@ -83,8 +83,11 @@ describe("JSON logs of a node process", () => {
 		expect(handled).toMatchObject({ level: "debug", action: "inventory.consumeEvent", correlationId: requestId, eventId: expect.stringMatching(/^[0-9a-f-]{36}$/) });
 		const ofCreate = linesOf(requestId).filter(line => line.action === "products.create");
 		expect(ofCreate.length).toBeGreaterThan(0);
-		// Every line of the request, at the gateway and in the services, follows one trace.
-		expect(new Set(linesOf(requestId).filter(line => line.eventId === undefined).map(line => line.traceId))).toEqual(new Set([expect.any(String)]));
+		// Every line of the request, at the gateway, in the services and in the consumers of its
+		// event, carries the trace id the answer gave (tracing is off: the id still follows).
+		const traceId = created.headers.get("x-trace-id");
+		expect(traceId).toMatch(/^[0-9a-f]{32}$/);
+		expect(new Set(linesOf(requestId).map(line => line.traceId))).toEqual(new Set([traceId]));
 	});
 
 	it("gives the lines of a keyed purchase its ids, and prints none of its body values, its key or the API key", async () => {
@@ -100,7 +103,7 @@ describe("JSON logs of a node process", () => {
 		});
 		expect(bought.status).toBe(201);
 		await waitFor(() => linesOf(requestId).find(line => line.service === "audit" && line.msg.startsWith("Handled purchase.created")));
-		expect(linesOf(requestId).filter(line => line.action === "purchases.create").map(line => line.traceId)).toContain(requestId);
+		expect(linesOf(requestId).filter(line => line.action === "purchases.create").map(line => line.traceId)).toContain(bought.headers.get("x-trace-id"));
 		const printed = streams.stdout + streams.stderr;
 		for (const secret of [customerId, idempotencyKey, API_KEY]) expect(printed).not.toContain(secret);
 	});
@@ -115,7 +118,7 @@ describe("JSON logs of a node process", () => {
 		});
 		expect(refused.status).toBe(422);
 		const answered = await waitFor(() => linesOf(requestId).find(line => line.msg === "POST /api/v1/purchases answered 422 VALIDATION_ERROR."));
-		expect(answered).toMatchObject({ level: "debug", service: "api", traceId: requestId, action: "api.rest" });
+		expect(answered).toMatchObject({ level: "debug", service: "api", traceId: refused.headers.get("x-trace-id"), action: "api.rest" });
 		expect(linesOf(requestId).find(line => line.error)?.error).toMatchObject({ name: "ValidationError", type: "VALIDATION_ERROR", code: 422 });
 		expect(streams.stdout + streams.stderr).not.toContain(refusedValue);
 	});
@@ -132,8 +135,8 @@ describeWith(brokers)("JSON logs of a node consuming through Kafka", () => {
 		const created = await api("POST", "/api/v1/products", { body: { name: "Kafka logged", price: 1, stock: 2 }, apiKey: API_KEY, headers: { "X-Request-ID": requestId } });
 		expect(created.status).toBe(201);
 		const handled = await waitFor(() => linesOf(requestId).find(line => line.service === "inventory" && line.msg.startsWith("Handled product.created")), 60_000);
-		// No action runs it: the ids come from the event itself.
-		expect(handled).toMatchObject({ correlationId: requestId, eventId: expect.stringMatching(/^[0-9a-f-]{36}$/) });
+		// No action runs it: the ids come from the event itself, the trace from its traceparent.
+		expect(handled).toMatchObject({ correlationId: requestId, traceId: created.headers.get("x-trace-id"), eventId: expect.stringMatching(/^[0-9a-f-]{36}$/) });
 		expect(handled.action).toBeUndefined();
 	});
 });
