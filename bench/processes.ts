@@ -136,11 +136,11 @@ export class Processes {
 }
 
 // Linux reports process CPU time in clock ticks of USER_HZ, which is 100 on every supported architecture.
-const TICKS_PER_SECOND = 100;
+export const TICKS_PER_SECOND = 100;
 /** Engines whose CPU is worth showing next to the nodes'; machine-wide, so other users' load counts too. */
 const ENGINES = ["postgres", "redis-server", "nats-server"];
 
-function processTicks(pid: number): { comm: string; ticks: number } | undefined {
+export function processTicks(pid: number): { comm: string; ticks: number } | undefined {
 	try {
 		const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
 		const close = stat.lastIndexOf(")");
@@ -174,8 +174,9 @@ function machineTicks(): { busy: number; total: number } {
 export interface CpuReport {
 	/** Percent of one core over the window, per bench child. */
 	nodes: Record<string, number>;
-	/** The bench process itself: the autocannon load generator. */
+	/** The load generator: the bench process itself (autocannon), or wrk's process. */
 	loadGenerator: number;
+	generator?: "wrk" | "autocannon";
 	/** Percent of one core per engine, summed over its processes (machine-wide). */
 	engines: Record<string, number>;
 	/** Busy share of all cores, percent. */

@@ -127,7 +127,7 @@ function cpuTable(scenarios: ScenarioResult[]): string[] {
 			.join(", ");
 		const e = s.cpu.engines;
 		lines.push(
-			`| ${s.title} | ${s.cpu.loadGenerator} % | ${nodes} | ${e.postgres ?? 0} % | ${e["redis-server"] ?? 0} % | ${e["nats-server"] ?? 0} % | ${s.cpu.machineBusy} % |`
+			`| ${s.title} | ${s.cpu.loadGenerator} % (${s.cpu.generator ?? "autocannon"}) | ${nodes} | ${e.postgres ?? 0} % | ${e["redis-server"] ?? 0} % | ${e["nats-server"] ?? 0} % | ${s.cpu.machineBusy} % |`
 		);
 	}
 	return lines;
@@ -197,7 +197,7 @@ export function renderMarkdown(report: BenchReport): string {
 		"",
 		`${report.date} · Node ${report.node} · ${report.cores} cores (${report.cpuModel}) · load average at start ${report.loadAverageAtStart.map(n => n.toFixed(2)).join(" / ")} · run took ${Math.round(report.runSeconds)} s`,
 		"",
-		`autocannon in the bench process: ${settings.connections} connections, pipelining ${settings.pipelining}, ${settings.warmupSeconds} s warm-up then ${settings.durationSeconds} s measured per scenario${report.scenarios.some(s => s.failover) ? " ((k) is paced instead, see its section)" : ""}; every server is its own child process. Latencies cover every response. "× bare" compares with the bare \`node:http\` server measured first in the same run.`,
+		`${settings.connections} connections, ${settings.warmupSeconds} s warm-up then ${settings.durationSeconds} s measured per scenario${report.scenarios.some(s => s.failover) ? " ((k) is paced instead, see its section)" : ""}. Load generators: ${report.scenarios.some(s => s.cpu?.generator === "wrk") ? "wrk (one thread, its own process) for the GETs, " : ""}autocannon in the bench process (pipelining ${settings.pipelining}) for ${report.scenarios.some(s => s.cpu?.generator === "wrk") ? "the purchases" : "every scenario"}; the CPU table shows what each used of a core. Every server is its own child process. Latencies cover every response. "× bare" compares with the bare \`node:http\` server measured first in the same run.`,
 		"",
 		...mainTable(report.scenarios),
 		"",

@@ -19,6 +19,7 @@ import { randomBytes } from "node:crypto";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { CONNECTIONS, runLoad, type LoadPlan, type LoadResult } from "./load";
+import { runWrk, wrkAvailable } from "./wrk";
 import { cacheCounters, cacheStats, scrape, serviceNodes, type CacheCounters, type CacheStats } from "./metrics";
 import { failoverFigures } from "./failover";
 import { pacedSummary, runPacedLoad, type PacedPlan, type ScheduledAction } from "./paced-load";
@@ -39,6 +40,7 @@ import {
 	seedProducts,
 	waitForStock,
 	zipfMix,
+	zipfPaths,
 	type MixCounts
 } from "./scenarios";
 
@@ -49,6 +51,8 @@ const WARMUP_SECONDS = 3;
 /** Measured seconds per scenario; BENCH_DURATION shortens a trial run. */
 const DURATION_SECONDS = Number(process.env.BENCH_DURATION ?? 15);
 const ZIPF_S = 1.1;
+/** Paths drawn for wrk's mix: enough that the rare products and queries of the tail come up. */
+const ZIPF_PATHS = 50_000;
 const CATALOG_SIZE = 1000;
 const PURCHASE_POOL = 100;
 /** Requests per minute per API key: the highest value config/env.ts accepts, far above any run. */
@@ -131,6 +135,8 @@ class Bench {
 	readonly notes: string[] = [];
 	readonly nodeLogs: Record<string, LogFindings> = {};
 	private bareRps?: number;
+	/** wrk for the GET scenarios when installed (BENCH_GENERATOR=autocannon to compare). */
+	readonly useWrk = process.env.BENCH_GENERATOR !== "autocannon" && wrkAvailable();
 	private cleaned?: Promise<string[]>;
 
 	/**
@@ -151,14 +157,25 @@ class Bench {
 		};
 	}
 
-	/** The window measured for a scenario: warm-up, metrics, CPU, then `DURATION_SECONDS` of load. */
-	private async measure(topology: Topology, plan: () => LoadPlan): Promise<Measured> {
-		const warmup = await runLoad({ ...plan(), duration: WARMUP_SECONDS });
+	/**
+	 * The window measured for a scenario: warm-up, metrics, CPU, then `DURATION_SECONDS` of load.
+	 * GETs go through wrk when it is installed (a plan of `paths` is a mix), the rest through
+	 * autocannon; the CPU report's load generator is whichever ran.
+	 */
+	private async measure(topology: Topology, plan: () => LoadPlan & { paths?: string[] }): Promise<Measured> {
+		const run = async (duration: number) => {
+			const p = plan();
+			if (!this.useWrk || p.requests !== undefined || (p.method ?? "GET") !== "GET") return { load: await runLoad({ ...p, duration }) };
+			const load = await runWrk({ url: p.url, path: p.path, paths: p.paths, headers: p.headers, duration, connections: CONNECTIONS });
+			return { load, generatorCpu: load.generatorCpu };
+		};
+		const { load: warmup } = await run(WARMUP_SECONDS);
 		const before = await this.counters(topology);
 		const cpu = new CpuMeter(topology.children);
 		cpu.start();
-		const load = await runLoad({ ...plan(), duration: DURATION_SECONDS });
+		const { load, generatorCpu } = await run(DURATION_SECONDS);
 		const cpuReport = cpu.stop();
+		if (generatorCpu !== undefined) Object.assign(cpuReport, { loadGenerator: generatorCpu, generator: "wrk" });
 		this.assertAlive(topology);
 		const after = await this.counters(topology);
 		return { warmup, load, cpu: cpuReport, cache: cacheStats(before, after) };
@@ -359,10 +376,17 @@ class Bench {
 			if (b) await this.attempt(b, () => this.cachedRead(b, t, ids[0], TARGETS.b));
 			if (c) await this.attempt(c, async () => {
 				let mix: MixCounts = { get: 0, list: 0 };
+				const drawn = this.useWrk ? zipfPaths(ids, ZIPF_S, 0.8, ZIPF_PATHS) : undefined;
 				const measured = await this.measure(t, () => {
+					if (drawn) return { url: t.api.baseUrl, headers: t.api.headers, paths: drawn.paths };
 					mix = { get: 0, list: 0 };
 					return { url: t.api.baseUrl, headers: t.api.headers, requests: zipfMix(ids, ZIPF_S, 0.8, mix) };
 				});
+				// wrk sends the drawn list in turn: the mix measured is the list's, in proportion.
+				if (drawn) {
+					const get = Math.round((measured.load.responses * drawn.counts.get) / ZIPF_PATHS);
+					mix = { get, list: measured.load.responses - get };
+				}
 				Object.assign(c, { warmup: measured.warmup, load: measured.load, cpu: measured.cpu, cache: measured.cache, mix });
 				this.setThroughput(c, measured.load.rps);
 				const ratio = measured.cache?.hitRatio ?? 0;

@@ -192,6 +192,14 @@ export function zipfMix(ids: string[], s: number, getShare: number, counts: MixC
 	];
 }
 
+/** The same mix as `zipfMix`, drawn once as a list of paths for wrk to send in turn. */
+export function zipfPaths(ids: string[], s: number, getShare: number, length: number): { paths: string[]; counts: MixCounts } {
+	const counts: MixCounts = { get: 0, list: 0 };
+	const request = zipfMix(ids, s, getShare, counts)[0] as { setupRequest(r: { path?: string }): { path?: string } };
+	const paths = Array.from({ length }, () => request.setupRequest({}).path!);
+	return { paths, counts };
+}
+
 /** What the load generator saw per product of the purchase pool. */
 export interface PurchaseLedger {
 	/** Requests sent, per product. */
