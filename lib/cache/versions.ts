@@ -52,7 +52,11 @@ export async function guardedRead(cacher: GuardedCacher, ctx: { cachedResult?: b
 	try {
 		if (unlock) {
 			const filledMeanwhile = await cacher.get(key);
-			if (filledMeanwhile !== cacher.opts.missingResponse) return cached(filledMeanwhile);
+			if (filledMeanwhile !== cacher.opts.missingResponse) {
+				// The next read queued on the lock must get it: the Memory cacher's lock never expires.
+				await unlock();
+				return cached(filledMeanwhile);
+			}
 		}
 		const seen = await cacher.version(serviceOfKey(key));
 		const result = await handler(ctx);

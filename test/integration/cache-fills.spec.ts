@@ -22,18 +22,21 @@ describe.each(cachers)("cache fills and write-through with the %s cacher", (_nam
 	/** What the "database" holds, and a gate that holds the read between reading it and answering. */
 	let stored: { name: string; version: number };
 	let reading: { release: () => void } | undefined;
+	let reads = 0;
 
 	beforeEach(async () => {
 		const namespace = `fills-${randomUUID().slice(0, 8)}`;
 		cacher = createCacher(namespace);
 		broker = new ServiceBroker({ namespace, logger: false, cacher: cacher as never });
 		stored = { name: "old", version: 1 };
+		reads = 0;
 		broker.createService({
 			name: "catalog",
 			actions: {
 				get: {
 					cache: { keys: ["id"], ttl: 60, lock: { enabled: true } },
 					async handler() {
+						reads++;
 						const read = { ...stored };
 						await new Promise<void>(release => (reading = { release }));
 						return read;
@@ -130,5 +133,16 @@ describe.each(cachers)("cache fills and write-through with the %s cacher", (_nam
 		await expect(fresh).resolves.toEqual({ name: "new", version: 2 });
 		reading = undefined;
 		await expect(broker.call("catalog.get", { id: "a" })).resolves.toEqual({ name: "new", version: 2 });
+	});
+
+	it("answers every read queued on the key's lock from the one that filled it, and frees the lock for each", async () => {
+		// The first read holds the lock; a burst of reads of the same cold key queues behind it.
+		const first = await startRead();
+		const burst = Array.from({ length: 20 }, () => broker.call("catalog.get", { id: "a" }));
+		first.release();
+		// Each queued read finds the fill and must release the lock for the next: one held lock
+		// would leave the rest waiting for ever (they did, and the gateway's reads timed out).
+		await expect(Promise.all([first.answer, ...burst])).resolves.toEqual(Array(21).fill({ name: "old", version: 1 }));
+		expect(reads).toBe(1);
 	});
 });
