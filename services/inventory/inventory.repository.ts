@@ -6,6 +6,8 @@
  */
 import type { Transaction } from "sequelize";
 import { toIso, type Database } from "../../lib/database";
+import { countRows, type Total } from "../../lib/counts";
+import { afterCondition, orderBy, pageWithNext, type KeyOrder } from "../../lib/keyset";
 import type { MovementReason, ReservationItem, ReservationStatus, StockChange, StockRecord } from "./inventory.domain";
 
 interface StockRow {
@@ -89,17 +91,52 @@ function toReservation(row: ReservationRow): Reservation {
 export interface PageWindow {
 	limit: number;
 	offset: number;
+	/** The key values of a cursor: the page starts after them, and no total is counted. */
+	after?: (string | number)[];
 }
 
-/** A page of stock records, most recently changed first, and how many there are. */
-export async function listStocks(db: Database, lowStock: boolean | undefined, page: PageWindow): Promise<{ rows: StockRecord[]; count: number }> {
-	const where = lowStock === undefined ? "" : " WHERE low_stock = :lowStock";
-	const rows = await db.rows<StockRow>(
-		`SELECT ${STOCK_COLUMNS} FROM stocks${where} ORDER BY updated_at DESC, product_id ASC LIMIT :limit OFFSET :offset`,
-		{ lowStock, ...page }
+export interface PageRows<T> {
+	rows: T[];
+	total?: Total;
+	nextCursor: string | null;
+}
+
+/** Stock records, most recently changed first. */
+export const STOCK_ORDER: KeyOrder = [
+	{ attribute: "updatedAt", column: "updated_at", direction: "DESC", kind: "timestamp" },
+	{ attribute: "productId", column: "product_id", direction: "ASC", kind: "uuid" }
+];
+
+/** A product's ledger, newest first. */
+export const MOVEMENT_ORDER: KeyOrder = [{ attribute: "id", column: "id", direction: "DESC", kind: "integer" }];
+
+/** A page of `SELECT columns FROM table WHERE conditions` in `order`, by offset (with its total) or after a cursor. */
+async function pageRows<Row, T extends object>(
+	db: Database,
+	query: { columns: string; table: string; conditions: string[]; replacements: Record<string, unknown>; order: KeyOrder },
+	page: PageWindow,
+	toItem: (row: Row) => T
+): Promise<PageRows<T>> {
+	const { columns, table, conditions, replacements, order } = query;
+	const where = (all: string[]) => (all.length > 0 ? ` WHERE ${all.join(" AND ")}` : "");
+	const total = page.after ? undefined : await countRows(db, `${table}${where(conditions)}`, replacements);
+	const keyed = page.after ? afterCondition(order, page.after) : undefined;
+	const fetched = await db.rows<Row>(
+		`SELECT ${columns} FROM ${table}${where(keyed ? [...conditions, keyed.sql] : conditions)} ORDER BY ${orderBy(order)} LIMIT :limit OFFSET :offset`,
+		{ ...replacements, ...keyed?.replacements, limit: page.limit + 1, offset: page.after ? 0 : page.offset }
 	);
-	const [{ count }] = await db.rows<{ count: number | string }>(`SELECT count(*) AS count FROM stocks${where}`, { lowStock });
-	return { rows: rows.map(toStockRecord), count: Number(count) };
+	const { items, nextCursor } = pageWithNext(order, fetched.map(toItem), page.limit);
+	return { rows: items, total, nextCursor };
+}
+
+/** A page of stock records, most recently changed first. */
+export function listStocks(db: Database, lowStock: boolean | undefined, page: PageWindow): Promise<PageRows<StockRecord>> {
+	return pageRows(
+		db,
+		{ columns: STOCK_COLUMNS, table: "stocks", conditions: lowStock === undefined ? [] : ["low_stock = :lowStock"], replacements: { lowStock }, order: STOCK_ORDER },
+		page,
+		toStockRecord
+	);
 }
 
 export async function findStock(db: Database, productId: string): Promise<StockRecord | null> {
@@ -190,18 +227,20 @@ export async function insertMovement(db: Database, tx: Transaction, productId: s
 	);
 }
 
-/** A page of a product's ledger, newest first, and how many entries it has. */
-export async function listMovements(db: Database, productId: string, page: PageWindow): Promise<{ rows: Movement[]; count: number }> {
-	const rows = await db.rows<MovementRow>(
-		`SELECT id, product_id, delta, reason, reference, on_hand_after, reserved_after, at
-		 FROM stock_movements WHERE product_id = :productId ORDER BY id DESC LIMIT :limit OFFSET :offset`,
-		{ productId, ...page }
+/** A page of a product's ledger, newest first. */
+export function listMovements(db: Database, productId: string, page: PageWindow): Promise<PageRows<Movement>> {
+	return pageRows(
+		db,
+		{
+			columns: "id, product_id, delta, reason, reference, on_hand_after, reserved_after, at",
+			table: "stock_movements",
+			conditions: ["product_id = :productId"],
+			replacements: { productId },
+			order: MOVEMENT_ORDER
+		},
+		page,
+		toMovement
 	);
-	const [{ count }] = await db.rows<{ count: number | string }>(
-		"SELECT count(*) AS count FROM stock_movements WHERE product_id = :productId",
-		{ productId }
-	);
-	return { rows: rows.map(toMovement), count: Number(count) };
 }
 
 /** The status of a reservation, read without a lock. */
