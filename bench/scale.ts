@@ -19,6 +19,7 @@ import type { ServiceBroker } from "moleculer";
 import { loadConfig } from "../config/env";
 import { createNode } from "../server";
 import { cursorAfter, type KeyOrder } from "../lib/keyset";
+import type { DbServiceThis } from "../mixins/db.mixin";
 import { summariseLatency, type LatencySummary } from "./load";
 import { CATEGORIES, LEDGER_PRODUCT, SEED_BASE_MS, TAGS, growAudit, growLedger, growProducts, settle, tagOf } from "./scale-seed";
 
@@ -156,7 +157,42 @@ async function measure(broker: ServiceBroker, kind: Kind, size: number): Promise
 	return { kind: kind.id, size, queries: QUERIES, errors, ...summariseLatency(samples) };
 }
 
-function render(results: Measured[], seeding: Record<number, number>, startedAt: Date, seconds: number): string {
+interface PlanNode {
+	"Node Type": string;
+	"Index Name"?: string;
+	"Relation Name"?: string;
+	Plans?: PlanNode[];
+}
+
+/** A plan in one line: its nodes, outermost first, with the index or table each reads. */
+function planLine(node: PlanNode): string {
+	const on = node["Index Name"] ?? node["Relation Name"];
+	const here = on ? `${node["Node Type"]} (${on})` : node["Node Type"];
+	const below = (node.Plans ?? []).map(planLine);
+	return below.length === 0 ? here : `${here} < ${below.length === 1 ? below[0] : `[${below.join(", ")}]`}`;
+}
+
+/** The plans PostgreSQL chooses for the statements one query of `kind` runs (caught by Sequelize's logging hook). */
+async function plansOf(broker: ServiceBroker, kind: Kind, size: number): Promise<string[]> {
+	const { action, params } = await kind.next(size);
+	const db = (broker.getLocalService(action.split(".")[0]) as unknown as DbServiceThis).db;
+	const options = (db.sequelize as unknown as { options: { logging: unknown } }).options;
+	const statements: string[] = [];
+	options.logging = (sql: string) => void statements.push(sql.replace(/^Executing \([^)]*\): \/\* rows \*\/ /, ""));
+	try {
+		await broker.call(action, params, { meta: { $cache: false } });
+	} finally {
+		options.logging = false;
+	}
+	const plans: string[] = [];
+	for (const sql of statements.filter(statement => /^SELECT/.test(statement))) {
+		const [row] = await db.rows<{ "QUERY PLAN": [{ Plan: PlanNode }] }>(`EXPLAIN (FORMAT JSON) ${sql}`);
+		plans.push(planLine(row["QUERY PLAN"][0].Plan));
+	}
+	return plans;
+}
+
+function render(results: Measured[], plans: Record<string, string[]>, seeding: Record<number, number>, startedAt: Date, seconds: number): string {
 	const largest = Math.max(...SIZES);
 	const lines = [
 		`# bench:scale, ${startedAt.toISOString()}`,
@@ -176,6 +212,8 @@ function render(results: Measured[], seeding: Record<number, number>, startedAt:
 			`| ${kind.title} | ${cells.map(c => (c ? `${c.p95}${c.errors ? ` (${c.errors} errors)` : ""}` : "-")).join(" | ")} | ${last ? `${last.p50} / ${last.p99}` : "-"} | ${pass ? "PASS" : "FAIL"} |`
 		);
 	}
+	lines.push("", `Plans at ${largest.toLocaleString("en")} rows (the count, then the page, where both run):`, "");
+	for (const kind of KINDS) lines.push(`- ${kind.id}: ${(plans[kind.id] ?? []).map(plan => `\`${plan}\``).join("; ")}`);
 	lines.push("", `Seeding (bulk load and VACUUM ANALYZE, all three tables): ${SIZES.map(s => `to ${s.toLocaleString("en")}: ${seeding[s].toFixed(1)} s`).join(", ")}.`);
 	return lines.join("\n") + "\n";
 }
@@ -213,6 +251,7 @@ async function main(): Promise<void> {
 		await pg.connect();
 		const results: Measured[] = [];
 		const seeding: Record<number, number> = {};
+		const plans: Record<string, string[]> = {};
 		let have = 0;
 		for (const size of SIZES) {
 			say(`Seeding to ${size.toLocaleString("en")} rows each:`);
@@ -227,15 +266,16 @@ async function main(): Promise<void> {
 			for (const kind of KINDS) {
 				const result = await measure(broker, kind, size);
 				results.push(result);
+				if (size === Math.max(...SIZES)) plans[kind.id] = await plansOf(broker, kind, size);
 				say(`  ${kind.id.padEnd(14)} p50 ${result.p50} ms, p95 ${result.p95} ms, p99 ${result.p99} ms${result.errors ? `, ${result.errors} errors` : ""}`);
 			}
 		}
 		const seconds = (Date.now() - startedAt.getTime()) / 1000;
-		const markdown = render(results, seeding, startedAt, seconds);
+		const markdown = render(results, plans, seeding, startedAt, seconds);
 		const dir = join(__dirname, "results");
 		mkdirSync(dir, { recursive: true });
 		writeFileSync(join(dir, "scale.md"), markdown);
-		writeFileSync(join(dir, "scale.json"), JSON.stringify({ startedAt, sizes: SIZES, queries: QUERIES, targetMs: TARGET_MS, seeding, results }, null, 2));
+		writeFileSync(join(dir, "scale.json"), JSON.stringify({ startedAt, sizes: SIZES, queries: QUERIES, targetMs: TARGET_MS, seeding, results, plans }, null, 2));
 		say(`\n${markdown}`);
 	} finally {
 		await cleanUp();

@@ -4,8 +4,8 @@
  * shifts the rows after it into or out of the page (as OFFSET would). The cursor is opaque
  * to clients: the sort it belongs to and the key values of that last row, in base64url JSON.
  */
-import { InvalidCursorError } from "../contracts/errors";
-import type { PageQuery } from "./params";
+import { InvalidCursorError, UnprocessableError } from "../contracts/errors";
+import { offsetOf, type PageQuery } from "./params";
 
 /** What a key column holds: checked when a cursor is read, so a forged one never reaches SQL as the wrong type. */
 export type KeyKind = "text" | "integer" | "timestamp" | "uuid";
@@ -91,6 +91,8 @@ export function pageWithNext<T extends object>(order: KeyOrder, fetched: T[], li
 
 /** The rows a page query asks for: after its cursor's key (read under `order`), or at its page number's offset. */
 export function windowOf(query: PageQuery, order: KeyOrder): { limit: number; offset: number; after?: KeyValue[] } {
-	if (query.cursor === undefined) return { limit: query.pageSize, offset: (query.page - 1) * query.pageSize };
+	if (query.cursor === undefined) return { limit: query.pageSize, offset: offsetOf(query) };
+	// A page number with a cursor says two places to start; 1 is also the default, so it passes.
+	if (query.page !== 1) throw new UnprocessableError([{ field: "page", message: "cannot be given with a cursor: the cursor says where the page starts", type: "pageWithCursor" }]);
 	return { limit: query.pageSize, offset: 0, after: readCursor(order, query.cursor) };
 }

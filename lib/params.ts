@@ -243,9 +243,8 @@ export function pageOf<T>(query: PageQuery, items: T[], total: Total | number | 
 	return { items, page: query.page, pageSize: query.pageSize, ...counted, ...next };
 }
 
-/** Rows skipped before the page: none when it is asked for by cursor. */
 export function offsetOf(query: PageQuery): number {
-	return query.cursor !== undefined ? 0 : (query.page - 1) * query.pageSize;
+	return (query.page - 1) * query.pageSize;
 }
 
 /** Header values the gateway takes; the OpenAPI document states these same patterns. */

@@ -10,9 +10,9 @@
 import { Client } from "@elastic/elasticsearch";
 import { Errors } from "moleculer";
 import { isUnavailableAnswer } from "../../lib/failures";
-import { pageOf, offsetOf, type Page } from "../../lib/params";
+import { pageOf, type Page } from "../../lib/params";
 import { EXACT_COUNT_LIMIT } from "../../lib/counts";
-import { pageWithNext, readCursor, type KeyOrder } from "../../lib/keyset";
+import { pageWithNext, windowOf, type KeyOrder } from "../../lib/keyset";
 import type { AuditEntry, AuditQuery, AuditStore } from "./audit.domain";
 import { SaveBatcher } from "./audit.batcher";
 
@@ -152,7 +152,7 @@ export class ElasticsearchAuditStore implements AuditStore {
 			filter.push({ range: { occurredAt: { ...(query.from ? { gte: query.from.toISOString() } : {}), ...(query.to ? { lte: query.to.toISOString() } : {}) } } });
 		const must = query.q ? [{ match: { payloadText: { query: query.q, operator: "and" as const } } }] : [];
 		// A cursor is search_after on the sort values of the last hit (the time as epoch milliseconds, then the id).
-		const after = query.cursor === undefined ? undefined : readCursor(SEARCH_AFTER_ORDER, query.cursor);
+		const { after, offset } = windowOf(query, SEARCH_AFTER_ORDER);
 		const response = await this.client
 			.search<AuditEntry & { payloadText: string }>({
 				index: `${this.prefix}-*`,
@@ -160,7 +160,7 @@ export class ElasticsearchAuditStore implements AuditStore {
 				allow_no_indices: true,
 				query: { bool: { filter, must } },
 				sort: [{ occurredAt: "desc" }, { id: "desc" }],
-				...(after ? { search_after: after } : { from: offsetOf(query) }),
+				...(after ? { search_after: after } : { from: offset }),
 				size: query.pageSize + 1,
 				// Counted exactly up to the same limit as the SQL stores; past it Elasticsearch says "gte".
 				track_total_hits: after ? false : EXACT_COUNT_LIMIT
