@@ -6,6 +6,8 @@
  */
 import { InvalidCursorError, UnprocessableError } from "../contracts/errors";
 import { offsetOf, type PageQuery } from "./params";
+import { countRows, type Total } from "./counts";
+import type { Database } from "./database";
 
 /** What a key column holds: checked when a cursor is read, so a forged one never reaches SQL as the wrong type. */
 export type KeyKind = "text" | "integer" | "timestamp" | "uuid";
@@ -90,9 +92,46 @@ export function pageWithNext<T extends object>(order: KeyOrder, fetched: T[], li
 }
 
 /** The rows a page query asks for: after its cursor's key (read under `order`), or at its page number's offset. */
-export function windowOf(query: PageQuery, order: KeyOrder): { limit: number; offset: number; after?: KeyValue[] } {
+export function windowOf(query: PageQuery, order: KeyOrder): PageWindow {
 	if (query.cursor === undefined) return { limit: query.pageSize, offset: offsetOf(query) };
 	// A page number with a cursor says two places to start; 1 is also the default, so it passes.
 	if (query.page !== 1) throw new UnprocessableError([{ field: "page", message: "cannot be given with a cursor: the cursor says where the page starts", type: "pageWithCursor" }]);
 	return { limit: query.pageSize, offset: 0, after: readCursor(order, query.cursor) };
+}
+
+/** Where a page starts: `windowOf`'s answer. */
+export interface PageWindow {
+	limit: number;
+	offset: number;
+	/** The key values of a cursor: the page starts after them, and no total is counted. */
+	after?: KeyValue[];
+}
+
+export interface PageRows<T> {
+	items: T[];
+	/** Counted (lib/counts.ts) for a page by number only. */
+	total?: Total;
+	nextCursor: string | null;
+}
+
+/**
+ * A page of `SELECT columns FROM table WHERE conditions` in `order`: at the window's offset
+ * with its total, or after its cursor without. One row more than the page is read to know
+ * whether there is a next one.
+ */
+export async function selectPage<Row, T extends object>(
+	db: Database,
+	query: { columns: string; table: string; conditions: string[]; replacements: Record<string, unknown>; order: KeyOrder },
+	page: PageWindow,
+	toItem: (row: Row) => T
+): Promise<PageRows<T>> {
+	const { columns, table, conditions, replacements, order } = query;
+	const where = (all: string[]) => (all.length > 0 ? ` WHERE ${all.join(" AND ")}` : "");
+	const total = page.after ? undefined : await countRows(db, `${table}${where(conditions)}`, replacements);
+	const keyed = page.after ? afterCondition(order, page.after) : undefined;
+	const fetched = await db.rows<Row>(
+		`SELECT ${columns} FROM ${table}${where(keyed ? [...conditions, keyed.sql] : conditions)} ORDER BY ${orderBy(order)} LIMIT :limit OFFSET :offset`,
+		{ ...replacements, ...keyed?.replacements, limit: page.limit + 1, offset: page.after ? 0 : page.offset }
+	);
+	return { ...pageWithNext(order, fetched.map(toItem), page.limit), total };
 }

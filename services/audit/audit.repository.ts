@@ -1,8 +1,7 @@
 /** The audit store on the audit service's own database: every statement on `audit_entries`. */
 import type { Database } from "../../lib/database";
 import { pageOf, type Page } from "../../lib/params";
-import { countRows } from "../../lib/counts";
-import { afterCondition, orderBy, pageWithNext, windowOf, type KeyOrder } from "../../lib/keyset";
+import { selectPage, windowOf, type KeyOrder } from "../../lib/keyset";
 import { SaveBatcher } from "./audit.batcher";
 import type { AuditEntry, AuditQuery, AuditStore } from "./audit.domain";
 
@@ -80,18 +79,11 @@ export class SqlAuditStore implements AuditStore {
 		add("occurred_at <= :to", "to", query.to?.toISOString());
 		const contains = this.db.dialect === "postgres" ? "strpos" : "instr";
 		add(`${contains}(lower(payload), :q) > 0`, "q", query.q?.toLowerCase());
-		const where = (all: string[]) => (all.length > 0 ? `WHERE ${all.join(" AND ")}` : "");
-		const page = windowOf(query, AUDIT_ORDER);
-		const total = page.after ? undefined : await countRows(this.db, `audit_entries ${where(conditions)}`, params);
-		const keyed = page.after ? afterCondition(AUDIT_ORDER, page.after) : undefined;
-		const rows = await this.db.rows<Row>(
-			`SELECT id, kind, type, source, aggregate_id, correlation_id, trace_id, actor, occurred_at, payload FROM audit_entries
-			 ${where(keyed ? [...conditions, keyed.sql] : conditions)} ORDER BY ${orderBy(AUDIT_ORDER)} LIMIT :limit OFFSET :offset`,
-			{ ...params, ...keyed?.replacements, limit: page.limit + 1, offset: page.offset }
-		);
-		const { items, nextCursor } = pageWithNext(
-			AUDIT_ORDER,
-			rows.map(row => ({
+		const { items, total, nextCursor } = await selectPage<Row, AuditEntry>(
+			this.db,
+			{ columns: "id, kind, type, source, aggregate_id, correlation_id, trace_id, actor, occurred_at, payload", table: "audit_entries", conditions, replacements: params, order: AUDIT_ORDER },
+			windowOf(query, AUDIT_ORDER),
+			row => ({
 				id: row.id,
 				kind: row.kind,
 				type: row.type,
@@ -102,8 +94,7 @@ export class SqlAuditStore implements AuditStore {
 				actor: row.actor,
 				occurredAt: new Date(row.occurred_at).toISOString(),
 				payload: JSON.parse(row.payload)
-			})),
-			page.limit
+			})
 		);
 		return pageOf(query, items, total, nextCursor);
 	}

@@ -6,8 +6,7 @@
  */
 import type { Transaction } from "sequelize";
 import { toIso, type Database } from "../../lib/database";
-import { countRows, type Total } from "../../lib/counts";
-import { afterCondition, orderBy, pageWithNext, type KeyOrder } from "../../lib/keyset";
+import { selectPage, type KeyOrder, type PageRows, type PageWindow } from "../../lib/keyset";
 import type { MovementReason, ReservationItem, ReservationStatus, StockChange, StockRecord } from "./inventory.domain";
 
 interface StockRow {
@@ -88,19 +87,6 @@ function toReservation(row: ReservationRow): Reservation {
 	return { id: row.id, status: row.status, items: JSON.parse(row.items) };
 }
 
-export interface PageWindow {
-	limit: number;
-	offset: number;
-	/** The key values of a cursor: the page starts after them, and no total is counted. */
-	after?: (string | number)[];
-}
-
-export interface PageRows<T> {
-	rows: T[];
-	total?: Total;
-	nextCursor: string | null;
-}
-
 /** Stock records, most recently changed first. */
 export const STOCK_ORDER: KeyOrder = [
 	{ attribute: "updatedAt", column: "updated_at", direction: "DESC", kind: "timestamp" },
@@ -110,28 +96,9 @@ export const STOCK_ORDER: KeyOrder = [
 /** A product's ledger, newest first. */
 export const MOVEMENT_ORDER: KeyOrder = [{ attribute: "id", column: "id", direction: "DESC", kind: "integer" }];
 
-/** A page of `SELECT columns FROM table WHERE conditions` in `order`, by offset (with its total) or after a cursor. */
-async function pageRows<Row, T extends object>(
-	db: Database,
-	query: { columns: string; table: string; conditions: string[]; replacements: Record<string, unknown>; order: KeyOrder },
-	page: PageWindow,
-	toItem: (row: Row) => T
-): Promise<PageRows<T>> {
-	const { columns, table, conditions, replacements, order } = query;
-	const where = (all: string[]) => (all.length > 0 ? ` WHERE ${all.join(" AND ")}` : "");
-	const total = page.after ? undefined : await countRows(db, `${table}${where(conditions)}`, replacements);
-	const keyed = page.after ? afterCondition(order, page.after) : undefined;
-	const fetched = await db.rows<Row>(
-		`SELECT ${columns} FROM ${table}${where(keyed ? [...conditions, keyed.sql] : conditions)} ORDER BY ${orderBy(order)} LIMIT :limit OFFSET :offset`,
-		{ ...replacements, ...keyed?.replacements, limit: page.limit + 1, offset: page.after ? 0 : page.offset }
-	);
-	const { items, nextCursor } = pageWithNext(order, fetched.map(toItem), page.limit);
-	return { rows: items, total, nextCursor };
-}
-
 /** A page of stock records, most recently changed first. */
 export function listStocks(db: Database, lowStock: boolean | undefined, page: PageWindow): Promise<PageRows<StockRecord>> {
-	return pageRows(
+	return selectPage(
 		db,
 		{ columns: STOCK_COLUMNS, table: "stocks", conditions: lowStock === undefined ? [] : ["low_stock = :lowStock"], replacements: { lowStock }, order: STOCK_ORDER },
 		page,
@@ -229,7 +196,7 @@ export async function insertMovement(db: Database, tx: Transaction, productId: s
 
 /** A page of a product's ledger, newest first. */
 export function listMovements(db: Database, productId: string, page: PageWindow): Promise<PageRows<Movement>> {
-	return pageRows(
+	return selectPage(
 		db,
 		{
 			columns: "id, product_id, delta, reason, reference, on_hand_after, reserved_after, at",

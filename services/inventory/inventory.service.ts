@@ -70,8 +70,8 @@ const InventoryService = defineService<This>({
 			...idempotentCall,
 			params: { ...cursorPageParams, lowStock: optional(queryFlag) },
 			async handler(this: This, ctx: Context<PageQuery & { lowStock?: boolean }>): Promise<Page<Stock>> {
-				const { rows, total, nextCursor } = await listStocks(this.db, ctx.params.lowStock, windowOf(ctx.params, STOCK_ORDER));
-				return pageOf(ctx.params, rows.map(toStock), total, nextCursor);
+				const { items, total, nextCursor } = await listStocks(this.db, ctx.params.lowStock, windowOf(ctx.params, STOCK_ORDER));
+				return pageOf(ctx.params, items.map(toStock), total, nextCursor);
 			}
 		},
 
@@ -155,9 +155,9 @@ const InventoryService = defineService<This>({
 			params: { productId: uuid, ...cursorPageParams },
 			async handler(this: This, ctx: Context<PageQuery & { productId: string }>): Promise<Page<Movement>> {
 				const { productId } = ctx.params;
-				const { rows, total, nextCursor } = await listMovements(this.db, productId, windowOf(ctx.params, MOVEMENT_ORDER));
-				if (rows.length === 0 && !(await findStock(this.db, productId))) throw new StockNotFoundError(productId);
-				return pageOf(ctx.params, rows, total, nextCursor);
+				const { items, total, nextCursor } = await listMovements(this.db, productId, windowOf(ctx.params, MOVEMENT_ORDER));
+				if (items.length === 0 && !(await findStock(this.db, productId))) throw new StockNotFoundError(productId);
+				return pageOf(ctx.params, items, total, nextCursor);
 			}
 		},
 

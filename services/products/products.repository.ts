@@ -3,8 +3,7 @@ import type { Transaction } from "sequelize";
 import { isUniqueViolation, toIso, type Database } from "../../lib/database";
 import type { ProductRecord, SortOrder } from "./products.domain";
 import { DuplicateSkuError } from "./products.errors";
-import { countRows, type Total } from "../../lib/counts";
-import { afterCondition, orderBy, pageWithNext, type KeyColumn, type KeyOrder } from "../../lib/keyset";
+import { selectPage, type KeyColumn, type KeyOrder, type PageRows, type PageWindow } from "../../lib/keyset";
 
 /** A products row as the drivers return it: PostgreSQL gives BIGINT as a string, SQLite booleans as 0/1 and times as text. */
 interface ProductRow {
@@ -82,30 +81,10 @@ function whereOf(db: Database, filter: ProductFilter): { conditions: string[]; r
 	return { conditions, replacements: { q, pattern: q === undefined ? undefined : containing(q), category: filter.category, active: filter.active } };
 }
 
-/**
- * One page of the products matching `filter` in `order`: after `after` (a cursor's key
- * values) when given, else at `offset` with the total (lib/counts.ts). One row more than
- * the page is read to know whether there is a next one.
- */
-export async function findProductPage(
-	db: Database,
-	filter: ProductFilter,
-	order: KeyOrder,
-	page: { limit: number; offset: number; after?: (string | number)[] }
-): Promise<{ records: ProductRecord[]; total?: Total; nextCursor: string | null }> {
-	const { conditions, replacements } = whereOf(db, filter);
-	const total = page.after ? undefined : await countRows(db, `products ${whereSql(conditions)}`, replacements);
-	const keyed = page.after ? afterCondition(order, page.after) : undefined;
-	const rows = await db.rows<ProductRow>(
-		`SELECT ${COLUMNS} FROM products ${whereSql(keyed ? [...conditions, keyed.sql] : conditions)}
-		 ORDER BY ${orderBy(order)} LIMIT :limit OFFSET :offset`,
-		{ ...replacements, ...keyed?.replacements, limit: page.limit + 1, offset: page.offset }
-	);
-	const { items, nextCursor } = pageWithNext(order, rows.map(toRecord), page.limit);
-	return { records: items, total, nextCursor };
+/** One page of the products matching `filter` in `order` (lib/keyset.ts). */
+export function findProductPage(db: Database, filter: ProductFilter, order: KeyOrder, page: PageWindow): Promise<PageRows<ProductRecord>> {
+	return selectPage(db, { columns: COLUMNS, table: "products", ...whereOf(db, filter), order }, page, toRecord);
 }
-
-const whereSql = (conditions: string[]) => (conditions.length > 0 ? `WHERE ${conditions.join(" AND ")}` : "");
 
 /** The product `id`, or undefined; given `tx` on PostgreSQL its row stays locked until `tx` ends. */
 export async function findProduct(db: Database, id: string, tx?: Transaction): Promise<ProductRecord | undefined> {

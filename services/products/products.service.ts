@@ -122,8 +122,8 @@ const ProductsService = defineService<This>({
 			async handler(this: This, ctx: Context<ListParams>): Promise<Page<Product>> {
 				const { q, category, active, sort } = ctx.params;
 				const order = keyOrderOf(parseSort(sort));
-				const { records, total, nextCursor } = await findProductPage(this.db, { q, category, active }, order, windowOf(ctx.params, order));
-				return pageOf(ctx.params, records.map(toProduct), total, nextCursor);
+				const { items, total, nextCursor } = await findProductPage(this.db, { q, category, active }, order, windowOf(ctx.params, order));
+				return pageOf(ctx.params, items.map(toProduct), total, nextCursor);
 			}
 		},
 
