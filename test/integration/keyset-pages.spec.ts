@@ -27,6 +27,8 @@ describe.each(testDialects())("pages by cursor on %s", dialect => {
 		for (;;) {
 			seen.push(...page.items);
 			if (page.nextCursor === null) return seen;
+			// A cursor that leads back to a page already seen would walk for ever.
+			if (seen.length > 200) throw new Error(`${action}: the walk did not end after ${seen.length} items`);
 			await between();
 			page = await call<Page<T>>(action, { ...params, pageSize: 3, cursor: page.nextCursor });
 			expect(page).not.toHaveProperty("total");
@@ -98,7 +100,8 @@ describe.each(testDialects())("pages by cursor on %s", dialect => {
 	it.each([
 		["garbage", "not-a-cursor"],
 		["a cursor of another sort", cursorAfter([{ attribute: "name", column: "name", direction: "ASC", kind: "text" }, { attribute: "id", column: "id", direction: "ASC", kind: "uuid" }], { name: "a", id: randomUUID() })],
-		["a forged position", Buffer.from(JSON.stringify({ s: "createdAt:DESC,id:ASC", v: ["yesterday", 1] })).toString("base64url")]
+		// The products list's own sort, with a time that is not one: never sent on to the database.
+		["a forged position", Buffer.from(JSON.stringify({ s: "createdAt:DESC,id:ASC", v: ["yesterday", randomUUID()] })).toString("base64url")]
 	])("refuses %s as a cursor with 400 INVALID_CURSOR", async (_what, cursor) => {
 		await expect(call("products.list", { cursor })).rejects.toMatchObject({ code: 400, type: "INVALID_CURSOR" });
 		await expect(call("inventory.list", { cursor })).rejects.toMatchObject({ code: 400, type: "INVALID_CURSOR" });
