@@ -70,6 +70,18 @@ export async function growLedger(pg: Client, have: number, want: number): Promis
 	);
 }
 
+/** Opens a stock record for each product from `have` to `want` (by sku): one in 20 low. */
+export function growStocks(pg: Client, have: number, want: number): Promise<void> {
+	return inChunks("stock records", have + 1, want, (first, last) =>
+		pg.query(
+			`INSERT INTO inventory.stocks (product_id, on_hand, reserved, low_stock_threshold, low_stock, version, created_at, updated_at)
+			 SELECT p.id, CASE WHEN i % 20 = 0 THEN 2 ELSE 50 END, 0, 5, i % 20 = 0, 1, p.created_at, p.updated_at
+			 FROM generate_series($1::int, $2::int) AS i JOIN products.products p ON lower(p.sku) = lower('SKU-' || lpad(i::text, 8, '0'))`,
+			[first, last]
+		)
+	);
+}
+
 /** Grows the audit trail from `have` to `want` entries, of four event types. */
 export function growAudit(pg: Client, have: number, want: number): Promise<void> {
 	return inChunks("audit entries", have + 1, want, (first, last) =>
@@ -87,7 +99,7 @@ export function growAudit(pg: Client, have: number, want: number): Promise<void>
 
 /** After a load: the planner's statistics and the visibility map, as autovacuum would leave them. */
 export async function settle(pg: Client): Promise<void> {
-	for (const table of ["products.products", "inventory.stock_movements", "audit.audit_entries"]) await pg.query(`VACUUM ANALYZE ${table}`);
+	for (const table of ["products.products", "inventory.stocks", "inventory.stock_movements", "audit.audit_entries"]) await pg.query(`VACUUM ANALYZE ${table}`);
 	// The load's dirty pages written now, not by a checkpoint in the middle of the measurements
 	// (a role that may not checkpoint, neither superuser nor pg_checkpoint, leaves it to the server).
 	await pg.query("CHECKPOINT").catch(() => undefined);

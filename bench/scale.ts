@@ -1,6 +1,6 @@
 /**
  * `npm run bench:scale`: what reads cost as the data grows. Into a fresh PostgreSQL database
- * it bulk-loads products, one product's ledger and the audit trail to 1,000, 100,000 and
+ * it bulk-loads products with their stock records, one product's ledger and the audit trail to 1,000, 100,000 and
  * 1,000,000 rows each (bench/scale-seed.ts), and at each size measures the uncached p95 of
  * the list actions, called on a node that runs products, inventory and audit (no gateway,
  * no cache: `$cache: false`, and every query has parameters of its own). Queries run one at
@@ -21,7 +21,7 @@ import { createNode } from "../server";
 import { cursorAfter, type KeyOrder } from "../lib/keyset";
 import type { DbServiceThis } from "../mixins/db.mixin";
 import { summariseLatency, type LatencySummary } from "./load";
-import { CATEGORIES, LEDGER_PRODUCT, SEED_BASE_MS, TAGS, growAudit, growLedger, growProducts, settle, tagOf } from "./scale-seed";
+import { CATEGORIES, LEDGER_PRODUCT, SEED_BASE_MS, TAGS, growAudit, growLedger, growProducts, growStocks, settle, tagOf } from "./scale-seed";
 
 const POSTGRES_URL = process.env.BENCH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 const SIZES = (process.env.BENCH_SCALE_SIZES ?? "1000,100000,1000000").split(",").map(Number);
@@ -29,10 +29,14 @@ const QUERIES = Number(process.env.BENCH_SCALE_QUERIES ?? 200);
 const TARGET_MS = 20;
 const PAGE_SIZE = 20;
 
-/** The default product order (-createdAt, then id) and the ledger's and the SQL audit store's, as their cursors carry them. */
+/** The default product order (-createdAt, then id), the stock list's, the ledger's and the SQL audit store's, as their cursors carry them. */
 const PRODUCT_ORDER: KeyOrder = [
 	{ attribute: "createdAt", column: "created_at", direction: "DESC", kind: "timestamp" },
 	{ attribute: "id", column: "id", direction: "ASC", kind: "uuid" }
+];
+const STOCK_ORDER: KeyOrder = [
+	{ attribute: "updatedAt", column: "updated_at", direction: "DESC", kind: "timestamp" },
+	{ attribute: "productId", column: "product_id", direction: "ASC", kind: "uuid" }
 ];
 const MOVEMENT_ORDER: KeyOrder = [{ attribute: "id", column: "id", direction: "DESC", kind: "integer" }];
 const AUDIT_ORDER: KeyOrder = [
@@ -96,6 +100,19 @@ const KINDS: Kind[] = [
 		next: async size => ({
 			action: "products.list",
 			params: { pageSize: PAGE_SIZE, cursor: cursorAfter(PRODUCT_ORDER, { createdAt: timeOf(row(size)), id: LOWEST_ID }) }
+		})
+	},
+	{
+		id: "stock-low",
+		title: "stock list: low stock (1 in 20), first pages, with the total",
+		next: async () => ({ action: "inventory.list", params: { lowStock: true, page: 1 + randomInt(5), pageSize: PAGE_SIZE } })
+	},
+	{
+		id: "stock-cursor",
+		title: "stock list: a page by cursor, anywhere in it",
+		next: async size => ({
+			action: "inventory.list",
+			params: { pageSize: PAGE_SIZE, cursor: cursorAfter(STOCK_ORDER, { updatedAt: timeOf(row(size)), productId: LOWEST_ID }) }
 		})
 	},
 	{
@@ -198,7 +215,7 @@ function render(results: Measured[], plans: Record<string, string[]>, seeding: R
 		`# bench:scale, ${startedAt.toISOString()}`,
 		"",
 		`Uncached p95 in ms of one query at a time (${QUERIES} queries per cell, each with parameters of its own), by rows in the`,
-		`table (products, the ledger of one product, the audit trail). Target: p95 < ${TARGET_MS} ms at ${largest.toLocaleString("en")} rows, no errors.`,
+		`table (products, their stock records, the ledger of one product, the audit trail). Target: p95 < ${TARGET_MS} ms at ${largest.toLocaleString("en")} rows, no errors.`,
 		`Machine: ${cpus().length} cores, load average ${loadavg().map(l => l.toFixed(2)).join(" ")} at the end (shared with other work). Took ${seconds.toFixed(0)} s.`,
 		"",
 		`| query | ${SIZES.map(s => `${s.toLocaleString("en")} rows`).join(" | ")} | at ${largest.toLocaleString("en")}: p50 / p99 | target |`,
@@ -214,7 +231,7 @@ function render(results: Measured[], plans: Record<string, string[]>, seeding: R
 	}
 	lines.push("", `Plans at ${largest.toLocaleString("en")} rows (the count, then the page, where both run):`, "");
 	for (const kind of KINDS) lines.push(`- ${kind.id}: ${(plans[kind.id] ?? []).map(plan => `\`${plan}\``).join("; ")}`);
-	lines.push("", `Seeding (bulk load and VACUUM ANALYZE, all three tables): ${SIZES.map(s => `to ${s.toLocaleString("en")}: ${seeding[s].toFixed(1)} s`).join(", ")}.`);
+	lines.push("", `Seeding (bulk load, VACUUM ANALYZE and a checkpoint, every table): ${SIZES.map(s => `to ${s.toLocaleString("en")}: ${seeding[s].toFixed(1)} s`).join(", ")}.`);
 	return lines.join("\n") + "\n";
 }
 
@@ -257,6 +274,7 @@ async function main(): Promise<void> {
 			say(`Seeding to ${size.toLocaleString("en")} rows each:`);
 			const seedStart = performance.now();
 			await growProducts(pg, have, size);
+			await growStocks(pg, have, size);
 			await growLedger(pg, have, size);
 			await growAudit(pg, have, size);
 			await settle(pg);
