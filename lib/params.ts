@@ -211,7 +211,16 @@ export const pageParams = {
 export const cursorPageParams = {
 	...pageParams,
 	/** A page's `nextCursor`: the page after it, found by key instead of by counting rows (page is then left out). */
-	cursor: optional({ type: "string", min: 1, max: 4000, pattern: /^[A-Za-z0-9_-]+$/ })
+	cursor: optional({
+		type: "string",
+		min: 1,
+		max: 4000,
+		pattern: /^[A-Za-z0-9_-]+$/,
+		openapi: {
+			description:
+				"The `nextCursor` of a page of this list (same filters and sort): the page after it, started at its last item's sort key. Such a page has no `page` and no `total`; a cursor not handed out is a 400 INVALID_CURSOR, a `page` other than 1 with it a 422."
+		}
+	})
 } as const;
 
 export interface PageQuery {
