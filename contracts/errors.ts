@@ -31,6 +31,13 @@ export class UnprocessableError extends Errors.ValidationError {
 	}
 }
 
+/** A `cursor` query parameter that is not one this list handed out (or one of another sort): a 400. */
+export class InvalidCursorError extends Errors.MoleculerClientError {
+	constructor(why: string) {
+		super(`The cursor is not valid: ${why}. Use a nextCursor from a page of this list with the same sort.`, 400, "INVALID_CURSOR", { field: "cursor" });
+	}
+}
+
 /** An idempotency key sent again with another request (another action, path or body) than the one it was first used for. */
 export class IdempotencyKeyReusedError extends UnprocessableError {
 	constructor() {

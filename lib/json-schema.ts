@@ -54,12 +54,27 @@ export function objectOf<T>(title: string, properties: { [K in keyof T]-?: JsonS
 	return { title, type: "object", properties, required: Object.keys(properties), additionalProperties: false };
 }
 
-/** The named schema of a page of `item` (`{ items, page, pageSize, total }`), called `<item's title>Page`. */
-export function pageSchemaOf(item: JsonSchema): JsonSchema {
-	return objectOf<Page<unknown>>(`${String(item.title)}Page`, {
+/**
+ * The named schema of a page of `item`, called `<item's title>Page`. A page asked for by
+ * number has `page`, `total` and `totalEstimated` (true when the total is the planner's
+ * estimate); a list with `cursors` also has `nextCursor` on every page, and a page asked for
+ * by cursor has only `items`, `pageSize` and `nextCursor`.
+ */
+export function pageSchemaOf(item: JsonSchema, { cursors = false } = {}): JsonSchema {
+	const { nextCursor, ...numbered } = objectOf<Page<unknown>>(`${String(item.title)}Page`, {
 		items: { type: "array", items: item },
 		page: { type: "integer", minimum: 1 },
 		pageSize: { type: "integer", minimum: 1, maximum: 100 },
-		total: { type: "integer", minimum: 0 }
-	});
+		total: { type: "integer", minimum: 0 },
+		totalEstimated: BOOLEAN,
+		nextCursor: { type: ["string", "null"], description: "Give as `cursor` for the next page; null on the last page." }
+	}).properties as Record<string, JsonSchema>;
+	const properties = cursors ? { ...numbered, nextCursor } : numbered;
+	return {
+		title: `${String(item.title)}Page`,
+		type: "object",
+		properties,
+		required: cursors ? ["items", "pageSize", "nextCursor"] : ["items", "page", "pageSize", "total", "totalEstimated"],
+		additionalProperties: false
+	};
 }

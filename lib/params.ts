@@ -5,6 +5,7 @@
  * the rule's own keywords would count differently.
  */
 import { toCents, MAX_PRICE, TWO_DECIMALS } from "../contracts/money";
+import type { Total } from "./counts";
 
 /** Messages of the custom rules below, registered with the broker's validator. */
 export const VALIDATION_MESSAGES = {
@@ -206,20 +207,49 @@ export const pageParams = {
 	pageSize: queryInteger(1, 100, 20)
 } as const;
 
+/** Page numbers, and cursors for the lists that keep a key order (products, stock, the ledger, the audit trail). */
+export const cursorPageParams = {
+	...pageParams,
+	/** A page's `nextCursor`: the page after it, found by key instead of by counting rows (page is then left out). */
+	cursor: optional({
+		type: "string",
+		min: 1,
+		max: 4000,
+		pattern: /^[A-Za-z0-9_-]+$/,
+		openapi: {
+			description:
+				"The `nextCursor` of a page of this list (same filters and sort): the page after it, started at its last item's sort key. Such a page has no `page` and no `total`; a cursor not handed out is a 400 INVALID_CURSOR, a `page` other than 1 with it a 422."
+		}
+	})
+} as const;
+
 export interface PageQuery {
 	page: number;
 	pageSize: number;
+	cursor?: string;
 }
 
+/**
+ * A page of a list. Asked for by number it has `page` and `total` (estimated past a limit,
+ * then `totalEstimated` is true); asked for by `cursor` it has neither: counting is what a
+ * cursor saves. Either way `nextCursor` leads to the next page, null on the last one (lists
+ * without cursors have no `nextCursor`).
+ */
 export interface Page<T> {
 	items: T[];
-	page: number;
+	page?: number;
 	pageSize: number;
-	total: number;
+	total?: number;
+	totalEstimated?: boolean;
+	nextCursor?: string | null;
 }
 
-export function pageOf<T>(query: PageQuery, items: T[], total: number): Page<T> {
-	return { items, page: query.page, pageSize: query.pageSize, total };
+/** The answer to `query`: by number with its total, or by cursor without. */
+export function pageOf<T>(query: PageQuery, items: T[], total: Total | number | undefined, nextCursor?: string | null): Page<T> {
+	const next = nextCursor === undefined ? {} : { nextCursor };
+	if (query.cursor !== undefined || total === undefined) return { items, pageSize: query.pageSize, ...next };
+	const counted = typeof total === "number" ? { total, totalEstimated: false } : total;
+	return { items, page: query.page, pageSize: query.pageSize, ...counted, ...next };
 }
 
 export function offsetOf(query: PageQuery): number {

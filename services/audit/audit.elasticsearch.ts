@@ -10,11 +10,19 @@
 import { Client } from "@elastic/elasticsearch";
 import { Errors } from "moleculer";
 import { isUnavailableAnswer } from "../../lib/failures";
-import { pageOf, offsetOf, type Page } from "../../lib/params";
+import { pageOf, type Page } from "../../lib/params";
+import { EXACT_COUNT_LIMIT } from "../../lib/counts";
+import { pageWithNext, windowOf, type KeyOrder } from "../../lib/keyset";
 import type { AuditEntry, AuditQuery, AuditStore } from "./audit.domain";
 import { SaveBatcher } from "./audit.batcher";
 
 const TEMPLATE = "audit";
+
+/** The sort values Elasticsearch gives each hit, newest first: a cursor carries those of a page's last hit. */
+const SEARCH_AFTER_ORDER: KeyOrder = [
+	{ attribute: "at", column: "occurredAt", direction: "DESC", kind: "integer" },
+	{ attribute: "id", column: "id", direction: "DESC", kind: "text" }
+];
 
 /**
  * Elasticsearch away, starting up or overloaded (no connection, 5xx, 429) is an outage:
@@ -143,6 +151,8 @@ export class ElasticsearchAuditStore implements AuditStore {
 		if (query.from || query.to)
 			filter.push({ range: { occurredAt: { ...(query.from ? { gte: query.from.toISOString() } : {}), ...(query.to ? { lte: query.to.toISOString() } : {}) } } });
 		const must = query.q ? [{ match: { payloadText: { query: query.q, operator: "and" as const } } }] : [];
+		// A cursor is search_after on the sort values of the last hit (the time as epoch milliseconds, then the id).
+		const { after, offset } = windowOf(query, SEARCH_AFTER_ORDER);
 		const response = await this.client
 			.search<AuditEntry & { payloadText: string }>({
 				index: `${this.prefix}-*`,
@@ -150,20 +160,23 @@ export class ElasticsearchAuditStore implements AuditStore {
 				allow_no_indices: true,
 				query: { bool: { filter, must } },
 				sort: [{ occurredAt: "desc" }, { id: "desc" }],
-				from: offsetOf(query),
-				size: query.pageSize,
-				track_total_hits: true
+				...(after ? { search_after: after } : { from: offset }),
+				size: query.pageSize + 1,
+				// Counted exactly up to the same limit as the SQL stores; past it Elasticsearch says "gte".
+				track_total_hits: after ? false : EXACT_COUNT_LIMIT
 			})
 			.catch(err => Promise.reject(asOutage(err)));
-		const total = typeof response.hits.total === "number" ? response.hits.total : (response.hits.total?.value ?? 0);
-		return pageOf(
-			query,
-			response.hits.hits.map(hit => {
-				const { payloadText: _text, ...entry } = hit._source!;
-				return { ...entry, traceId: entry.traceId ?? null };
-			}),
-			total
-		);
+		const hits = response.hits.hits.map(hit => {
+			const { payloadText: _text, ...entry } = hit._source!;
+			const [at, id] = hit.sort as [number, string];
+			return { entry: { ...entry, traceId: entry.traceId ?? null }, key: { at, id } };
+		});
+		const { items, nextCursor } = pageWithNext(SEARCH_AFTER_ORDER, hits.map(hit => hit.key), query.pageSize);
+		const entries = hits.slice(0, items.length).map(hit => hit.entry);
+		if (after) return pageOf(query, entries, undefined, nextCursor);
+		const total = response.hits.total;
+		const counted = typeof total === "number" ? { total, totalEstimated: false } : { total: total?.value ?? 0, totalEstimated: total?.relation === "gte" };
+		return pageOf(query, entries, counted, nextCursor);
 	}
 
 	async close(): Promise<void> {

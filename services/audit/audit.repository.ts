@@ -1,6 +1,7 @@
 /** The audit store on the audit service's own database: every statement on `audit_entries`. */
 import type { Database } from "../../lib/database";
-import { offsetOf, pageOf, type Page } from "../../lib/params";
+import { pageOf, type Page } from "../../lib/params";
+import { selectPage, windowOf, type KeyOrder } from "../../lib/keyset";
 import { SaveBatcher } from "./audit.batcher";
 import type { AuditEntry, AuditQuery, AuditStore } from "./audit.domain";
 
@@ -16,6 +17,12 @@ interface Row {
 	occurred_at: string | Date;
 	payload: string;
 }
+
+/** The trail, newest first (the id breaks ties); the Elasticsearch store sorts the same way. */
+const AUDIT_ORDER: KeyOrder = [
+	{ attribute: "occurredAt", column: "occurred_at", direction: "DESC", kind: "timestamp" },
+	{ attribute: "id", column: "id", direction: "DESC", kind: "text" }
+];
 
 /**
  * Saves arriving within a few milliseconds (up to 200) are written by one multi-row
@@ -72,16 +79,11 @@ export class SqlAuditStore implements AuditStore {
 		add("occurred_at <= :to", "to", query.to?.toISOString());
 		const contains = this.db.dialect === "postgres" ? "strpos" : "instr";
 		add(`${contains}(lower(payload), :q) > 0`, "q", query.q?.toLowerCase());
-		const where = conditions.length > 0 ? `WHERE ${conditions.join(" AND ")}` : "";
-		const [{ total }] = await this.db.rows<{ total: number | string }>(`SELECT count(*) AS total FROM audit_entries ${where}`, params);
-		const rows = await this.db.rows<Row>(
-			`SELECT id, kind, type, source, aggregate_id, correlation_id, trace_id, actor, occurred_at, payload FROM audit_entries ${where}
-			 ORDER BY occurred_at DESC, id DESC LIMIT :limit OFFSET :offset`,
-			{ ...params, limit: query.pageSize, offset: offsetOf(query) }
-		);
-		return pageOf(
-			query,
-			rows.map(row => ({
+		const { items, total, nextCursor } = await selectPage<Row, AuditEntry>(
+			this.db,
+			{ columns: "id, kind, type, source, aggregate_id, correlation_id, trace_id, actor, occurred_at, payload", table: "audit_entries", conditions, replacements: params, order: AUDIT_ORDER },
+			windowOf(query, AUDIT_ORDER),
+			row => ({
 				id: row.id,
 				kind: row.kind,
 				type: row.type,
@@ -92,8 +94,8 @@ export class SqlAuditStore implements AuditStore {
 				actor: row.actor,
 				occurredAt: new Date(row.occurred_at).toISOString(),
 				payload: JSON.parse(row.payload)
-			})),
-			Number(total)
+			})
 		);
+		return pageOf(query, items, total, nextCursor);
 	}
 }

@@ -15,4 +15,4 @@ const AUDIT_ENTRY = objectOf<AuditEntry>("AuditEntry", {
 	payload: { type: "object", description: "The event's payload, or the request record (method, route, path, status, durationMs)." }
 });
 
-export const AUDIT_ENTRY_PAGE = pageSchemaOf(AUDIT_ENTRY);
+export const AUDIT_ENTRY_PAGE = pageSchemaOf(AUDIT_ENTRY, { cursors: true });

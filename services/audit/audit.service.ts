@@ -11,7 +11,7 @@ import { auditMigrations } from "./audit.migrations";
 import { lifecycleOf } from "../../lib/lifecycle";
 import { defineService } from "../../lib/schema";
 import { idempotentCall } from "../../lib/resilience";
-import { isoDate, optional, pageParams, text, type Page } from "../../lib/params";
+import { cursorPageParams, isoDate, optional, text, type Page } from "../../lib/params";
 import { AUDIT_LOGS_TOPIC, type EventEnvelope, type RequestRecord } from "../../contracts/events";
 import { eventEntry, requestEntry, type AuditEntry, type AuditQuery, type AuditStore } from "./audit.domain";
 import { SqlAuditStore } from "./audit.repository";
@@ -44,13 +44,13 @@ const AuditService = defineService<This>({
 	settings: { rest: "/audit" },
 
 	actions: {
-		/** Audit entries by `type`, `aggregateId`, `correlationId`, `traceId`, time range and text in the payload; newest first. */
+		/** Audit entries by `type`, `aggregateId`, `correlationId`, `traceId`, time range and text in the payload; newest first; by page number or by `cursor`. */
 		search: {
 			rest: "GET /",
 			openapi: { summary: "Search the audit trail", answers: AUDIT_ENTRY_PAGE },
 			...idempotentCall,
 			params: {
-				...pageParams,
+				...cursorPageParams,
 				type: searchText,
 				aggregateId: searchText,
 				correlationId: searchText,

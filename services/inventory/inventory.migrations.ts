@@ -51,5 +51,13 @@ export const inventoryMigrations: Migration[] = [
 		}
 	},
 	{ version: 5, name: "index processed events by time", up: indexProcessedEventsByTime },
-	{ version: 6, name: "create remembered answers", up: createRememberedAnswersTable }
+	{ version: 6, name: "create remembered answers", up: createRememberedAnswersTable },
+	{
+		version: 7,
+		name: "index the stock list's order",
+		async up({ exec }) {
+			// The stock list, most recently changed first, read in index order (the low-stock filter has its own).
+			await exec("CREATE INDEX stocks_updated ON stocks (updated_at, product_id)");
+		}
+	}
 ];

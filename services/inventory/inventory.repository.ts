@@ -6,6 +6,7 @@
  */
 import type { Transaction } from "sequelize";
 import { toIso, type Database } from "../../lib/database";
+import { selectPage, type KeyOrder, type PageRows, type PageWindow } from "../../lib/keyset";
 import type { MovementReason, ReservationItem, ReservationStatus, StockChange, StockRecord } from "./inventory.domain";
 
 interface StockRow {
@@ -86,20 +87,23 @@ function toReservation(row: ReservationRow): Reservation {
 	return { id: row.id, status: row.status, items: JSON.parse(row.items) };
 }
 
-export interface PageWindow {
-	limit: number;
-	offset: number;
-}
+/** Stock records, most recently changed first. */
+export const STOCK_ORDER: KeyOrder = [
+	{ attribute: "updatedAt", column: "updated_at", direction: "DESC", kind: "timestamp" },
+	{ attribute: "productId", column: "product_id", direction: "ASC", kind: "uuid" }
+];
 
-/** A page of stock records, most recently changed first, and how many there are. */
-export async function listStocks(db: Database, lowStock: boolean | undefined, page: PageWindow): Promise<{ rows: StockRecord[]; count: number }> {
-	const where = lowStock === undefined ? "" : " WHERE low_stock = :lowStock";
-	const rows = await db.rows<StockRow>(
-		`SELECT ${STOCK_COLUMNS} FROM stocks${where} ORDER BY updated_at DESC, product_id ASC LIMIT :limit OFFSET :offset`,
-		{ lowStock, ...page }
+/** A product's ledger, newest first. */
+export const MOVEMENT_ORDER: KeyOrder = [{ attribute: "id", column: "id", direction: "DESC", kind: "integer" }];
+
+/** A page of stock records, most recently changed first. */
+export function listStocks(db: Database, lowStock: boolean | undefined, page: PageWindow): Promise<PageRows<StockRecord>> {
+	return selectPage(
+		db,
+		{ columns: STOCK_COLUMNS, table: "stocks", conditions: lowStock === undefined ? [] : ["low_stock = :lowStock"], replacements: { lowStock }, order: STOCK_ORDER },
+		page,
+		toStockRecord
 	);
-	const [{ count }] = await db.rows<{ count: number | string }>(`SELECT count(*) AS count FROM stocks${where}`, { lowStock });
-	return { rows: rows.map(toStockRecord), count: Number(count) };
 }
 
 export async function findStock(db: Database, productId: string): Promise<StockRecord | null> {
@@ -190,18 +194,20 @@ export async function insertMovement(db: Database, tx: Transaction, productId: s
 	);
 }
 
-/** A page of a product's ledger, newest first, and how many entries it has. */
-export async function listMovements(db: Database, productId: string, page: PageWindow): Promise<{ rows: Movement[]; count: number }> {
-	const rows = await db.rows<MovementRow>(
-		`SELECT id, product_id, delta, reason, reference, on_hand_after, reserved_after, at
-		 FROM stock_movements WHERE product_id = :productId ORDER BY id DESC LIMIT :limit OFFSET :offset`,
-		{ productId, ...page }
+/** A page of a product's ledger, newest first. */
+export function listMovements(db: Database, productId: string, page: PageWindow): Promise<PageRows<Movement>> {
+	return selectPage(
+		db,
+		{
+			columns: "id, product_id, delta, reason, reference, on_hand_after, reserved_after, at",
+			table: "stock_movements",
+			conditions: ["product_id = :productId"],
+			replacements: { productId },
+			order: MOVEMENT_ORDER
+		},
+		page,
+		toMovement
 	);
-	const [{ count }] = await db.rows<{ count: number | string }>(
-		"SELECT count(*) AS count FROM stock_movements WHERE product_id = :productId",
-		{ productId }
-	);
-	return { rows: rows.map(toMovement), count: Number(count) };
 }
 
 /** The status of a reservation, read without a lock. */

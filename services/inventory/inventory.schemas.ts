@@ -16,7 +16,7 @@ export const STOCK = objectOf<Stock>("Stock", {
 	updatedAt: DATE_TIME
 });
 
-export const STOCK_PAGE = pageSchemaOf(STOCK);
+export const STOCK_PAGE = pageSchemaOf(STOCK, { cursors: true });
 
 const MOVEMENT = objectOf<Movement>("Movement", {
 	id: INTEGER,
@@ -29,7 +29,7 @@ const MOVEMENT = objectOf<Movement>("Movement", {
 	at: DATE_TIME
 });
 
-export const MOVEMENT_PAGE = pageSchemaOf(MOVEMENT);
+export const MOVEMENT_PAGE = pageSchemaOf(MOVEMENT, { cursors: true });
 
 /** An adjustment's delta is never 0, and a RESTOCK or a RETURN only adds (checkManualDelta, said as JSON Schema). */
 export const ADJUSTMENT_RULES: JsonSchema = {

@@ -16,7 +16,8 @@ import { originOf } from "../../contracts/events";
 import { defineService } from "../../lib/schema";
 import { cachedRead, idempotentCall, keyedWrite } from "../../lib/resilience";
 import { keyedCallOf } from "../../lib/remembered-answers";
-import { optional, orderItems, queryFlag, pageParams, text, uuid, offsetOf, pageOf, type Page, type PageQuery } from "../../lib/params";
+import { cursorPageParams, optional, orderItems, queryFlag, text, uuid, pageOf, type Page, type PageQuery } from "../../lib/params";
+import { windowOf } from "../../lib/keyset";
 import { UnprocessableError } from "../../contracts/errors";
 import { isUniqueViolation } from "../../lib/database";
 import {
@@ -38,7 +39,7 @@ import { InsufficientStockError, ReservationNotFoundError, StockNotFoundError } 
 import { STOCK_TTL } from "./inventory.cache";
 import { createStockWhenProductCreated, releaseWhenPurchaseCancelled, removeStockWhenProductDeleted, sellWhenPurchaseConfirmed } from "./inventory.reactions";
 import { changeStock, reserveItem, settleReservation, type InventoryThis as This } from "./inventory.changes";
-import { availability, findReservation, findStock, heldReservationIds, insertReservation, listMovements, listStocks, lockReservation, reservationStatus, type Movement, type ReservationView } from "./inventory.repository";
+import { availability, findReservation, findStock, heldReservationIds, insertReservation, listMovements, listStocks, lockReservation, MOVEMENT_ORDER, reservationStatus, STOCK_ORDER, type Movement, type ReservationView } from "./inventory.repository";
 import { ADJUSTMENT_RULES, MOVEMENT_PAGE, STOCK, STOCK_PAGE } from "./inventory.schemas";
 
 export type { Movement };
@@ -67,10 +68,10 @@ const InventoryService = defineService<This>({
 			rest: "GET /",
 			openapi: { summary: "List stock records", answers: STOCK_PAGE },
 			...idempotentCall,
-			params: { ...pageParams, lowStock: optional(queryFlag) },
+			params: { ...cursorPageParams, lowStock: optional(queryFlag) },
 			async handler(this: This, ctx: Context<PageQuery & { lowStock?: boolean }>): Promise<Page<Stock>> {
-				const { rows, count } = await listStocks(this.db, ctx.params.lowStock, { limit: ctx.params.pageSize, offset: offsetOf(ctx.params) });
-				return pageOf(ctx.params, rows.map(toStock), count);
+				const { items, total, nextCursor } = await listStocks(this.db, ctx.params.lowStock, windowOf(ctx.params, STOCK_ORDER));
+				return pageOf(ctx.params, items.map(toStock), total, nextCursor);
 			}
 		},
 
@@ -151,12 +152,12 @@ const InventoryService = defineService<This>({
 			rest: "GET /:productId/movements",
 			openapi: { summary: "List a product's stock movements", answers: MOVEMENT_PAGE },
 			...idempotentCall,
-			params: { productId: uuid, ...pageParams },
+			params: { productId: uuid, ...cursorPageParams },
 			async handler(this: This, ctx: Context<PageQuery & { productId: string }>): Promise<Page<Movement>> {
 				const { productId } = ctx.params;
-				const { rows, count } = await listMovements(this.db, productId, { limit: ctx.params.pageSize, offset: offsetOf(ctx.params) });
-				if (count === 0 && !(await findStock(this.db, productId))) throw new StockNotFoundError(productId);
-				return pageOf(ctx.params, rows, count);
+				const { items, total, nextCursor } = await listMovements(this.db, productId, windowOf(ctx.params, MOVEMENT_ORDER));
+				if (items.length === 0 && !(await findStock(this.db, productId))) throw new StockNotFoundError(productId);
+				return pageOf(ctx.params, items, total, nextCursor);
 			}
 		},
 

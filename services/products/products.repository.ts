@@ -3,6 +3,7 @@ import type { Transaction } from "sequelize";
 import { isUniqueViolation, toIso, type Database } from "../../lib/database";
 import type { ProductRecord, SortOrder } from "./products.domain";
 import { DuplicateSkuError } from "./products.errors";
+import { selectPage, type KeyColumn, type KeyOrder, type PageRows, type PageWindow } from "../../lib/keyset";
 
 /** A products row as the drivers return it: PostgreSQL gives BIGINT as a string, SQLite booleans as 0/1 and times as text. */
 interface ProductRow {
@@ -37,15 +38,20 @@ function toRecord(row: ProductRow): ProductRecord {
 	};
 }
 
-/** The column of each attribute `parseSort` may order by. */
-const SORT_COLUMNS: Record<string, string> = {
-	id: "id",
-	name: "name",
-	sku: "sku",
-	priceCents: "price_cents",
-	createdAt: "created_at",
-	updatedAt: "updated_at"
+/** The column and kind of each attribute `parseSort` may order by. */
+const SORT_COLUMNS: Record<string, Pick<KeyColumn, "column" | "kind">> = {
+	id: { column: "id", kind: "uuid" },
+	name: { column: "name", kind: "text" },
+	sku: { column: "sku", kind: "text" },
+	priceCents: { column: "price_cents", kind: "integer" },
+	createdAt: { column: "created_at", kind: "timestamp" },
+	updatedAt: { column: "updated_at", kind: "timestamp" }
 };
+
+/** The key order of a sort (which ends with the id, so every product has a key of its own). */
+export function keyOrderOf(order: SortOrder): KeyOrder {
+	return order.map(([attribute, direction]) => ({ attribute, direction, ...SORT_COLUMNS[attribute] }));
+}
 
 export interface ProductFilter {
 	/** Case-insensitive text in the name, sku or description. */
@@ -54,29 +60,30 @@ export interface ProductFilter {
 	active?: boolean;
 }
 
-/** One page of the products matching `filter` in `order`, and how many match in all. */
-export async function findProductPage(
-	db: Database,
-	filter: ProductFilter,
-	order: SortOrder,
-	page: { limit: number; offset: number }
-): Promise<{ records: ProductRecord[]; total: number }> {
+/** `text` as a LIKE pattern matching it anywhere, its % _ and \ taken literally. */
+const containing = (text: string) => `%${text.replace(/[\\%_]/g, c => `\\${c}`)}%`;
+
+/**
+ * The WHERE of a filter. On PostgreSQL the text is matched with LIKE on lower(column), which
+ * the trigram indexes of migration 4 serve (one per column, combined by a BitmapOr); SQLite
+ * has no such index and looks for it in every row.
+ */
+function whereOf(db: Database, filter: ProductFilter): { conditions: string[]; replacements: Record<string, unknown> } {
 	const conditions: string[] = [];
 	if (filter.q) {
-		const contains = db.dialect === "postgres" ? "strpos" : "instr";
-		conditions.push(`(${["name", "sku", "description"].map(column => `${contains}(lower(${column}), :q) > 0`).join(" OR ")})`);
+		const match = (column: string) =>
+			db.dialect === "postgres" ? `lower(${column}) LIKE :pattern` : `instr(lower(${column}), :q) > 0`;
+		conditions.push(`(${["name", "sku", "description"].map(match).join(" OR ")})`);
 	}
 	if (filter.category) conditions.push("category = :category");
 	if (filter.active !== undefined) conditions.push("active = :active");
-	const where = conditions.length > 0 ? `WHERE ${conditions.join(" AND ")}` : "";
-	const replacements = { q: filter.q?.toLowerCase(), category: filter.category, active: filter.active };
-	const [{ total }] = await db.rows<{ total: number | string }>(`SELECT count(*) AS total FROM products ${where}`, replacements);
-	const orderBy = order.map(([attribute, direction]) => `${SORT_COLUMNS[attribute]} ${direction}`).join(", ");
-	const rows = await db.rows<ProductRow>(`SELECT ${COLUMNS} FROM products ${where} ORDER BY ${orderBy} LIMIT :limit OFFSET :offset`, {
-		...replacements,
-		...page
-	});
-	return { records: rows.map(toRecord), total: Number(total) };
+	const q = filter.q?.toLowerCase();
+	return { conditions, replacements: { q, pattern: q === undefined ? undefined : containing(q), category: filter.category, active: filter.active } };
+}
+
+/** One page of the products matching `filter` in `order` (lib/keyset.ts). */
+export function findProductPage(db: Database, filter: ProductFilter, order: KeyOrder, page: PageWindow): Promise<PageRows<ProductRecord>> {
+	return selectPage(db, { columns: COLUMNS, table: "products", ...whereOf(db, filter), order }, page, toRecord);
 }
 
 /** The product `id`, or undefined; given `tx` on PostgreSQL its row stays locked until `tx` ends. */

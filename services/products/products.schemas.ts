@@ -16,4 +16,4 @@ export const PRODUCT = objectOf<Product>("Product", {
 	updatedAt: DATE_TIME
 });
 
-export const PRODUCT_PAGE = pageSchemaOf(PRODUCT);
+export const PRODUCT_PAGE = pageSchemaOf(PRODUCT, { cursors: true });

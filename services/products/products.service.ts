@@ -14,7 +14,7 @@ import { defineService } from "../../lib/schema";
 import { cachedRead, idempotentCall, keyedWrite } from "../../lib/resilience";
 import { keyedCallOf, onceForKey } from "../../lib/remembered-answers";
 import type { IdempotencyMeta } from "../../lib/idempotency";
-import { clearable, money, optional, pageParams, queryFlag, text, uuid, offsetOf, pageOf, type Page, type PageQuery } from "../../lib/params";
+import { clearable, cursorPageParams, money, optional, queryFlag, text, uuid, pageOf, type Page, type PageQuery } from "../../lib/params";
 import { toCents } from "../../contracts/money";
 import { MAX_ON_HAND } from "../../contracts/stock";
 import {
@@ -37,8 +37,10 @@ import {
 	findProductPage,
 	findProducts,
 	insertProduct,
+	keyOrderOf,
 	updateProduct
 } from "./products.repository";
+import { windowOf } from "../../lib/keyset";
 import { countProductChange, registerProductMetrics } from "./products.metrics";
 
 const SKU = { type: "string", trim: true, pattern: /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/ } as const;
@@ -105,13 +107,13 @@ const ProductsService = defineService<This>({
 	settings: { rest: "/products" },
 
 	actions: {
-		/** A page of products, filtered by text, category and active flag, sorted by `sort`. */
+		/** A page of products, filtered by text, category and active flag, sorted by `sort`; by page number or by `cursor`. */
 		list: {
 			rest: "GET /",
 			openapi: { summary: "List products", answers: PRODUCT_PAGE },
-			...cachedRead(["page", "pageSize", "q", "category", "active", "sort"], 3600, { staleFallback: true }),
+			...cachedRead(["page", "pageSize", "cursor", "q", "category", "active", "sort"], 3600, { staleFallback: true }),
 			params: {
-				...pageParams,
+				...cursorPageParams,
 				q: optional(text({ trim: true, min: 1, max: 100 })),
 				category: optional(text({ trim: true, min: 1, max: 100 })),
 				active: optional(queryFlag),
@@ -119,11 +121,9 @@ const ProductsService = defineService<This>({
 			},
 			async handler(this: This, ctx: Context<ListParams>): Promise<Page<Product>> {
 				const { q, category, active, sort } = ctx.params;
-				const { records, total } = await findProductPage(this.db, { q, category, active }, parseSort(sort), {
-					limit: ctx.params.pageSize,
-					offset: offsetOf(ctx.params)
-				});
-				return pageOf(ctx.params, records.map(toProduct), total);
+				const order = keyOrderOf(parseSort(sort));
+				const { items, total, nextCursor } = await findProductPage(this.db, { q, category, active }, order, windowOf(ctx.params, order));
+				return pageOf(ctx.params, items.map(toProduct), total, nextCursor);
 			}
 		},
 

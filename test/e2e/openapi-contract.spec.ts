@@ -34,6 +34,12 @@ describe.each(testDialects())("every answer keeps to the OpenAPI document on %s"
 		lamp = created.body.id;
 		await expectStatus(200, request("GET", "/api/v1/products?q=desk%20lamp&pageSize=1"));
 		await expectStatus(200, request("GET", "/api/v1/products?q=lamp&category=lighting&active=true&sort=-price&page=1&pageSize=20"));
+		await request("POST", "/api/v1/products", { body: { name: "Floor Lamp", price: 80, category: "lighting" } });
+		const first = await request("GET", "/api/v1/products?category=lighting&pageSize=1");
+		expect(first.body).toMatchObject({ page: 1, total: 2, totalEstimated: false, nextCursor: expect.any(String) });
+		const next = await request("GET", `/api/v1/products?category=lighting&pageSize=1&cursor=${first.body.nextCursor}`);
+		expect(next.body).toMatchObject({ pageSize: 1, nextCursor: null });
+		await expectStatus(400, request("GET", "/api/v1/products?cursor=bm90LWEtY3Vyc29y"));
 		await expectStatus(200, request("GET", `/api/v1/products/${lamp}`));
 		await expectStatus(200, request("PATCH", `/api/v1/products/${lamp}`, { body: { price: 22.5 } }));
 		await expectStatus(200, request("PUT", `/api/v1/products/${lamp}`, { body: { name: "Desk Lamp", price: 22.5, category: "lighting", description: "LED, warm white" } }));
@@ -63,6 +69,10 @@ describe.each(testDialects())("every answer keeps to the OpenAPI document on %s"
 		await expectStatus(200, request("PUT", `/api/v1/inventory/${lamp}/stock`, { body: { onHand: 2 } }));
 		await expectStatus(200, request("GET", "/api/v1/inventory?lowStock=true"));
 		await expectStatus(200, request("GET", `/api/v1/inventory/${lamp}/movements`));
+		const ledger = await request("GET", `/api/v1/inventory/${lamp}/movements?pageSize=1`);
+		await expectStatus(200, request("GET", `/api/v1/inventory/${lamp}/movements?pageSize=1&cursor=${ledger.body.nextCursor}`));
+		const stocks = await request("GET", "/api/v1/inventory?pageSize=1");
+		await expectStatus(200, request("GET", `/api/v1/inventory?pageSize=1&cursor=${stocks.body.nextCursor}`));
 
 		await expectStatus(409, request("POST", `/api/v1/inventory/${lamp}/adjustments`, { body: { delta: -5, reason: "ADJUSTMENT" } }));
 		await expectStatus(422, request("POST", `/api/v1/inventory/${lamp}/adjustments`, { body: { delta: -1, reason: "RESTOCK" } }));
@@ -113,6 +123,9 @@ describe.each(testDialects())("every answer keeps to the OpenAPI document on %s"
 		await waitFor(async () => (await request("GET", `/api/v1/audit?aggregateId=${notebook}`)).body.total > 0);
 		await waitFor(async () => (await request("GET", "/api/v1/audit?type=http.request&pageSize=5")).body.total > 0);
 		await expectStatus(200, request("GET", "/api/v1/audit?q=notebook&from=2020-01-01T00:00:00Z"));
+		const trail = await request("GET", "/api/v1/audit?pageSize=1");
+		await expectStatus(200, request("GET", `/api/v1/audit?pageSize=1&cursor=${trail.body.nextCursor}`));
+		await expectStatus(400, request("GET", "/api/v1/audit?cursor=bm90LWEtY3Vyc29y"));
 		await expectStatus(422, request("GET", "/api/v1/audit?from=not-a-date"));
 	});
 

@@ -23,7 +23,7 @@ export function auditSearch(broker: ServiceBroker, filter: AuditFilter): Promise
 export function auditTrail(broker: ServiceBroker, filter: AuditFilter, count = 1, timeoutMs?: number): Promise<Page<AuditEntry>> {
 	return waitFor(async () => {
 		const page = await auditSearch(broker, filter);
-		return page.total >= count && page;
+		return page.total! >= count && page;
 	}, timeoutMs);
 }
 

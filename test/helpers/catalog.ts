@@ -15,7 +15,7 @@ export function catalog(broker: () => ServiceBroker) {
 		for (let page = 1; ; page++) {
 			const movements = await call<Page<Movement>>("inventory.movements", { productId, page, pageSize: 100 });
 			all.push(...movements.items);
-			if (page * 100 >= movements.total) return all.reverse();
+			if (page * 100 >= movements.total!) return all.reverse();
 		}
 	}
 
@@ -55,7 +55,7 @@ export function catalog(broker: () => ServiceBroker) {
 					const item = purchase.items.find(i => i.productId === productId);
 					if (item) held.set(purchase.id, item.quantity);
 				}
-				if (page * 100 >= result.total) return held;
+				if (page * 100 >= result.total!) return held;
 			}
 		}
 	};

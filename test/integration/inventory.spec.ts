@@ -40,7 +40,7 @@ describe.each(testDialects())("inventory service on %s", dialect => {
 		for (let page = 1; ; page++) {
 			const movements = await call<Page<Movement>>("inventory.movements", { productId, page, pageSize: 100 });
 			sum += movements.items.filter(m => ON_HAND_REASONS.includes(m.reason)).reduce((s, m) => s + m.delta, 0);
-			if (page * 100 >= movements.total) return sum;
+			if (page * 100 >= movements.total!) return sum;
 		}
 	};
 

@@ -106,6 +106,31 @@ describeWith(url)("the Elasticsearch audit store", () => {
 		expect(paged).toMatchObject({ total: 3, page: 2, items: [expect.objectContaining({ type: "product.created" })] });
 	});
 
+	it("walks the trail by cursor (search_after) once, newest first, while entries are added, and refuses a bad cursor with 400", async () => {
+		const aggregateId = randomUUID();
+		// Two entries share each time: the id orders them.
+		const made = Array.from({ length: 9 }, (_, i) => entry({ aggregateId, occurredAt: new Date(Date.UTC(2026, 6, 1, 10, Math.floor(i / 2))).toISOString() }));
+		await Promise.all(made.map(e => store.save(e)));
+		await refresh();
+		const everything = await store.search({ aggregateId, page: 1, pageSize: 100 });
+		const seen: string[] = [];
+		let page = await store.search({ aggregateId, page: 1, pageSize: 2 });
+		while (page.nextCursor) {
+			seen.push(...page.items.map(e => e.id));
+			// A cursor that leads back to a page already seen would walk for ever.
+			if (seen.length > made.length + 10) throw new Error(`the walk did not end after ${seen.length} entries`);
+			// Newer entries arrive meanwhile: a cursor page is not moved by them.
+			await store.save(entry({ aggregateId, occurredAt: new Date(Date.UTC(2026, 6, 2)).toISOString() }));
+			await refresh();
+			page = await store.search({ aggregateId, page: 1, pageSize: 2, cursor: page.nextCursor });
+			expect(page).not.toHaveProperty("total");
+		}
+		seen.push(...page.items.map(e => e.id));
+		expect(seen).toEqual(everything.items.map(e => e.id));
+		expect(new Set(seen)).toEqual(new Set(made.map(e => e.id)));
+		await expect(store.search({ aggregateId, page: 1, pageSize: 2, cursor: "bm9wZQ" })).rejects.toMatchObject({ code: 400, type: "INVALID_CURSOR" });
+	});
+
 	it("never lets Elasticsearch guess the mappings, even when the template and indices vanish under it", async () => {
 		const occurredAt = "2026-06-10T10:00:00.000Z";
 		await store.save(entry({ occurredAt }));
