@@ -67,7 +67,7 @@ describe("the OpenAPI document a started node serves", () => {
 	});
 
 	it("documents pages by cursor on the lists that have them, and only there", () => {
-		const cursorOf = (path: string) => doc.paths[path].get.parameters.find((p: { name: string }) => p.name === "cursor");
+		const cursorOf = (path: string) => (doc.paths[path].get.parameters as { name: string }[] | undefined)?.find(p => p.name === "cursor");
 		for (const path of ["/api/v1/products", "/api/v1/inventory", "/api/v1/inventory/{productId}/movements", "/api/v1/audit"])
 			expect(cursorOf(path)).toMatchObject({ in: "query", required: false, schema: { type: "string", description: expect.stringContaining("nextCursor") } });
 		expect(cursorOf("/api/v1/purchases")).toBeUndefined();
@@ -76,7 +76,7 @@ describe("the OpenAPI document a started node serves", () => {
 				required: ["items", "pageSize", "nextCursor"],
 				properties: { nextCursor: { type: ["string", "null"] }, totalEstimated: { type: "boolean" } }
 			});
-		expect(doc.components.schemas.PurchasePage.required).toEqual(["items", "page", "pageSize", "total", "totalEstimated"]);
+		expect((doc.components.schemas.PurchasePage as { required?: string[] }).required).toEqual(["items", "page", "pageSize", "total", "totalEstimated"]);
 	});
 
 	it("documents the rate limit the node runs with", () => {
