@@ -204,12 +204,6 @@ export async function listMovements(db: Database, productId: string, page: PageW
 	return { rows: rows.map(toMovement), count: Number(count) };
 }
 
-/** The status of a reservation, read without a lock. */
-export async function reservationStatus(db: Database, id: string): Promise<ReservationStatus | null> {
-	const [row] = await db.rows<{ status: ReservationStatus }>("SELECT status FROM reservations WHERE id = :id", { id });
-	return row?.status ?? null;
-}
-
 /** A reservation as operators read it: its items and when it was made and last changed. */
 export interface ReservationView extends Reservation {
 	createdAt: string;
@@ -239,6 +233,17 @@ export async function insertReservation(db: Database, tx: Transaction, reservati
 		{ id: reservation.id, status: reservation.status, items: JSON.stringify(reservation.items), now },
 		tx
 	);
+}
+
+/** Inserts a reservation unless one of that id exists (waiting for one being inserted); false when it does. */
+export async function claimReservation(db: Database, tx: Transaction, reservation: Reservation): Promise<boolean> {
+	const now = new Date().toISOString();
+	const claimed = await db.rows(
+		"INSERT INTO reservations (id, status, items, created_at, updated_at) VALUES (:id, :status, :items, :now, :now) ON CONFLICT (id) DO NOTHING RETURNING id",
+		{ id: reservation.id, status: reservation.status, items: JSON.stringify(reservation.items), now },
+		tx
+	);
+	return claimed.length > 0;
 }
 
 export async function setReservationStatus(db: Database, tx: Transaction, id: string, status: ReservationStatus): Promise<void> {

@@ -38,7 +38,7 @@ import { InsufficientStockError, ReservationNotFoundError, StockNotFoundError } 
 import { STOCK_TTL } from "./inventory.cache";
 import { createStockWhenProductCreated, releaseWhenPurchaseCancelled, removeStockWhenProductDeleted, sellWhenPurchaseConfirmed } from "./inventory.reactions";
 import { changeStock, reserveItem, settleReservation, type InventoryThis as This } from "./inventory.changes";
-import { availability, findReservation, findStock, heldReservationIds, insertReservation, listMovements, listStocks, lockReservation, reservationStatus, type Movement, type ReservationView } from "./inventory.repository";
+import { availability, claimReservation, findReservation, findStock, heldReservationIds, insertReservation, listMovements, listStocks, lockReservation, type Movement, type ReservationView } from "./inventory.repository";
 import { ADJUSTMENT_RULES, MOVEMENT_PAGE, STOCK, STOCK_PAGE } from "./inventory.schemas";
 
 export type { Movement };
@@ -176,34 +176,20 @@ const InventoryService = defineService<This>({
 				const { reservationId } = ctx.params;
 				// Sorted, so concurrent reservations lock rows in the same order and never deadlock.
 				const items = [...ctx.params.items].sort((a, b) => a.productId.localeCompare(b.productId));
-				const productIds = items.map(i => i.productId);
 				const origin = originOf(ctx);
-				// Most refusals need no lock: if the stock is short already, say so at once
-				// (unless this is a retry of a reservation that took the last units).
-				const short = shortages(items, await availability(this.db, productIds));
-				if (short.length > 0) {
-					const earlier = await reservationStatus(this.db, reservationId);
-					if (!earlier) throw new InsufficientStockError(short);
-					return answerAgain(reservationId, earlier);
-				}
-				try {
-					return await this.db.transaction(async tx => {
+				// One transaction and no read ahead of it: a refusal rolls back what the earlier items took.
+				return this.db.transaction(async tx => {
+					if (!(await claimReservation(this.db, tx, { id: reservationId, status: "HELD", items }))) {
+						// Made before (a retry) or by a concurrent call that won: its outcome is the answer.
 						const existing = await lockReservation(this.db, tx, reservationId);
-						if (existing) return answerAgain(reservationId, existing.status);
-						await insertReservation(this.db, tx, { id: reservationId, status: "HELD", items });
-						for (const item of items) {
-							// Rolling back releases what the earlier items took.
-							if (!(await reserveItem(this, tx, item, reservationId, origin)))
-								throw new InsufficientStockError(shortages(items, await availability(this.db, productIds, tx)));
-						}
-						return { reservationId, status: "HELD" as ReservationStatus };
-					});
-				} catch (err) {
-					// The same reservation reserved concurrently: the other call won, report its outcome.
-					if (!isUniqueViolation(err)) throw err;
-					const reservation = await this.db.transaction(tx => lockReservation(this.db, tx, reservationId));
-					return answerAgain(reservationId, reservation?.status ?? "unknown");
-				}
+						return answerAgain(reservationId, existing?.status ?? "unknown");
+					}
+					for (const item of items) {
+						if (!(await reserveItem(this, tx, item, reservationId, origin)))
+							throw new InsufficientStockError(shortages(items, await availability(this.db, items.map(i => i.productId), tx)));
+					}
+					return { reservationId, status: "HELD" as ReservationStatus };
+				});
 			}
 		},
 
