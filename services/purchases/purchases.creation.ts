@@ -33,10 +33,18 @@ const NOT_RESERVED = new Set(["INSUFFICIENT_STOCK", "RESERVATION_CLOSED", "VALID
 
 /** The purchase of the request: the one its key made (finished if it is not yet), else a new one. */
 export async function placeOnce(svc: Creator, ctx: Context<CreateParams>, request: IdempotentRequest): Promise<StoredPurchase> {
-	const earlier = await lookUp(svc.db, request);
-	if (earlier) return finish(svc, ctx, earlier);
-	const record = await priced(svc, ctx, request);
-	// Another request sending the same key at the same moment owns it: finish its purchase.
+	// No lookup ahead of the insert: the key's unique index finds an earlier request (a repeat
+	// is rare, a lookup on every creation is not). A repeat whose products cannot be priced
+	// any more is still answered with its purchase.
+	let record: StoredPurchase;
+	try {
+		record = await priced(svc, ctx, request);
+	} catch (err) {
+		const earlier = await lookUp(svc.db, request);
+		if (!earlier) throw err;
+		return finish(svc, ctx, earlier);
+	}
+	// Another request sending the same key (now or before) owns it: finish its purchase.
 	const owner = await insertOrFindOwner(svc, record, request);
 	return finish(svc, ctx, owner ?? record);
 }
