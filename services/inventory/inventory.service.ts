@@ -22,26 +22,26 @@ import { isUniqueViolation } from "../../lib/database";
 import {
 	MANUAL_REASONS,
 	MAX_ON_HAND,
-	answerAgain,
 	changeOnHand,
 	checkManualDelta,
 	onCancelNow,
 	onRelease,
-	shortages,
 	toStock,
 	type ManualReason,
 	type ReservationItem,
-	type ReservationStatus,
 	type Stock
 } from "./inventory.domain";
-import { InsufficientStockError, ReservationNotFoundError, StockNotFoundError } from "./inventory.errors";
+import { ReservationNotFoundError, StockNotFoundError } from "./inventory.errors";
 import { STOCK_TTL } from "./inventory.cache";
 import { createStockWhenProductCreated, releaseWhenPurchaseCancelled, removeStockWhenProductDeleted, sellWhenPurchaseConfirmed } from "./inventory.reactions";
-import { changeStock, reserveItem, settleReservation, type InventoryThis as This } from "./inventory.changes";
-import { availability, claimReservation, findReservation, findStock, heldReservationIds, insertReservation, listMovements, listStocks, lockReservation, type Movement, type ReservationView } from "./inventory.repository";
+import { changeStock, settleReservation, type InventoryThis } from "./inventory.changes";
+import { reservationCommits, reserve, type ReservationCommits } from "./inventory.reservations";
+import { findReservation, findStock, heldReservationIds, insertReservation, listMovements, listStocks, lockReservation, type Movement, type ReservationView } from "./inventory.repository";
 import { ADJUSTMENT_RULES, MOVEMENT_PAGE, STOCK, STOCK_PAGE } from "./inventory.schemas";
 
 export type { Movement };
+
+type This = InventoryThis & { reservationCommits: ReservationCommits };
 
 const quantity = { type: "number", integer: true, min: 0, max: MAX_ON_HAND, convert: false } as const;
 
@@ -176,20 +176,8 @@ const InventoryService = defineService<This>({
 				const { reservationId } = ctx.params;
 				// Sorted, so concurrent reservations lock rows in the same order and never deadlock.
 				const items = [...ctx.params.items].sort((a, b) => a.productId.localeCompare(b.productId));
-				const origin = originOf(ctx);
-				// One transaction and no read ahead of it: a refusal rolls back what the earlier items took.
-				return this.db.transaction(async tx => {
-					if (!(await claimReservation(this.db, tx, { id: reservationId, status: "HELD", items }))) {
-						// Made before (a retry) or by a concurrent call that won: its outcome is the answer.
-						const existing = await lockReservation(this.db, tx, reservationId);
-						return answerAgain(reservationId, existing?.status ?? "unknown");
-					}
-					for (const item of items) {
-						if (!(await reserveItem(this, tx, item, reservationId, origin)))
-							throw new InsufficientStockError(shortages(items, await availability(this.db, items.map(i => i.productId), tx)));
-					}
-					return { reservationId, status: "HELD" as ReservationStatus };
-				});
+				// Grouped with concurrent reserves in one transaction (inventory.reservations.ts).
+				return reserve(this.reservationCommits, { reservationId, items, origin: originOf(ctx) });
 			}
 		},
 
@@ -261,6 +249,7 @@ const InventoryService = defineService<This>({
 	},
 
 	created(this: This) {
+		this.reservationCommits = reservationCommits(this);
 		lifecycleOf(this).add("jobs", stockGauges(this));
 	}
 });

@@ -320,7 +320,7 @@ describe.each(testDialects())("purchases on %s", dialect => {
 			const letGo = await session.hold("SELECT 1 FROM inventory.stocks WHERE product_id = $1 FOR UPDATE", [product.id]);
 			try {
 				reserved = held("inventory.reserve", { reservationId, items: [{ productId: product.id, quantity: 3 }] });
-				await waitFor(() => waiting("UPDATE stocks SET reserved"));
+				await waitFor(() => waiting("FROM stocks WHERE product_id IN"));
 				// The release finds no reservation yet, so it inserts one: that waits on the reserve's uncommitted row of the same id.
 				released = held("inventory.release", { reservationId });
 				await waitFor(() => waiting("INSERT INTO reservations"));
