@@ -52,7 +52,8 @@ function outcomeOf(answer: () => { reservationId: string; status: ReservationSta
 async function reserveTogether(svc: InventoryThis, tx: Transaction, requests: ReserveRequest[]): Promise<ReserveOutcome[]> {
 	const { db } = svc;
 	// The same reservation twice in one batch: the first one claims it, the others answer its outcome.
-	const firsts = [...new Map(requests.map(r => [r.reservationId, r])).values()];
+	// In id order, so two batches that share a reservation (twins) claim rows in the same order.
+	const firsts = [...new Map(requests.map(r => [r.reservationId, r])).values()].sort((x, y) => x.reservationId.localeCompare(y.reservationId));
 	const claimed = await claimReservations(db, tx, firsts.map(r => ({ id: r.reservationId, status: "HELD", items: r.items })));
 	const outcomes = new Map<string, ReserveOutcome>();
 	const earlier = firsts.filter(r => !claimed.has(r.reservationId));
