@@ -5,7 +5,7 @@
  * file's write lock already.
  */
 import type { Transaction } from "sequelize";
-import { toIso, type Database } from "../../lib/database";
+import { columnTypes, toIso, type Database } from "../../lib/database";
 import type { MovementReason, ReservationItem, ReservationStatus, StockChange, StockRecord } from "./inventory.domain";
 
 interface StockRow {
@@ -105,6 +105,44 @@ export async function listStocks(db: Database, lowStock: boolean | undefined, pa
 export async function findStock(db: Database, productId: string): Promise<StockRecord | null> {
 	const [row] = await db.rows<StockRow>(`SELECT ${STOCK_COLUMNS} FROM stocks WHERE product_id = :productId`, { productId });
 	return row ? toStockRecord(row) : null;
+}
+
+/**
+ * Writes each of `next` over its record in one statement, each conditionally on the version
+ * in `previous` (by product id); throws when one had changed (the records are locked, so never).
+ */
+export async function updateStocks(db: Database, tx: Transaction, next: StockRecord[], previous: ReadonlyMap<string, number>): Promise<void> {
+	const replacements: Record<string, unknown> = { ids: next.map(r => r.productId) };
+	const cases = (column: string, value: (r: StockRecord, i: number) => string) =>
+		`${column} = CASE product_id ${next.map((r, i) => `WHEN :id${i} THEN ${value(r, i)}`).join(" ")} END`;
+	next.forEach((r, i) =>
+		Object.assign(replacements, {
+			[`id${i}`]: r.productId,
+			[`onHand${i}`]: r.onHand,
+			[`reserved${i}`]: r.reserved,
+			[`threshold${i}`]: r.lowStockThreshold,
+			[`lowStock${i}`]: r.lowStock,
+			[`version${i}`]: r.version,
+			[`updatedAt${i}`]: r.updatedAt,
+			[`previous${i}`]: previous.get(r.productId)
+		})
+	);
+	const updated = await db.rows(
+		`UPDATE stocks SET ${[
+			cases("on_hand", (_, i) => `:onHand${i}`),
+			cases("reserved", (_, i) => `:reserved${i}`),
+			cases("low_stock_threshold", (_, i) => `:threshold${i}`),
+			cases("low_stock", (_, i) => `:lowStock${i}`),
+			cases("version", (_, i) => `:version${i}`),
+			// A CASE of literals is text to PostgreSQL: the timestamp needs its type.
+			cases("updated_at", (_, i) => `CAST(:updatedAt${i} AS ${columnTypes(db.dialect).timestamp})`)
+		].join(", ")}
+		 WHERE product_id IN (:ids) AND version = CASE product_id ${next.map((_, i) => `WHEN :id${i} THEN :previous${i}`).join(" ")} END
+		 RETURNING product_id`,
+		replacements,
+		tx
+	);
+	if (updated.length !== next.length) throw new Error(`${next.length - updated.length} of ${next.length} stock records changed under their row locks`);
 }
 
 /** Reads a stock row to change it in `tx`. */

@@ -14,7 +14,7 @@ import { answerAgain, planReservations, type ReservationItem, type ReservationSt
 import { InsufficientStockError } from "./inventory.errors";
 import { stockEvents } from "./inventory.events";
 import { refreshStockCache } from "./inventory.cache";
-import { claimReservations, deleteReservations, insertMovements, lockReservationStatuses, lockStocks, updateStock } from "./inventory.repository";
+import { claimReservations, deleteReservations, insertMovements, lockReservationStatuses, lockStocks, updateStocks } from "./inventory.repository";
 import type { InventoryThis } from "./inventory.changes";
 
 /** A reserve call: its reservation id, its items sorted by product id, and the call's origin for the events. */
@@ -68,8 +68,7 @@ async function reserveTogether(svc: InventoryThis, tx: Transaction, requests: Re
 		const records = await lockStocks(db, tx, productIds);
 		const at = new Date().toISOString();
 		const plan = planReservations(records, fresh.map(r => ({ id: r.reservationId, items: r.items })), at);
-		for (const [productId, final] of plan.finals)
-			if (!(await updateStock(db, tx, final, records.get(productId)!.version))) throw new Error(`stock of ${productId} changed under a row lock`);
+		if (plan.finals.size > 0) await updateStocks(db, tx, [...plan.finals.values()], new Map([...records].map(([id, r]) => [id, r.version])));
 		await insertMovements(db, tx, plan.steps.map(({ after, change }) => ({ productId: after.productId, change, at })));
 		const originOf = new Map(fresh.map(r => [r.reservationId, r.origin]));
 		await svc.appendEvents(tx, plan.steps.flatMap(({ before, after, change }) => stockEvents(svc.name, before, after, change, originOf.get(change.reference!)!)));
