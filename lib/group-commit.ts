@@ -3,7 +3,8 @@
  * next one, as one statement or one transaction, so N concurrent writers cost about one
  * commit instead of N. There is no timer: a lone write goes at once and waits for nothing.
  * A batch that fails as a whole is written again one item at a time (it wrote nothing, being
- * one statement or one transaction), so one bad item fails only its own caller.
+ * one statement or one transaction), so one bad item fails only its own caller. A read that
+ * every request makes can be grouped the same way: one statement answers many callers.
  */
 export class GroupCommit<T, R> {
 	private queue: { item: T; resolve(result: R): void; reject(err: unknown): void }[] = [];
