@@ -10,7 +10,7 @@ import type { LoadResult } from "./load";
 import type { CpuReport } from "./processes";
 import type { DatabaseActivity, MixCounts, StockCheck } from "./scenarios";
 
-export type ScenarioId = "bare" | "a" | "b" | "c" | "d-split" | "d-one" | "k-steady" | "k-kill" | "bare-end";
+export type ScenarioId = "bare" | "a" | "b" | "c" | "d-split" | "d-one" | "d-cluster" | "k-steady" | "k-kill" | "bare-end";
 
 export interface TargetCheck {
 	text: string;

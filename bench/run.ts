@@ -6,7 +6,8 @@
  * Scenarios: (a) a cached product read on one node with the embedded defaults; (b) the
  * same read with the gateway and the services on two nodes over NATS, Redis cacher,
  * PostgreSQL; (c) a Zipf-skewed mix of reads and list pages on that cluster; (d) purchases
- * of one unit on PostgreSQL, on that cluster and on one node, then the oversell check;
+ * of one unit on PostgreSQL, on that cluster, on one node and on a cluster with two purchases
+ * and two inventory nodes, then the oversell check;
  * (k) purchases at a fixed rate over two gateways of a cluster of separate processes while
  * a purchases node and then an inventory node are SIGKILLed, against the same load with no
  * kill, then the same check.
@@ -94,7 +95,8 @@ const TARGETS = {
 	a: { vsBare: 0.4, p95: 25 },
 	b: { vsBare: 0.25, p95: 25 },
 	c: { hitRatio: 0.95 },
-	d: { purchasesPerSecond: 300 },
+	/** Issue 15: the proposal's 1,000 requests/s per service and p95 under 200 ms; commits per purchase are an aim, reported beside. */
+	d: { purchasesPerSecond: 1000, p95: 200, commitsPerPurchase: 3 },
 	/** Issue 12: a node that dies costs no request, and is avoided within about a second. */
 	k: { recoveryMs: 1000 }
 };
@@ -421,6 +423,25 @@ class Bench {
 		if (topology) await this.stopNodes(topology.children);
 	}
 
+	/** (d) with two purchases and two inventory nodes, each its own process, behind one gateway. */
+	async clusterPurchases(): Promise<void> {
+		const d = this.scenario(
+			"d-cluster",
+			"(d) POST /purchases, two purchases + two inventory nodes",
+			`one gateway, one products, two inventory, two purchases and one audit node, each its own process, NATS, Redis cacher, PostgreSQL; ${PURCHASE_POOL} products`,
+			"purchases/s"
+		);
+		let cluster: NodeCluster | undefined;
+		await this.attempt(d, async () => {
+			cluster = await this.nodeCluster("dcluster", ["gateway-2", "products-2"]);
+			const pool = await seedProducts(cluster.api, Array.from({ length: PURCHASE_POOL }, (_, i) => productSpec(i, LARGE_STOCK)));
+			await waitForStock(cluster.api, pool);
+			await this.settle(cluster.children);
+			await this.purchases(d, cluster, pool);
+		});
+		if (cluster) await this.stopNodes(cluster.children);
+	}
+
 	/**
 	 * Scenario (d) on a topology. Both phases send a fixed number of requests (autocannon's
 	 * `amount`), so every request is answered before the run ends and each 201 can be
@@ -468,11 +489,15 @@ class Bench {
 		result.stock = stock;
 		if (stock.databaseError) result.notes.push(`stock not cross-checked in the database: ${stock.databaseError}.`);
 		const failures = load.non2xx + load.errors;
+		const { p95 } = load.latencyMs;
+		const commits = result.databasePerPurchase?.commits;
+		const commitsAim = commits === undefined ? "not read" : `${commits} (aim ≤ ${TARGETS.d.commitsPerPurchase}: ${commits <= TARGETS.d.commitsPerPurchase ? "met" : "not met"})`;
 		result.target = {
-			text: `≥ ${TARGETS.d.purchasesPerSecond} purchases/s, 0 errors, 0 oversold`,
-			pass: (result.throughput ?? 0) >= TARGETS.d.purchasesPerSecond && failures === 0 && stock.ok,
-			detail: `${result.throughput} purchases/s, ${failures} errors, ${stock.oversold} oversold, ${stock.mismatched.length} mismatched`
+			text: `≥ ${TARGETS.d.purchasesPerSecond} purchases/s, p95 < ${TARGETS.d.p95} ms, 0 errors, 0 oversold; commits per purchase reported`,
+			pass: (result.throughput ?? 0) >= TARGETS.d.purchasesPerSecond && p95 < TARGETS.d.p95 && failures === 0 && stock.ok,
+			detail: `${result.throughput} purchases/s, p95 ${p95} ms, ${failures} errors, ${stock.oversold} oversold, ${stock.mismatched.length} mismatched, commits per purchase ${commitsAim}`
 		};
+		result.notes.push(`Against the target: ${result.target.detail}.`);
 		result.notes.push(
 			`${amount} purchases measured (sized from the warm-up's late rate) after ${PURCHASE_WARMUP} to warm up (${warmup.rps}/s, ${warmup.lateRps}/s in its second half, ${warmup.non2xx + warmup.errors} failed).`
 		);
@@ -487,8 +512,8 @@ class Bench {
 	 * Redis cacher and PostgreSQL, with one products node (no kill touches it). Ready once
 	 * both gateways answer and each knows every node of every service.
 	 */
-	private async nodeCluster(label: string): Promise<NodeCluster> {
-		const specs = defaultTopology().filter(spec => spec.name !== "products-2");
+	private async nodeCluster(label: string, left: string[] = ["products-2"]): Promise<NodeCluster> {
+		const specs = defaultTopology().filter(spec => !left.includes(spec.name));
 		progress(`starting the ${specs.length}-node cluster`);
 		const databaseUrl = await this.resources.createDatabase(label);
 		const namespace = this.resources.namespace(label);
@@ -632,13 +657,13 @@ class Bench {
 		}
 	}
 
-	/** Marks the faster (d) topology as the one the target is judged on. */
+	/** Marks the faster of the one-node and two-node (d) topologies as the one the target is judged on; the 2 + 2 cluster is judged on its own. */
 	choosePurchaseTopology(): void {
-		const runs = this.results.filter(r => r.id.startsWith("d-") && !r.error && r.throughput !== undefined);
+		const runs = this.results.filter(r => (r.id === "d-one" || r.id === "d-split") && !r.error && r.throughput !== undefined);
 		if (runs.length === 0) return;
 		const fastest = runs.reduce((best, r) => ((r.throughput ?? 0) > (best.throughput ?? 0) ? r : best));
 		for (const r of runs) r.chosen = r === fastest;
-		this.notes.push(`(d) is judged on the faster topology: ${fastest.title.replace("(d) POST /purchases, ", "")} (${fastest.throughput} purchases/s).`);
+		this.notes.push(`(d) is judged on the faster of one node and two nodes: ${fastest.title.replace("(d) POST /purchases, ", "")} (${fastest.throughput} purchases/s); the cluster with two purchases and two inventory nodes on its own.`);
 	}
 
 	/** Stops every process and removes every resource, once, whatever called it. */
@@ -681,6 +706,7 @@ async function main(): Promise<void> {
 		if (runs("a")) await bench.singleNodeRead();
 		if (runs("bc") || runs("d")) await bench.cluster();
 		if (runs("d")) await bench.singleNodePurchases();
+		if (runs("d")) await bench.clusterPurchases();
 		if (runs("k")) await bench.nodeKill();
 		await bench.baseline(body, true);
 		bench.choosePurchaseTopology();

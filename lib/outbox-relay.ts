@@ -4,6 +4,7 @@
  * of one destination and one aggregate. A failure holds up only its own lane, so order holds
  * per destination and a consumer that is down never holds up the others.
  */
+import type { Transaction } from "sequelize";
 import type { Database } from "./database";
 import type { EventEnvelope } from "../contracts/events";
 import { outsideLogContext } from "./log-context";
@@ -174,6 +175,7 @@ export class OutboxRelay {
 		const { db } = this.options;
 		if (db.dialect !== "postgres") return this.deliverBatch();
 		// Relays of several nodes take turns per pass; the one that loses just tries again soon.
+		// The pass's reads and bookkeeping run in the lock's transaction: one commit per pass.
 		let busy = false;
 		const delivered = await db.transaction(async tx => {
 			const [lock] = await db.rows<{ locked: boolean }>(
@@ -185,18 +187,19 @@ export class OutboxRelay {
 				busy = true;
 				return 0;
 			}
-			return this.deliverBatch();
+			return this.deliverBatch(tx);
 		});
 		if (busy && !this.stopped) setTimeout(() => this.kick(), 50).unref();
 		return delivered;
 	}
 
-	private async deliverBatch(): Promise<number> {
+	private async deliverBatch(tx?: Transaction): Promise<number> {
 		const { db } = this.options;
 		const rows = await db.rows<OutboxRow>(
 			`SELECT seq, aggregate_id, envelope, pending, attempts, next_attempt_at FROM outbox
 			 WHERE published_at IS NULL AND parked_at IS NULL ORDER BY seq LIMIT :limit`,
-			{ limit: this.batchSize }
+			{ limit: this.batchSize },
+			tx
 		);
 		const now = Date.now();
 		const deliveries = rows.map(row => ({
@@ -211,9 +214,9 @@ export class OutboxRelay {
 			const { event, pending } = deliveries[i];
 			const { remaining, failure } = results[i];
 			if (remaining.length === 0) published.push(row.seq);
-			else if (failure !== undefined) await this.recordFailure(row, event, remaining, failure);
+			else if (failure !== undefined) await this.recordFailure(row, event, remaining, failure, tx);
 			else if (remaining.length < pending.length)
-				await db.rows("UPDATE outbox SET pending = :pending WHERE seq = :seq RETURNING seq", { pending: JSON.stringify(remaining), seq: row.seq });
+				await db.rows("UPDATE outbox SET pending = :pending WHERE seq = :seq RETURNING seq", { pending: JSON.stringify(remaining), seq: row.seq }, tx);
 		}
 		// Marked together: a crash before this line only means these are delivered again,
 		// which consumers ignore by event id.
@@ -221,14 +224,16 @@ export class OutboxRelay {
 			await db.rows("UPDATE outbox SET published_at = :at, pending = '[]', attempts = attempts + 1 WHERE seq IN (:published) RETURNING seq", {
 				at: new Date().toISOString(),
 				published
-			});
+			}, tx);
 		if (this.options.onPassDone) {
 			// Counted at most once a second: passes run on every commit.
 			let backlog: number | undefined;
 			if (now - this.lastBacklogCount >= 1000) {
 				this.lastBacklogCount = now;
 				const [row] = await db.rows<{ backlog: number | string }>(
-					"SELECT count(*) AS backlog FROM outbox WHERE published_at IS NULL AND parked_at IS NULL"
+					"SELECT count(*) AS backlog FROM outbox WHERE published_at IS NULL AND parked_at IS NULL",
+					{},
+					tx
 				);
 				backlog = Number(row.backlog);
 			}
@@ -238,12 +243,12 @@ export class OutboxRelay {
 			this.lastCleanup = now;
 			await db.rows("DELETE FROM outbox WHERE published_at < :cutoff RETURNING seq", {
 				cutoff: new Date(now - this.retentionMs).toISOString()
-			});
+			}, tx);
 		}
 		return published.length;
 	}
 
-	private async recordFailure(row: OutboxRow, event: EventEnvelope, remaining: string[], err: unknown): Promise<void> {
+	private async recordFailure(row: OutboxRow, event: EventEnvelope, remaining: string[], err: unknown, tx?: Transaction): Promise<void> {
 		const attempts = row.attempts + 1;
 		const counts = this.options.countsTowardsParking(err);
 		const parked = counts && attempts >= this.maxAttempts;
@@ -260,7 +265,8 @@ export class OutboxRelay {
 				error: String((err as Error)?.message ?? err).slice(0, 2000),
 				parked: parked ? new Date().toISOString() : null,
 				seq: row.seq
-			}
+			},
+			tx
 		);
 		this.options.onPublishError(err, event, attempts, parked);
 	}

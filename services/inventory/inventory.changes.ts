@@ -9,11 +9,11 @@ import type { DbServiceThis } from "../../mixins/db.mixin";
 import type { OutboxThis } from "../../mixins/outbox.mixin";
 import type { EventOrigin } from "../../contracts/events";
 import { onceForKey, type KeyedCall } from "../../lib/remembered-answers";
-import { isLowStock, settleItem, toStock, type ReservationItem, type Stock, type StockChange, type StockLevels, type StockRecord, type Transition } from "./inventory.domain";
+import { isLowStock, settleItem, toStock, type Stock, type StockChange, type StockLevels, type StockRecord, type Transition } from "./inventory.domain";
 import { StockNotFoundError } from "./inventory.errors";
 import { stockEvents } from "./inventory.events";
 import { refreshStockCache } from "./inventory.cache";
-import { insertMovement, lockStock, reserveUnits, setReservationStatus, updateStock, type Reservation } from "./inventory.repository";
+import { insertMovement, lockStock, setReservationStatus, updateStock, type Reservation } from "./inventory.repository";
 
 export type InventoryThis = Service & DbServiceThis & OutboxThis;
 
@@ -43,15 +43,6 @@ async function writeChange(svc: InventoryThis, tx: Transaction, current: StockRe
 	if (!(await updateStock(svc.db, tx, next, current.version))) throw new Error(`stock of ${current.productId} changed under a row lock`);
 	await recordChange(svc, tx, current, next, change, origin);
 	return next;
-}
-
-/** Reserves one item, if its units are there; false when they are not. */
-export async function reserveItem(svc: InventoryThis, tx: Transaction, item: ReservationItem, reservationId: string, origin: EventOrigin): Promise<boolean> {
-	const after = await reserveUnits(svc.db, tx, item.productId, item.quantity, new Date().toISOString());
-	if (!after) return false;
-	const before = { ...after, reserved: after.reserved - item.quantity };
-	await recordChange(svc, tx, before, after, { delta: item.quantity, reason: "RESERVE", reference: reservationId, levels: after }, origin);
-	return true;
 }
 
 /** The ledger entry, the events and (after the commit) the cached stock of a change written to `after`; `before` is null for a new record. */

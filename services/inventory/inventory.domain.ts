@@ -123,6 +123,50 @@ export function shortages(items: ReservationItem[], availability: ReadonlyMap<st
 		.filter(s => s.available < s.requested);
 }
 
+/** One item's reservation as planned: the record before and after it, and its ledger entry. */
+export interface ReserveStep {
+	before: StockRecord;
+	after: StockRecord;
+	change: StockChange;
+}
+
+/** What reserving several reservations one after the other, on locked records, comes to. */
+export interface ReservePlan {
+	/** Per reservation, in order: null when it is held, else the items short (nothing of it reserved). */
+	refusals: (Shortage[] | null)[];
+	steps: ReserveStep[];
+	/** Each changed record as the last step left it. */
+	finals: Map<string, StockRecord>;
+}
+
+/**
+ * Reserves each reservation in order against `records` (locked, by product id), all its
+ * items or none: as many conditional reserves one after the other would. A product with no
+ * record has no stock.
+ */
+export function planReservations(records: ReadonlyMap<string, StockRecord>, reservations: { id: string; items: ReservationItem[] }[], at: string): ReservePlan {
+	const current = new Map(records);
+	const steps: ReserveStep[] = [];
+	const refusals = reservations.map(({ id, items }) => {
+		const availability = new Map([...current].map(([productId, record]) => [productId, available(record)]));
+		// Summed per product: an item list naming a product twice must not take its units twice.
+		const asked = new Map<string, number>();
+		for (const { productId, quantity } of items) asked.set(productId, (asked.get(productId) ?? 0) + quantity);
+		const short = shortages([...asked].map(([productId, quantity]) => ({ productId, quantity })), availability);
+		if (short.length > 0) return short;
+		for (const { productId, quantity } of items) {
+			const before = current.get(productId)!;
+			const levels = { onHand: before.onHand, reserved: before.reserved + quantity, lowStockThreshold: before.lowStockThreshold };
+			const after: StockRecord = { ...before, ...levels, lowStock: isLowStock(levels), version: before.version + 1, updatedAt: at };
+			current.set(productId, after);
+			steps.push({ before, after, change: { delta: quantity, reason: "RESERVE", reference: id, levels } });
+		}
+		return null;
+	});
+	const finals = new Map(steps.map(step => [step.after.productId, current.get(step.after.productId)!]));
+	return { refusals, steps, finals };
+}
+
 /** Gives back a reservation that will not be bought. */
 export function release(current: StockLevels, quantity: number): StockLevels {
 	return { ...current, reserved: current.reserved - quantity };

@@ -5,7 +5,7 @@
  * file's write lock already.
  */
 import type { Transaction } from "sequelize";
-import { toIso, type Database } from "../../lib/database";
+import { columnTypes, toIso, type Database } from "../../lib/database";
 import { selectPage, type KeyOrder, type PageRows, type PageWindow } from "../../lib/keyset";
 import type { MovementReason, ReservationItem, ReservationStatus, StockChange, StockRecord } from "./inventory.domain";
 
@@ -111,6 +111,44 @@ export async function findStock(db: Database, productId: string): Promise<StockR
 	return row ? toStockRecord(row) : null;
 }
 
+/**
+ * Writes each of `next` over its record in one statement, each conditionally on the version
+ * in `previous` (by product id); throws when one had changed (the records are locked, so never).
+ */
+export async function updateStocks(db: Database, tx: Transaction, next: StockRecord[], previous: ReadonlyMap<string, number>): Promise<void> {
+	const replacements: Record<string, unknown> = { ids: next.map(r => r.productId) };
+	const cases = (column: string, value: (r: StockRecord, i: number) => string) =>
+		`${column} = CASE product_id ${next.map((r, i) => `WHEN :id${i} THEN ${value(r, i)}`).join(" ")} END`;
+	next.forEach((r, i) =>
+		Object.assign(replacements, {
+			[`id${i}`]: r.productId,
+			[`onHand${i}`]: r.onHand,
+			[`reserved${i}`]: r.reserved,
+			[`threshold${i}`]: r.lowStockThreshold,
+			[`lowStock${i}`]: r.lowStock,
+			[`version${i}`]: r.version,
+			[`updatedAt${i}`]: r.updatedAt,
+			[`previous${i}`]: previous.get(r.productId)
+		})
+	);
+	const updated = await db.rows(
+		`UPDATE stocks SET ${[
+			cases("on_hand", (_, i) => `:onHand${i}`),
+			cases("reserved", (_, i) => `:reserved${i}`),
+			cases("low_stock_threshold", (_, i) => `:threshold${i}`),
+			cases("low_stock", (_, i) => `:lowStock${i}`),
+			cases("version", (_, i) => `:version${i}`),
+			// A CASE of literals is text to PostgreSQL: the timestamp needs its type.
+			cases("updated_at", (_, i) => `CAST(:updatedAt${i} AS ${columnTypes(db.dialect).timestamp})`)
+		].join(", ")}
+		 WHERE product_id IN (:ids) AND version = CASE product_id ${next.map((_, i) => `WHEN :id${i} THEN :previous${i}`).join(" ")} END
+		 RETURNING product_id`,
+		replacements,
+		tx
+	);
+	if (updated.length !== next.length) throw new Error(`${next.length - updated.length} of ${next.length} stock records changed under their row locks`);
+}
+
 /** Reads a stock row to change it in `tx`. */
 export async function lockStock(db: Database, tx: Transaction, productId: string): Promise<StockRecord | null> {
 	const [row] = await db.rows<StockRow>(
@@ -119,6 +157,16 @@ export async function lockStock(db: Database, tx: Transaction, productId: string
 		tx
 	);
 	return row ? toStockRecord(row) : null;
+}
+
+/** Reads stock rows to change them in `tx`, locked in product id order (the order every writer locks in, so none deadlock). */
+export async function lockStocks(db: Database, tx: Transaction, productIds: string[]): Promise<Map<string, StockRecord>> {
+	const rows = await db.rows<StockRow>(
+		`SELECT ${STOCK_COLUMNS} FROM stocks WHERE product_id IN (:productIds) ORDER BY product_id${db.lockFor(tx)}`,
+		{ productIds },
+		tx
+	);
+	return new Map(rows.map(row => [row.product_id, toStockRecord(row)]));
 }
 
 /** Opens a stock record; false when the product has one already. */
@@ -151,32 +199,6 @@ export async function updateStock(db: Database, tx: Transaction, next: StockReco
 	return updated.length > 0;
 }
 
-/**
- * Reserves `quantity` units with one conditional update (it takes the row lock only
- * when the units are there): the record after, or null when they are not.
- */
-export async function reserveUnits(db: Database, tx: Transaction, productId: string, quantity: number, at: string): Promise<StockRecord | null> {
-	const [row] = await db.rows<StockRow>(
-		`UPDATE stocks SET reserved = reserved + :quantity, version = version + 1, updated_at = :at,
-		 low_stock = (on_hand - reserved - :quantity <= low_stock_threshold)
-		 WHERE product_id = :productId AND on_hand - reserved >= :quantity
-		 RETURNING ${STOCK_COLUMNS}`,
-		{ productId, quantity, at },
-		tx
-	);
-	return row ? toStockRecord(row) : null;
-}
-
-/** Available units by product id, of those that have a stock record (a plain read unless `tx` is given). */
-export async function availability(db: Database, productIds: string[], tx?: Transaction): Promise<Map<string, number>> {
-	const rows = await db.rows<{ product_id: string; available: number | string }>(
-		"SELECT product_id, on_hand - reserved AS available FROM stocks WHERE product_id IN (:productIds)",
-		{ productIds },
-		tx
-	);
-	return new Map(rows.map(r => [r.product_id, Number(r.available)]));
-}
-
 export async function insertMovement(db: Database, tx: Transaction, productId: string, change: StockChange, at: string): Promise<void> {
 	await db.rows(
 		`INSERT INTO stock_movements (product_id, delta, reason, reference, on_hand_after, reserved_after, at)
@@ -190,6 +212,29 @@ export async function insertMovement(db: Database, tx: Transaction, productId: s
 			reserved: change.levels.reserved,
 			at
 		},
+		tx
+	);
+}
+
+/** Ledger entries in one statement, in order: each change's delta and the levels it left. */
+export async function insertMovements(db: Database, tx: Transaction, entries: { productId: string; change: StockChange; at: string }[]): Promise<void> {
+	if (entries.length === 0) return;
+	const replacements: Record<string, unknown> = {};
+	const values = entries.map(({ productId, change, at }, i) => {
+		Object.assign(replacements, {
+			[`productId${i}`]: productId,
+			[`delta${i}`]: change.delta,
+			[`reason${i}`]: change.reason,
+			[`reference${i}`]: change.reference,
+			[`onHand${i}`]: change.levels.onHand,
+			[`reserved${i}`]: change.levels.reserved,
+			[`at${i}`]: at
+		});
+		return `(:productId${i}, :delta${i}, :reason${i}, :reference${i}, :onHand${i}, :reserved${i}, :at${i})`;
+	});
+	await db.rows(
+		`INSERT INTO stock_movements (product_id, delta, reason, reference, on_hand_after, reserved_after, at) VALUES ${values.join(", ")} RETURNING id`,
+		replacements,
 		tx
 	);
 }
@@ -208,12 +253,6 @@ export function listMovements(db: Database, productId: string, page: PageWindow)
 		page,
 		toMovement
 	);
-}
-
-/** The status of a reservation, read without a lock. */
-export async function reservationStatus(db: Database, id: string): Promise<ReservationStatus | null> {
-	const [row] = await db.rows<{ status: ReservationStatus }>("SELECT status FROM reservations WHERE id = :id", { id });
-	return row?.status ?? null;
 }
 
 /** A reservation as operators read it: its items and when it was made and last changed. */
@@ -245,6 +284,32 @@ export async function insertReservation(db: Database, tx: Transaction, reservati
 		{ id: reservation.id, status: reservation.status, items: JSON.stringify(reservation.items), now },
 		tx
 	);
+}
+
+/** Inserts reservations unless one of the id exists (waiting for one being inserted); the ids inserted. */
+export async function claimReservations(db: Database, tx: Transaction, reservations: Reservation[]): Promise<Set<string>> {
+	const replacements: Record<string, unknown> = { now: new Date().toISOString() };
+	const values = reservations.map((reservation, i) => {
+		Object.assign(replacements, { [`id${i}`]: reservation.id, [`status${i}`]: reservation.status, [`items${i}`]: JSON.stringify(reservation.items) });
+		return `(:id${i}, :status${i}, :items${i}, :now, :now)`;
+	});
+	const claimed = await db.rows<{ id: string }>(
+		`INSERT INTO reservations (id, status, items, created_at, updated_at) VALUES ${values.join(", ")} ON CONFLICT (id) DO NOTHING RETURNING id`,
+		replacements,
+		tx
+	);
+	return new Set(claimed.map(row => row.id));
+}
+
+/** Deletes reservations inserted in `tx` that were refused after all. */
+export async function deleteReservations(db: Database, tx: Transaction, ids: string[]): Promise<void> {
+	await db.rows("DELETE FROM reservations WHERE id IN (:ids) RETURNING id", { ids }, tx);
+}
+
+/** The status of each of these reservations there is, read to change them in `tx`. */
+export async function lockReservationStatuses(db: Database, tx: Transaction, ids: string[]): Promise<Map<string, ReservationStatus>> {
+	const rows = await db.rows<{ id: string; status: ReservationStatus }>(`SELECT id, status FROM reservations WHERE id IN (:ids)${db.lockFor(tx)}`, { ids }, tx);
+	return new Map(rows.map(row => [row.id, row.status]));
 }
 
 export async function setReservationStatus(db: Database, tx: Transaction, id: string, status: ReservationStatus): Promise<void> {

@@ -23,26 +23,26 @@ import { isUniqueViolation } from "../../lib/database";
 import {
 	MANUAL_REASONS,
 	MAX_ON_HAND,
-	answerAgain,
 	changeOnHand,
 	checkManualDelta,
 	onCancelNow,
 	onRelease,
-	shortages,
 	toStock,
 	type ManualReason,
 	type ReservationItem,
-	type ReservationStatus,
 	type Stock
 } from "./inventory.domain";
-import { InsufficientStockError, ReservationNotFoundError, StockNotFoundError } from "./inventory.errors";
+import { ReservationNotFoundError, StockNotFoundError } from "./inventory.errors";
 import { STOCK_TTL } from "./inventory.cache";
 import { createStockWhenProductCreated, releaseWhenPurchaseCancelled, removeStockWhenProductDeleted, sellWhenPurchaseConfirmed } from "./inventory.reactions";
-import { changeStock, reserveItem, settleReservation, type InventoryThis as This } from "./inventory.changes";
-import { availability, findReservation, findStock, heldReservationIds, insertReservation, listMovements, listStocks, lockReservation, MOVEMENT_ORDER, reservationStatus, STOCK_ORDER, type Movement, type ReservationView } from "./inventory.repository";
+import { changeStock, settleReservation, type InventoryThis } from "./inventory.changes";
+import { reservationCommits, reserve, type ReservationCommits } from "./inventory.reservations";
+import { findReservation, findStock, heldReservationIds, insertReservation, listMovements, listStocks, lockReservation, MOVEMENT_ORDER, STOCK_ORDER, type Movement, type ReservationView } from "./inventory.repository";
 import { ADJUSTMENT_RULES, MOVEMENT_PAGE, STOCK, STOCK_PAGE } from "./inventory.schemas";
 
 export type { Movement };
+
+type This = InventoryThis & { reservationCommits: ReservationCommits };
 
 const quantity = { type: "number", integer: true, min: 0, max: MAX_ON_HAND, convert: false } as const;
 
@@ -177,34 +177,8 @@ const InventoryService = defineService<This>({
 				const { reservationId } = ctx.params;
 				// Sorted, so concurrent reservations lock rows in the same order and never deadlock.
 				const items = [...ctx.params.items].sort((a, b) => a.productId.localeCompare(b.productId));
-				const productIds = items.map(i => i.productId);
-				const origin = originOf(ctx);
-				// Most refusals need no lock: if the stock is short already, say so at once
-				// (unless this is a retry of a reservation that took the last units).
-				const short = shortages(items, await availability(this.db, productIds));
-				if (short.length > 0) {
-					const earlier = await reservationStatus(this.db, reservationId);
-					if (!earlier) throw new InsufficientStockError(short);
-					return answerAgain(reservationId, earlier);
-				}
-				try {
-					return await this.db.transaction(async tx => {
-						const existing = await lockReservation(this.db, tx, reservationId);
-						if (existing) return answerAgain(reservationId, existing.status);
-						await insertReservation(this.db, tx, { id: reservationId, status: "HELD", items });
-						for (const item of items) {
-							// Rolling back releases what the earlier items took.
-							if (!(await reserveItem(this, tx, item, reservationId, origin)))
-								throw new InsufficientStockError(shortages(items, await availability(this.db, productIds, tx)));
-						}
-						return { reservationId, status: "HELD" as ReservationStatus };
-					});
-				} catch (err) {
-					// The same reservation reserved concurrently: the other call won, report its outcome.
-					if (!isUniqueViolation(err)) throw err;
-					const reservation = await this.db.transaction(tx => lockReservation(this.db, tx, reservationId));
-					return answerAgain(reservationId, reservation?.status ?? "unknown");
-				}
+				// Grouped with concurrent reserves in one transaction (inventory.reservations.ts).
+				return reserve(this.reservationCommits, { reservationId, items, origin: originOf(ctx) });
 			}
 		},
 
@@ -276,6 +250,7 @@ const InventoryService = defineService<This>({
 	},
 
 	created(this: This) {
+		this.reservationCommits = reservationCommits(this);
 		lifecycleOf(this).add("jobs", stockGauges(this));
 	}
 });

@@ -11,6 +11,7 @@ import { createRememberedAnswersMixin } from "../../mixins/remembered-answers.mi
 import { productsMigrations } from "./products.migrations";
 import { buildEvent, originOf } from "../../contracts/events";
 import { defineService } from "../../lib/schema";
+import { GroupCommit } from "../../lib/group-commit";
 import { cachedRead, idempotentCall, keyedWrite } from "../../lib/resilience";
 import { keyedCallOf, onceForKey } from "../../lib/remembered-answers";
 import type { IdempotencyMeta } from "../../lib/idempotency";
@@ -80,6 +81,7 @@ interface ListParams extends PageQuery {
 }
 
 interface ProductsThis extends DbServiceThis, OutboxThis {
+	productReads: GroupCommit<string[], Product[]>;
 	changeProduct(ctx: Context<UpdateParams>, mode: "replace" | "merge"): Promise<Product>;
 }
 type This = Service & ProductsThis;
@@ -145,8 +147,9 @@ const ProductsService = defineService<This>({
 			visibility: "public",
 			...idempotentCall,
 			params: { ids: { type: "array", items: uuid, min: 1, max: 100 } },
-			async handler(this: This, ctx: Context<{ ids: string[] }>): Promise<Product[]> {
-				return (await findProducts(this.db, ctx.params.ids)).map(toProduct);
+			handler(this: This, ctx: Context<{ ids: string[] }>): Promise<Product[]> {
+				// Read with the other calls waiting at the time, in one statement: every purchase asks.
+				return this.productReads.add(ctx.params.ids);
 			}
 		},
 
@@ -283,6 +286,13 @@ const ProductsService = defineService<This>({
 
 	created(this: This) {
 		registerProductMetrics(this.broker);
+		this.productReads = new GroupCommit(
+			async requests => {
+				const found = new Map((await findProducts(this.db, [...new Set(requests.flat())])).map(record => [record.id, toProduct(record)]));
+				return requests.map(ids => [...new Set(ids)].flatMap(id => found.get(id) ?? []));
+			},
+			{ max: 50 }
+		);
 	}
 });
 

@@ -6,6 +6,8 @@
  *   3. mark the row RESERVED and write `purchase.created` to the outbox.
  * Every creation has an idempotency key (the client's, else the gateway's), so a request sent
  * again after its node died finishes the row that node left (purchases.idempotency.ts).
+ * Steps 1 and 3 are group commits (lib/group-commit.ts): concurrent creations share one
+ * statement and one transaction, each row still conditional on its own state.
  */
 import { randomUUID } from "node:crypto";
 import type { Context, Service } from "moleculer";
@@ -15,8 +17,10 @@ import { appConfig } from "../../config/broker-config";
 import { originOf, type ProductSnapshot } from "../../contracts/events";
 import { pendingPurchase, priceItems, type RequestedItem } from "./purchases.domain";
 import { IdempotentRequestInProgressError } from "./purchases.errors";
-import { lookUp, replayAfterInsertFailed, type IdempotentRequest } from "./purchases.idempotency";
-import { deleteReserving, findReserved, insertReserving, markReserved, type StoredPurchase } from "./purchases.repository";
+import { lookUp, ownerOfKey, type IdempotentRequest } from "./purchases.idempotency";
+import { deleteReserving, findReserved, insertReserving, markReserved, type NewPurchase, type StoredPurchase } from "./purchases.repository";
+import { GroupCommit } from "../../lib/group-commit";
+import type { EventEnvelope } from "../../contracts/events";
 import { purchaseCreated } from "./purchases.events";
 import { countTransition, NO_STATUS } from "./purchases.metrics";
 import { releaseAbandoned } from "./purchases.sweeper";
@@ -26,17 +30,50 @@ export interface CreateParams {
 	customerId?: string;
 }
 
-type Creator = Service & DbServiceThis & OutboxThis;
+/** The two writes of a creation on the purchases table, each grouped with those of concurrent creations. */
+export interface CreationCommits {
+	/** Step 1: true when the row was inserted, false when its Idempotency-Key is taken. */
+	insert: GroupCommit<NewPurchase, boolean>;
+	/** Step 3: true when the row was marked RESERVED with its event, false when the sweeper abandoned it first. */
+	announce: GroupCommit<{ id: string; event: EventEnvelope }, boolean>;
+}
+
+type Creator = Service & DbServiceThis & OutboxThis & { creationCommits: CreationCommits };
+
+/** The group commits of a purchases service's creations. */
+export function creationCommits(svc: Service & DbServiceThis & OutboxThis): CreationCommits {
+	return {
+		insert: new GroupCommit(async purchases => {
+			const inserted = await insertReserving(svc.db, purchases);
+			return purchases.map(({ record }) => inserted.has(record.id));
+		}),
+		announce: new GroupCommit(announcements =>
+			svc.db.transaction(async tx => {
+				const marked = await markReserved(svc.db, tx, announcements.map(a => a.id));
+				await svc.appendEvents(tx, announcements.filter(a => marked.has(a.id)).map(a => a.event));
+				return announcements.map(a => marked.has(a.id));
+			})
+		)
+	};
+}
 
 /** Answers from inventory that mean "no reservation was made": the row can go at once. */
 const NOT_RESERVED = new Set(["INSUFFICIENT_STOCK", "RESERVATION_CLOSED", "VALIDATION_ERROR"]);
 
 /** The purchase of the request: the one its key made (finished if it is not yet), else a new one. */
 export async function placeOnce(svc: Creator, ctx: Context<CreateParams>, request: IdempotentRequest): Promise<StoredPurchase> {
-	const earlier = await lookUp(svc.db, request);
-	if (earlier) return finish(svc, ctx, earlier);
-	const record = await priced(svc, ctx, request);
-	// Another request sending the same key at the same moment owns it: finish its purchase.
+	// No lookup ahead of the insert: the key's unique index finds an earlier request (a repeat
+	// is rare, a lookup on every creation is not). A repeat whose products cannot be priced
+	// any more is still answered with its purchase.
+	let record: StoredPurchase;
+	try {
+		record = await priced(svc, ctx, request);
+	} catch (err) {
+		const earlier = await lookUp(svc.db, request);
+		if (!earlier) throw err;
+		return finish(svc, ctx, earlier);
+	}
+	// Another request sending the same key (now or before) owns it: finish its purchase.
 	const owner = await insertOrFindOwner(svc, record, request);
 	return finish(svc, ctx, owner ?? record);
 }
@@ -63,12 +100,8 @@ async function priced(svc: Creator, ctx: Context<CreateParams>, request: Idempot
 
 /** Inserts the row as RESERVING; null, or the purchase of the request that owns its key. */
 async function insertOrFindOwner(svc: Creator, record: StoredPurchase, request: IdempotentRequest): Promise<StoredPurchase | null> {
-	try {
-		await insertReserving(svc.db, record, request.key);
-		return null;
-	} catch (err) {
-		return replayAfterInsertFailed(svc.db, request, err);
-	}
+	if (await svc.creationCommits.insert.add({ record, key: request.key })) return null;
+	return ownerOfKey(svc.db, request);
 }
 
 /** Reserves the stock; a refusal deletes the row, any other failure gives the reservation up. */
@@ -85,11 +118,7 @@ async function reserve(svc: Creator, ctx: Context, record: StoredPurchase): Prom
 /** Marks the row RESERVED and writes `purchase.created`, in one transaction; a row another request finished is answered. */
 async function announce(svc: Creator, ctx: Context, record: StoredPurchase): Promise<StoredPurchase> {
 	const reserved: StoredPurchase = { ...record, reservationState: "RESERVED" };
-	const marked = await svc.db.transaction(async tx => {
-		if (!(await markReserved(svc.db, tx, record.id))) return false;
-		await svc.appendEvents(tx, [purchaseCreated(svc.name, reserved, originOf(ctx))]);
-		return true;
-	});
+	const marked = await svc.creationCommits.announce.add({ id: record.id, event: purchaseCreated(svc.name, reserved, originOf(ctx)) });
 	if (marked) {
 		countTransition(svc.broker, NO_STATUS, reserved);
 		return reserved;

@@ -1,6 +1,6 @@
 /** Idempotency keys on purchases.create: the request's key and fingerprint, the lookup and the replay. */
 import { createHash } from "node:crypto";
-import { isUniqueViolation, type Database } from "../../lib/database";
+import type { Database } from "../../lib/database";
 import { scopedKeyOf, type IdempotencyMeta, type ScopedKey } from "../../lib/idempotency";
 import type { RequestedItem } from "./purchases.domain";
 import { IdempotencyKeyReusedError, IdempotentRequestInProgressError } from "./purchases.errors";
@@ -45,12 +45,12 @@ export async function lookUp(db: Database, request: IdempotentRequest): Promise<
 }
 
 /**
- * The answer when inserting the new purchase failed with `err`: the same key sent twice at
- * once makes a unique violation, and the other request owns the key. Rethrows anything else.
+ * The purchase of the request that owns the key this request's insert found taken (sent
+ * twice at once, or before); 409 when that purchase is gone already (its creation was
+ * refused or given up), so a client sending again gets a fresh attempt.
  */
-export async function replayAfterInsertFailed(db: Database, request: IdempotentRequest, err: unknown): Promise<StoredPurchase> {
-	if (!request.key || !isUniqueViolation(err)) throw err;
-	const earlier = await findByIdempotencyKey(db, request.key);
-	if (!earlier) throw err;
+export async function ownerOfKey(db: Database, request: IdempotentRequest): Promise<StoredPurchase> {
+	const earlier = request.key && (await findByIdempotencyKey(db, request.key));
+	if (!earlier) throw new IdempotentRequestInProgressError();
 	return replay(earlier, request);
 }

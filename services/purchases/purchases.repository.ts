@@ -100,15 +100,40 @@ export async function exists(db: Database, id: string): Promise<boolean> {
 	return row !== undefined;
 }
 
-/** Inserts a new purchase as RESERVING; a unique violation means its Idempotency-Key is taken. */
-export async function insertReserving(db: Database, record: StoredPurchase, key: ScopedKey | null): Promise<void> {
-	await db.rows(
+/** A new purchase to insert as RESERVING, with the Idempotency-Key it is created under. */
+export interface NewPurchase {
+	record: StoredPurchase;
+	key: ScopedKey | null;
+}
+
+/**
+ * Inserts new purchases as RESERVING in one statement; the ids inserted. A purchase left out
+ * has a taken Idempotency-Key (by an earlier request, or by another of these).
+ */
+export async function insertReserving(db: Database, purchases: NewPurchase[]): Promise<Set<string>> {
+	const replacements: Record<string, unknown> = {};
+	const values = purchases.map(({ record, key }, i) => {
+		Object.assign(replacements, {
+			[`id${i}`]: record.id,
+			[`items${i}`]: JSON.stringify(record.items),
+			[`totalCents${i}`]: record.totalCents,
+			[`currency${i}`]: record.currency,
+			[`customerId${i}`]: record.customerId,
+			[`scopedKey${i}`]: key && storedKey(key),
+			[`requestHash${i}`]: record.requestHash,
+			[`expiresAt${i}`]: record.expiresAt,
+			[`createdAt${i}`]: record.createdAt,
+			[`updatedAt${i}`]: record.updatedAt
+		});
+		return `(:id${i}, 'PENDING', 'RESERVING', :items${i}, :totalCents${i}, :currency${i}, :customerId${i}, :scopedKey${i}, :requestHash${i}, :expiresAt${i}, :createdAt${i}, :updatedAt${i})`;
+	});
+	const inserted = await db.rows<{ id: string }>(
 		`INSERT INTO purchases (id, status, reservation_state, items, total_cents, currency, customer_id,
 		 idempotency_key, request_hash, expires_at, created_at, updated_at)
-		 VALUES (:id, 'PENDING', 'RESERVING', :items, :totalCents, :currency, :customerId,
-		 :scopedKey, :requestHash, :expiresAt, :createdAt, :updatedAt) RETURNING id`,
-		{ ...record, items: JSON.stringify(record.items), scopedKey: key && storedKey(key) }
+		 VALUES ${values.join(", ")} ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`,
+		replacements
 	);
+	return new Set(inserted.map(row => row.id));
 }
 
 /** Deletes a row still RESERVING (inventory reserved nothing for it). */
@@ -116,14 +141,14 @@ export async function deleteReserving(db: Database, id: string): Promise<void> {
 	await db.rows("DELETE FROM purchases WHERE id = :id AND reservation_state = 'RESERVING' RETURNING id", { id });
 }
 
-/** RESERVING -> RESERVED; false when the sweeper abandoned the row first. */
-export async function markReserved(db: Database, tx: Transaction, id: string): Promise<boolean> {
-	const [marked] = await db.rows(
-		"UPDATE purchases SET reservation_state = 'RESERVED' WHERE id = :id AND reservation_state = 'RESERVING' RETURNING id",
-		{ id },
+/** RESERVING -> RESERVED for each of `ids`; the ids marked (one the sweeper abandoned first is not). */
+export async function markReserved(db: Database, tx: Transaction, ids: string[]): Promise<Set<string>> {
+	const marked = await db.rows<{ id: string }>(
+		"UPDATE purchases SET reservation_state = 'RESERVED' WHERE id IN (:ids) AND reservation_state = 'RESERVING' RETURNING id",
+		{ ids },
 		tx
 	);
-	return Boolean(marked);
+	return new Set(marked.map(row => row.id));
 }
 
 /** Writes `next`'s status and timestamps if the row is still at `previous`. */

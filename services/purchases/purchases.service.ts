@@ -30,7 +30,7 @@ import {
 } from "./purchases.domain";
 import { InvalidTransitionError, PurchaseNotFoundError } from "./purchases.errors";
 import { idempotentRequest } from "./purchases.idempotency";
-import { placeOnce, type CreateParams } from "./purchases.creation";
+import { creationCommits, placeOnce, type CreateParams, type CreationCommits } from "./purchases.creation";
 import {
 	findReserved,
 	listReserved,
@@ -50,6 +50,7 @@ interface CreateMeta extends IdempotencyMeta {
 }
 
 interface PurchasesThis extends DbServiceThis, OutboxThis {
+	creationCommits: CreationCommits;
 	transition(ctx: Context, id: string, transition: Transition, reason?: string | null): Promise<Purchase>;
 	freeStock(ctx: Context, id: string, confirmed: boolean): Promise<void>;
 	changeStatus(
@@ -230,6 +231,7 @@ const PurchasesService = defineService<This>({
 
 	created(this: This) {
 		registerPurchaseMetrics(this.broker);
+		this.creationCommits = creationCommits(this);
 		lifecycleOf(this).add("jobs", periodicSweeper(this));
 	}
 });

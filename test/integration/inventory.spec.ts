@@ -140,6 +140,38 @@ describe.each(testDialects())("inventory service on %s", dialect => {
 		expect(await ledgerSum(productId)).toBe(0);
 	});
 
+	it("reserves concurrent reservations together: each all or nothing, a twin answered once, the ledger and events one per held item", async () => {
+		const a = await productWithStock(10, 0);
+		const b = await productWithStock(3, 0);
+		const twin = randomUUID();
+		const requests = [
+			...Array.from({ length: 8 }, () => ({ reservationId: randomUUID(), items: [{ productId: a, quantity: 1 }, { productId: b, quantity: 1 }] })),
+			{ reservationId: twin, items: [{ productId: a, quantity: 2 }] },
+			{ reservationId: twin, items: [{ productId: a, quantity: 2 }] }
+		];
+		const answers = await Promise.allSettled(requests.map(params => call("inventory.reserve", params)));
+		const held = requests.filter((_, i) => answers[i].status === "fulfilled");
+		const refused = answers.filter((r): r is PromiseRejectedResult => r.status === "rejected");
+		// b has 3 units: three of the eight pairs are held, the other five refused whole; the twin holds 2 of a once.
+		expect(held.filter(r => r.reservationId === twin)).toHaveLength(2);
+		expect(new Set(refused.map(r => r.reason.type))).toEqual(new Set(["INSUFFICIENT_STOCK"]));
+		expect(refused).toHaveLength(5);
+		await expect(call<Stock>("inventory.get", { productId: a })).resolves.toMatchObject({ onHand: 10, reserved: 5 });
+		await expect(call<Stock>("inventory.get", { productId: b })).resolves.toMatchObject({ onHand: 3, reserved: 3 });
+		const reservedIn = async (productId: string) =>
+			(await call<Page<Movement>>("inventory.movements", { productId, pageSize: 100 })).items.filter(m => m.reason === "RESERVE").map(m => m.reference);
+		const heldIds = new Set(held.map(r => r.reservationId));
+		expect((await reservedIn(a)).sort()).toEqual([...heldIds].sort());
+		expect((await reservedIn(b)).sort()).toEqual([...heldIds].filter(id => id !== twin).sort());
+		await waitFor(() => eventsOf(b, "inventory.stock-updated").filter(e => (e.payload as { reason?: string }).reason === "RESERVE").length === 3);
+		expect(eventsOf(a, "inventory.stock-updated").filter(e => (e.payload as { reason?: string }).reason === "RESERVE")).toHaveLength(heldIds.size);
+		// A refused reservation left no row behind: it can be asked for again once there is stock.
+		const again = requests[answers.findIndex(r => r.status === "rejected")];
+		await call("inventory.adjust", { productId: b, delta: 1, reason: "RESTOCK" });
+		await expect(call("inventory.reserve", again)).resolves.toEqual({ reservationId: again.reservationId, status: "HELD" });
+		await expect(call<Stock>("inventory.get", { productId: b })).resolves.toMatchObject({ onHand: 4, reserved: 4 });
+	});
+
 	it("emits low-stock and out-of-stock once per crossing, stock-updated on every change", async () => {
 		const productId = await productWithStock(10, 5);
 		await call("inventory.adjust", { productId, delta: -5, reason: "ADJUSTMENT" }); // 5: low

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { testDialects } from "../helpers/engines";
 import { useNode } from "../helpers/suite";
 import type { Product } from "../../services/products/products.domain";
@@ -13,6 +14,14 @@ describe.each(testDialects())("products service on %s", dialect => {
 		expect(product).toMatchObject({ name: "Blue Mug", price: 12.34, currency: "EUR", active: true, version: 1, category: "kitchen" });
 		expect(product.sku).toMatch(/^BLUE-MUG-[A-Z0-9]{6}$/);
 		await expect(call("products.get", { id: product.id })).resolves.toEqual(product);
+	});
+
+	it("answers concurrent getMany calls each with its own products, read together", async () => {
+		const made = await Promise.all(Array.from({ length: 6 }, (_, i) => call<Product>("products.create", { name: `Many ${i}`, price: i + 1 })));
+		const asks = made.map((p, i) => [p.id, made[(i + 1) % made.length].id, randomUUID()]);
+		const answers = await Promise.all(asks.map(ids => call<Product[]>("products.getMany", { ids })));
+		answers.forEach((found, i) => expect(found.map(p => p.id).sort()).toEqual(asks[i].slice(0, 2).sort()));
+		expect(answers[0].find(p => p.id === made[0].id)).toEqual(made[0]);
 	});
 
 	it("rejects a price with more than two decimals with 422 and stores nothing", async () => {

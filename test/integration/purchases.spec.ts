@@ -4,7 +4,7 @@ import { testDialects } from "../helpers/engines";
 import { concurrencyTitle, useNode } from "../helpers/suite";
 import { waitFor } from "../helpers/wait";
 import { catalog } from "../helpers/catalog";
-import { delivered, outboxesDrained } from "../helpers/outbox";
+import { delivered, outboxOf, outboxesDrained } from "../helpers/outbox";
 import { auditSearch, auditTrail } from "../helpers/audit";
 import { TestSession } from "../helpers/postgres";
 import type { Purchase } from "../../services/purchases/purchases.domain";
@@ -201,6 +201,36 @@ describe.each(testDialects())("purchases on %s", dialect => {
 		await expect(stock(product.id)).resolves.toMatchObject({ reserved: 4 });
 	});
 
+	it("writes concurrent creations in shared statements, each row once with its one purchase.created, one purchase per key", async () => {
+		const product = await productWithStock(100);
+		const purchases = suite.node.broker.getLocalService("purchases") as unknown as DbServiceThis;
+		const statements: string[] = [];
+		const realRows = purchases.db.rows;
+		purchases.db.rows = ((sql: string, ...rest: unknown[]) => {
+			statements.push(sql);
+			return (realRows as (...args: unknown[]) => unknown)(sql, ...rest);
+		}) as typeof realRows;
+		const items = [{ productId: product.id, quantity: 1 }];
+		const twice = { idempotencyKey: `order-${randomUUID()}`, user: { name: "shop" } };
+		let made: Purchase[];
+		try {
+			made = await Promise.all([...Array.from({ length: 38 }, () => buy(items)), buy(items, twice), buy(items, twice)]);
+		} finally {
+			purchases.db.rows = realRows;
+		}
+		const ids = new Set(made.map(p => p.id));
+		expect(ids.size).toBe(39);
+		expect(made[38].id).toBe(made[39].id);
+		const inserts = statements.filter(sql => sql.trimStart().startsWith("INSERT INTO purchases")).length;
+		// The inserts come together (after the catalog answered each); the marks come as inventory's reservations finish.
+		expect(inserts).toBeLessThan(40);
+		await expect(stock(product.id)).resolves.toMatchObject({ reserved: 39 });
+		const created = (await outboxOf(suite.node.broker, "purchases")).filter(row => row.type === "purchase.created" && ids.has(row.aggregate_id));
+		expect(created.map(row => row.aggregate_id).sort()).toEqual([...ids].sort());
+		for (const id of ids) await expect(call("purchases.get", { id })).resolves.toMatchObject({ id, status: "PENDING" });
+		await expectConsistent(product.id);
+	});
+
 	it("repairs a purchase that crashed between its steps", async () => {
 		const product = await productWithStock(10);
 		const purchases = suite.node.broker.getLocalService("purchases") as unknown as DbServiceThis;
@@ -290,7 +320,7 @@ describe.each(testDialects())("purchases on %s", dialect => {
 			const letGo = await session.hold("SELECT 1 FROM inventory.stocks WHERE product_id = $1 FOR UPDATE", [product.id]);
 			try {
 				reserved = held("inventory.reserve", { reservationId, items: [{ productId: product.id, quantity: 3 }] });
-				await waitFor(() => waiting("UPDATE stocks SET reserved"));
+				await waitFor(() => waiting("FROM stocks WHERE product_id IN"));
 				// The release finds no reservation yet, so it inserts one: that waits on the reserve's uncommitted row of the same id.
 				released = held("inventory.release", { reservationId });
 				await waitFor(() => waiting("INSERT INTO reservations"));

@@ -7,9 +7,11 @@ import {
 	onCancelled,
 	onConfirmed,
 	onRelease,
+	planReservations,
 	settleItem,
 	shortages,
-	type StockLevels
+	type StockLevels,
+	type StockRecord
 } from "../../services/inventory/inventory.domain";
 
 const reservationId = "0b6c7c4e-3f7a-4d36-9a55-6f1d2e8c9a10";
@@ -116,5 +118,58 @@ describe("shortages", () => {
 
 	it("counts a product without a stock record as having nothing available", () => {
 		expect(shortages([{ productId: a, quantity: 1 }], new Map())).toEqual([{ productId: a, requested: 1, available: 0 }]);
+	});
+});
+
+describe("planReservations", () => {
+	const record = (productId: string, onHand: number, reserved: number): StockRecord => ({
+		productId,
+		onHand,
+		reserved,
+		lowStockThreshold: 2,
+		lowStock: onHand - reserved <= 2,
+		version: 7,
+		createdAt: "2026-01-01T00:00:00.000Z",
+		updatedAt: "2026-01-01T00:00:00.000Z"
+	});
+	const at = "2026-02-01T00:00:00.000Z";
+
+	it("reserves one after the other on the same records, refusing with nothing reserved the one that finds too little", () => {
+		const records = new Map([
+			["a", record("a", 10, 0)],
+			["b", record("b", 5, 3)]
+		]);
+		const plan = planReservations(
+			records,
+			[
+				{ id: "r1", items: [{ productId: "a", quantity: 4 }, { productId: "b", quantity: 1 }] },
+				{ id: "r2", items: [{ productId: "a", quantity: 4 }, { productId: "b", quantity: 2 }] },
+				{ id: "r3", items: [{ productId: "a", quantity: 6 }] }
+			],
+			at
+		);
+		expect(plan.refusals).toEqual([null, [{ productId: "b", requested: 2, available: 1 }], null]);
+		expect(plan.steps.map(s => [s.change.reference, s.after.productId, s.change.delta, s.after.reserved, s.after.version])).toEqual([
+			["r1", "a", 4, 4, 8],
+			["r1", "b", 1, 4, 8],
+			["r3", "a", 6, 10, 9]
+		]);
+		expect(plan.finals.get("a")).toMatchObject({ onHand: 10, reserved: 10, lowStock: true, version: 9, updatedAt: at });
+		expect(plan.finals.get("b")).toMatchObject({ reserved: 4, version: 8 });
+		expect(records.get("a")).toMatchObject({ reserved: 0, version: 7 });
+	});
+
+	it("refuses a product without a record, and counts a product named twice once for its total", () => {
+		const plan = planReservations(
+			new Map([["a", record("a", 5, 0)]]),
+			[
+				{ id: "r1", items: [{ productId: "a", quantity: 3 }, { productId: "a", quantity: 3 }] },
+				{ id: "r2", items: [{ productId: "z", quantity: 1 }] }
+			],
+			at
+		);
+		expect(plan.refusals).toEqual([[{ productId: "a", requested: 6, available: 5 }], [{ productId: "z", requested: 1, available: 0 }]]);
+		expect(plan.steps).toEqual([]);
+		expect(plan.finals.size).toBe(0);
 	});
 });
