@@ -50,8 +50,11 @@ export function creationCommits(svc: Service & DbServiceThis & OutboxThis): Crea
 		announce: new GroupCommit(announcements =>
 			svc.db.transaction(async tx => {
 				const marked = await markReserved(svc.db, tx, announcements.map(a => a.id));
-				await svc.appendEvents(tx, announcements.filter(a => marked.has(a.id)).map(a => a.event));
-				return announcements.map(a => marked.has(a.id));
+				// Two requests with one key may finish the same row in one batch: the first marks it
+				// and announces it; the second finds it marked, as it would in a batch after.
+				const ours = announcements.map(a => marked.delete(a.id));
+				await svc.appendEvents(tx, announcements.filter((_, i) => ours[i]).map(a => a.event));
+				return ours;
 			})
 		)
 	};

@@ -12,6 +12,8 @@ import type { AuditEntry, AuditStore } from "../../services/audit/audit.domain";
 import type { Page } from "../../lib/params";
 import type { DbServiceThis } from "../../mixins/db.mixin";
 import type { OutboxThis } from "../../mixins/outbox.mixin";
+import type { CreationCommits } from "../../services/purchases/purchases.creation";
+import { buildEvent } from "../../contracts/events";
 
 /** The units of a product in the purchases that ended in `status`. */
 const unitsIn = (purchases: Purchase[], status: Purchase["status"], productId: string) =>
@@ -229,6 +231,28 @@ describe.each(testDialects())("purchases on %s", dialect => {
 		expect(created.map(row => row.aggregate_id).sort()).toEqual([...ids].sort());
 		for (const id of ids) await expect(call("purchases.get", { id })).resolves.toMatchObject({ id, status: "PENDING" });
 		await expectConsistent(product.id);
+	});
+
+	it("announces a row two requests finish in one batch once: the second finds it marked", async () => {
+		const purchases = suite.node.broker.getLocalService("purchases") as unknown as DbServiceThis & { creationCommits: CreationCommits };
+		const now = new Date().toISOString();
+		const reserving = async () => {
+			const id = randomUUID();
+			await purchases.db.rows(
+				`INSERT INTO purchases (id, status, reservation_state, items, total_cents, currency, request_hash, expires_at, created_at, updated_at)
+				 VALUES (:id, 'PENDING', 'RESERVING', '[]', 0, 'EUR', :hash, :now, :now, :now) RETURNING id`,
+				{ id, hash: "0".repeat(64), now }
+			);
+			return id;
+		};
+		const announcement = (id: string) => ({ id, event: buildEvent("purchase.created", "purchases", id, { purchaseId: id } as never, { correlationId: id }) });
+		const [first, second, twin] = [await reserving(), await reserving(), await reserving()];
+		const { announce } = purchases.creationCommits;
+		// Two batches under way (the most at once): both announcements of the twin wait for the next, together.
+		const answers = await Promise.all([announce.add(announcement(first)), announce.add(announcement(second)), announce.add(announcement(twin)), announce.add(announcement(twin))]);
+		expect(answers).toEqual([true, true, true, false]);
+		const created = (await outboxOf(suite.node.broker, "purchases")).filter(row => row.type === "purchase.created" && row.aggregate_id === twin);
+		expect(created).toHaveLength(1);
 	});
 
 	it("repairs a purchase that crashed between its steps", async () => {
