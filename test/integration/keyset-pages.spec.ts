@@ -135,7 +135,7 @@ describe.each(testDialects())("pages by cursor on %s", dialect => {
 			if (dialect === "postgres") await db.rows("ANALYZE products");
 		});
 
-		(dialect === "postgres" ? it : it.skip)("marks a total past the limit as estimated, and counts a small filter exactly", async () => {
+		if (dialect === "postgres") it("marks a total past the limit as estimated, and counts a small filter exactly", async () => {
 			const all = await call<Page<Product>>("products.list", { category: "bulk" });
 			expect(all.totalEstimated).toBe(true);
 			expect(all.total).toBeGreaterThan(EXACT_COUNT_LIMIT);
@@ -143,11 +143,11 @@ describe.each(testDialects())("pages by cursor on %s", dialect => {
 			expect(few).toMatchObject({ total: 1, totalEstimated: false });
 		});
 
-		(dialect === "sqlite" ? it : it.skip)("counts exactly on SQLite, whatever the size", async () => {
+		if (dialect === "sqlite") it("counts exactly on SQLite, whatever the size", async () => {
 			await expect(call<Page<Product>>("products.list", { category: "bulk" })).resolves.toMatchObject({ total: rows, totalEstimated: false });
 		});
 
-		(dialect === "postgres" ? it : it.skip)("serves `q` from the trigram indexes in the plan of the query the action runs", async () => {
+		if (dialect === "postgres") it("serves `q` from the trigram indexes in the plan of the query the action runs", async () => {
 			const db = dbOf("products");
 			const statements: string[] = [];
 			// Sequelize's logging hook sees each statement with its replacements in place.
