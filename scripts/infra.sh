@@ -146,6 +146,28 @@ since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 # True when something accepts TCP connections on 127.0.0.1:$1.
 port_open() { timeout 2 bash -c "exec 3<>/dev/tcp/$HOST/$1" 2>/dev/null; }
 
+# Waits for an engine just launched with its pid file: until `ready` succeeds; fails with the
+# last lines of its log when the process exits or START_TIMEOUT passes.
+#   await_ready <name> <pid file> <pid function> <ready function> <log>
+await_ready() {
+  local name=$1 pid_file=$2 pid_of=$3 ready=$4 log=$5 deadline=$((SECONDS + START_TIMEOUT)) i
+  for i in $(seq 50); do [ -s "$pid_file" ] && break; sleep 0.1; done
+  until "$ready"; do
+    # Gone twice, half a second apart: not a pid file being rewritten.
+    if ! "$pid_of" >/dev/null && ! { sleep 0.5; "$pid_of" >/dev/null; }; then
+      err "$name: the process exited during start-up; last lines of $log:"
+      tail -n 20 "$log" >&2 || true
+      exit 1
+    fi
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      err "$name: not ready after ${START_TIMEOUT}s; last lines of $log:"
+      tail -n 20 "$log" >&2 || true
+      exit 1
+    fi
+    sleep 0.2
+  done
+}
+
 # Prints the pid in file $1 when that process is alive and its command line contains $2.
 live_pid() {
   local file=$1 marker=$2 pid
@@ -341,6 +363,9 @@ EOF
 }
 
 # A client-level check: ApiVersions + metadata through Kafka's own admin client.
+# Started (its log says so), listening, and answering a client (uses the caller's $log and $java).
+kafka_ready() { grep -q 'Kafka Server started' "$log" 2>/dev/null && port_open "$KAFKA_PORT" && kafka_client_check "$java"; }
+
 kafka_client_check() { # kafka_client_check <java>
   timeout 60 "$1" -Xmx256m -Dlog4j2.configurationFile="$KAFKA_RUN/tools-log4j2.properties" \
     -cp "$KAFKA_DIST/libs/*" org.apache.kafka.tools.BrokerApiVersionsCommand \
@@ -371,7 +396,6 @@ needs_start() {
 
 kafka_up() {
   needs_start kafka kafka_pid "$KAFKA_PID" "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" || return 0
-  local pid
   local java
   java=$(kafka_java)
   ensure_kafka_dist
@@ -402,26 +426,8 @@ kafka_up() {
     -cp "$KAFKA_DIST/libs/*" kafka.Kafka "$KAFKA_RUN/server.properties" \
     </dev/null >"$log" 2>&1 9>&- &
 
-  local deadline=$((SECONDS + START_TIMEOUT)) started=0 i
-  for i in $(seq 50); do [ -s "$KAFKA_PID" ] && break; sleep 0.1; done
-  while :; do
-    if [ "$started" -eq 0 ] && grep -q 'Kafka Server started' "$log" 2>/dev/null; then started=1; fi
-    if [ "$started" -eq 1 ] && port_open "$KAFKA_PORT" && kafka_client_check "$java"; then break; fi
-    if ! pid=$(kafka_pid); then
-      sleep 0.5
-      if ! pid=$(kafka_pid); then
-        err "kafka: the broker exited during start-up; last lines of $log:"
-        tail -n 20 "$log" >&2 || true
-        exit 1
-      fi
-    fi
-    if [ "$SECONDS" -ge "$deadline" ]; then
-      err "kafka: not ready after ${START_TIMEOUT}s; last lines of $log:"
-      tail -n 20 "$log" >&2 || true
-      exit 1
-    fi
-    sleep 0.2
-  done
+  # (kafka_ready reads this function's $log and $java.)
+  await_ready kafka "$KAFKA_PID" kafka_pid kafka_ready "$log"
   say "kafka: Kafka $KAFKA_VERSION ready on $HOST:$KAFKA_PORT in $(since "$t0")s (pid $(kafka_pid), log $log)"
 }
 
@@ -554,7 +560,7 @@ zipkin_health() { curl -fsS --max-time 5 "http://$HOST:$ZIPKIN_PORT/health" >/de
 zipkin_up() {
   ensure_curl
   needs_start zipkin zipkin_pid "$ZIPKIN_PID" "$ZIPKIN_PORT" || return 0
-  local java pid
+  local java
   java=$(kafka_java)
   ensure_zipkin_jar
 
@@ -571,24 +577,7 @@ zipkin_up() {
     "--zipkin.storage.mem.max-spans=$ZIPKIN_MAX_SPANS" \
     </dev/null >"$log" 2>&1 9>&- &
 
-  local deadline=$((SECONDS + START_TIMEOUT)) i
-  for i in $(seq 50); do [ -s "$ZIPKIN_PID" ] && break; sleep 0.1; done
-  while ! zipkin_health; do
-    if ! pid=$(zipkin_pid); then
-      sleep 0.5
-      if ! pid=$(zipkin_pid); then
-        err "zipkin: the server exited during start-up; last lines of $log:"
-        tail -n 20 "$log" >&2 || true
-        exit 1
-      fi
-    fi
-    if [ "$SECONDS" -ge "$deadline" ]; then
-      err "zipkin: not ready after ${START_TIMEOUT}s; last lines of $log:"
-      tail -n 20 "$log" >&2 || true
-      exit 1
-    fi
-    sleep 0.2
-  done
+  await_ready zipkin "$ZIPKIN_PID" zipkin_pid zipkin_health "$log"
   say "zipkin: Zipkin $ZIPKIN_VERSION ready on http://$HOST:$ZIPKIN_PORT in $(since "$t0")s (pid $(zipkin_pid), log $log)"
 }
 
