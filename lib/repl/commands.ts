@@ -6,6 +6,8 @@
  */
 import type { ReplOptions, ServiceBroker } from "moleculer";
 import { kafkaEnabled } from "../kafka";
+import type { OutboxBacklog, ParkedEvent } from "../outbox-status";
+import type { Page } from "../params";
 import { metricOnEveryNode, runningServices, servicesOffering } from "./cluster";
 import { deadLetterCounts } from "./dead-letters";
 import { ReplInputError, describeError } from "./errors";
@@ -39,10 +41,6 @@ interface ProductView {
 	name: string;
 	active: boolean;
 }
-interface Page<T> {
-	items: T[];
-	total: number;
-}
 interface PurchaseView {
 	id: string;
 	status: string;
@@ -63,19 +61,6 @@ interface ReservationView {
 	items: { productId: string; quantity: number }[];
 	createdAt: string;
 	updatedAt: string;
-}
-interface OutboxBacklog {
-	pending: number;
-	oldestPendingAt: string | null;
-	parked: number;
-}
-interface ParkedEvent {
-	id: string;
-	type: string;
-	aggregateId: string;
-	attempts: number;
-	parkedAt: string;
-	lastError: string | null;
 }
 interface SweepResult {
 	expired: number;
@@ -125,7 +110,8 @@ const lowStock: Command = {
 		for (let page = 1; low.length < LOW_STOCK_LIMIT; page++) {
 			const answer = (await broker.call("inventory.list", { lowStock: true, page, pageSize: 100 })) as Page<StockView>;
 			low.push(...answer.items);
-			total = answer.total;
+			// A page asked for by number always carries its total.
+			total = answer.total ?? low.length;
 			if (answer.items.length < 100 || low.length >= total) break;
 		}
 		if (low.length === 0) return "No product is low on stock.";
