@@ -66,3 +66,11 @@ export function isUnavailableAnswer(err: unknown): boolean {
 	const status = e?.meta?.statusCode as number | undefined;
 	return /Connection|Timeout|NoLivingConnections/.test(String(e?.name)) || status === 429 || (status !== undefined && status >= 500);
 }
+
+/** A failure as a dead-letter header tells it: with the database's own words, which Sequelize's "Validation error" hides. */
+export function failureReason(err: unknown): string {
+	const { message, parent } = (err ?? {}) as { message?: unknown; parent?: { message?: unknown } };
+	const text = String(message ?? err);
+	const cause = parent?.message === undefined ? undefined : String(parent.message);
+	return (cause && cause !== text ? `${text}: ${cause}` : text).slice(0, 1000);
+}

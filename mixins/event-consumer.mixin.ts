@@ -10,7 +10,7 @@ import type { DbServiceThis } from "./db.mixin";
 import { CONSUMER_GROUPS, type EventEnvelope, type EventType } from "../contracts/events";
 import { defineMixin } from "../lib/schema";
 import { doublingDelay, idempotentCall, sleep } from "../lib/resilience";
-import { isOutage } from "../lib/failures";
+import { failureReason, isOutage } from "../lib/failures";
 import { lifecycleOf, periodically } from "../lib/lifecycle";
 import { appConfig } from "../config/broker-config";
 import { ensureTopics, groupName, kafkaEnabled, kafkaOf, plainTopic, produce, topicName } from "../lib/kafka";
@@ -60,22 +60,15 @@ export const PROCESSED_EVENTS_RETENTION_MS = 30 * 24 * 3600_000;
 const PRUNE_EVERY_MS = 3600_000;
 const PRUNE_BATCH = 5000;
 
-/** A failure as the dead-letter header tells it: with the database's own words, which Sequelize's "Validation error" hides. */
-function reasonOf(err: unknown): string {
-	const { message, parent } = (err ?? {}) as { message?: unknown; parent?: { message?: unknown } };
-	const text = String(message ?? err);
-	const cause = parent?.message === undefined ? undefined : String(parent.message);
-	return (cause && cause !== text ? `${text}: ${cause}` : text).slice(0, 1000);
-}
-
 interface ConsumerThis extends DbServiceThis {
 	kafkaConsumer?: Consumer;
 	/** Set once the node leaves: no more (re)joining the consumer group. */
 	kafkaStopping?: boolean;
 	consumeOne(event: EventEnvelope): Promise<{ outcome: ConsumeOutcome }>;
 	handleEvent(event: EventEnvelope): Promise<{ outcome: ConsumeOutcome }>;
+	/** Counts and logs an event handled, once its effect is stored. */
+	processed(event: EventEnvelope): { outcome: ConsumeOutcome };
 	consumeKafkaMessage(topic: string, message: KafkaMessage, heartbeat: () => Promise<void>): Promise<void>;
-	takeKafkaMessage(topic: string, message: KafkaMessage, heartbeat: () => Promise<void>): Promise<void>;
 	consumeKafkaEvent(topic: string, message: KafkaMessage, event: EventEnvelope): Promise<unknown>;
 	startKafkaConsumer(): Promise<void>;
 	pruneProcessedEvents(before: Date): Promise<number>;
@@ -142,9 +135,7 @@ export function createEventConsumerMixin<S extends Service>(
 				const svc = this as Service as S;
 				if (options.handlersIdempotentById) {
 					await handle(svc, event);
-					countMetric(this.broker, "events_consumed_total", { consumer: this.name, type: event.type });
-					this.logger.debug(`Handled ${event.type} ${event.id} (correlation ${event.correlationId}).`);
-					return { outcome: "processed" };
+					return this.processed(event);
 				}
 				const answer = await this.db.transaction(async tx => {
 					const claimed = await this.db.rows(
@@ -155,12 +146,16 @@ export function createEventConsumerMixin<S extends Service>(
 					);
 					if (claimed.length === 0) return { outcome: "duplicate" as const };
 					await handle(svc, event, tx);
-					this.logger.debug(`Handled ${event.type} ${event.id} (correlation ${event.correlationId}).`);
 					return { outcome: "processed" as const };
 				});
 				// Counted once committed; a duplicate was counted when it was first handled.
-				if (answer.outcome === "processed") countMetric(this.broker, "events_consumed_total", { consumer: this.name, type: event.type });
-				return answer;
+				return answer.outcome === "processed" ? this.processed(event) : answer;
+			},
+
+			processed(this: This, event: EventEnvelope): { outcome: ConsumeOutcome } {
+				countMetric(this.broker, "events_consumed_total", { consumer: this.name, type: event.type });
+				this.logger.debug(`Handled ${event.type} ${event.id} (correlation ${event.correlationId}).`);
+				return { outcome: "processed" };
 			},
 
 			/**
@@ -180,44 +175,42 @@ export function createEventConsumerMixin<S extends Service>(
 
 			/** One Kafka message: handled (with retries), or parked on the dead-letter topic. */
 			consumeKafkaMessage(this: This, topic: string, message: KafkaMessage, heartbeat: () => Promise<void>): Promise<void> {
+				const take = async () => {
+					const takeRecord = options.recordTopics?.[topic];
+					let failure: unknown;
+					for (let attempt = 1; attempt <= KAFKA_ATTEMPTS; attempt++) {
+						// While a store is away the partition waits (the offset stays), however long.
+						if (failure !== undefined && isOutage(failure)) attempt = 1;
+						try {
+							const value = JSON.parse(String(message.value));
+							if (takeRecord) await takeRecord(this as Service as S, value);
+							else await this.consumeKafkaEvent(topic, message, value as EventEnvelope);
+							return;
+						} catch (err) {
+							failure = err;
+							// Unreadable is unreadable; a leaving node leaves the offset for the next owner
+							// (its disconnect waits for this message, so it must not wait for an outage).
+							if (err instanceof SyntaxError) break;
+							if (this.kafkaStopping || lifecycleOf(this).closing) throw err;
+							await sleep(doublingDelay(attempt, 200, 5000));
+							// Still a member of the group while it waits, so the partition is not handed over.
+							await heartbeat().catch(() => undefined);
+						}
+					}
+					const reason = failureReason(failure);
+					await produce(this.broker, `${topic}.dlq`, String(message.key ?? ""), String(message.value), {
+						...message.headers,
+						error: reason,
+						"original-topic": topic,
+						"original-offset": message.offset,
+						consumer: this.name
+					});
+					countMetric(this.broker, "events_parked_total", { consumer: this.name });
+					this.logger.error(`Parked a message of ${topic} at offset ${message.offset} on ${topic}.dlq: ${reason}`);
+				};
 				// The relay names the event in a header: lines about a message that cannot be read carry its id too.
 				const id = message.headers?.id;
-				if (id === undefined) return this.takeKafkaMessage(topic, message, heartbeat);
-				return inEventLogContext({ id: String(id) }, () => this.takeKafkaMessage(topic, message, heartbeat));
-			},
-
-			async takeKafkaMessage(this: This, topic: string, message: KafkaMessage, heartbeat: () => Promise<void>): Promise<void> {
-				const takeRecord = options.recordTopics?.[topic];
-				let failure: unknown;
-				for (let attempt = 1; attempt <= KAFKA_ATTEMPTS; attempt++) {
-					// While a store is away the partition waits (the offset stays), however long.
-					if (failure !== undefined && isOutage(failure)) attempt = 1;
-					try {
-						const value = JSON.parse(String(message.value));
-						if (takeRecord) await takeRecord(this as Service as S, value);
-						else await this.consumeKafkaEvent(topic, message, value as EventEnvelope);
-						return;
-					} catch (err) {
-						failure = err;
-						// Unreadable is unreadable; a leaving node leaves the offset for the next owner
-						// (its disconnect waits for this message, so it must not wait for an outage).
-						if (err instanceof SyntaxError) break;
-						if (this.kafkaStopping || lifecycleOf(this).closing) throw err;
-						await sleep(doublingDelay(attempt, 200, 5000));
-						// Still a member of the group while it waits, so the partition is not handed over.
-						await heartbeat().catch(() => undefined);
-					}
-				}
-				const reason = reasonOf(failure);
-				await produce(this.broker, `${topic}.dlq`, String(message.key ?? ""), String(message.value), {
-					...message.headers,
-					error: reason,
-					"original-topic": topic,
-					"original-offset": message.offset,
-					consumer: this.name
-				});
-				countMetric(this.broker, "events_parked_total", { consumer: this.name });
-				this.logger.error(`Parked a message of ${topic} at offset ${message.offset} on ${topic}.dlq: ${reason}`);
+				return id === undefined ? take() : inEventLogContext({ id: String(id) }, take);
 			},
 
 			/**

@@ -13,7 +13,8 @@ import { isLowStock, settleItem, toStock, type Stock, type StockChange, type Sto
 import { StockNotFoundError } from "./inventory.errors";
 import { stockEvents } from "./inventory.events";
 import { refreshStockCache } from "./inventory.cache";
-import { insertMovement, lockStock, setReservationStatus, updateStock, type Reservation } from "./inventory.repository";
+import { insertMovements, lockStock, updateStock } from "./inventory.repository";
+import { setReservationStatus, type Reservation } from "./inventory.reservations.repository";
 
 export type InventoryThis = Service & DbServiceThis & OutboxThis;
 
@@ -47,7 +48,7 @@ async function writeChange(svc: InventoryThis, tx: Transaction, current: StockRe
 
 /** The ledger entry, the events and (after the commit) the cached stock of a change written to `after`; `before` is null for a new record. */
 export async function recordChange(svc: InventoryThis, tx: Transaction, before: StockLevels | null, after: StockRecord, change: StockChange, origin: EventOrigin): Promise<void> {
-	if (change.delta !== 0) await insertMovement(svc.db, tx, after.productId, change, after.updatedAt);
+	if (change.delta !== 0) await insertMovements(svc.db, tx, [{ productId: after.productId, change, at: after.updatedAt }]);
 	await svc.appendEvents(tx, stockEvents(svc.name, before, after, change, origin));
 	svc.db.afterCommit(tx, () => refreshStockCache(svc, after.productId, after));
 }

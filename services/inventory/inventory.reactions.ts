@@ -4,7 +4,8 @@ import type { EventEnvelope } from "../../contracts/events";
 import { isLowStock, onCancelled, onConfirmed, type StockRecord } from "./inventory.domain";
 import { refreshStockCache } from "./inventory.cache";
 import { recordChange, settleReservation, type InventoryThis as This } from "./inventory.changes";
-import { deleteStock, insertStock, lockReservation } from "./inventory.repository";
+import { deleteStock, insertStock } from "./inventory.repository";
+import { lockReservation } from "./inventory.reservations.repository";
 
 /** Opens the stock record of a new product with its initial quantity. */
 export async function createStockWhenProductCreated(svc: This, event: EventEnvelope<"product.created">, tx: Transaction) {

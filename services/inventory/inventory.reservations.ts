@@ -14,7 +14,8 @@ import { answerAgain, planReservations, type ReservationItem, type ReservationSt
 import { InsufficientStockError } from "./inventory.errors";
 import { stockEvents } from "./inventory.events";
 import { refreshStockCache } from "./inventory.cache";
-import { claimReservations, deleteReservations, insertMovements, lockReservationStatuses, lockStocks, updateStocks } from "./inventory.repository";
+import { insertMovements, lockStocks, updateStocks } from "./inventory.repository";
+import { claimReservations, deleteReservations, lockReservationStatuses } from "./inventory.reservations.repository";
 import type { InventoryThis } from "./inventory.changes";
 
 /** A reserve call: its reservation id, its items sorted by product id, and the call's origin for the events. */

@@ -37,7 +37,8 @@ import { STOCK_TTL } from "./inventory.cache";
 import { createStockWhenProductCreated, releaseWhenPurchaseCancelled, removeStockWhenProductDeleted, sellWhenPurchaseConfirmed } from "./inventory.reactions";
 import { changeStock, settleReservation, type InventoryThis } from "./inventory.changes";
 import { reservationCommits, reserve, type ReservationCommits } from "./inventory.reservations";
-import { findReservation, findStock, heldReservationIds, insertReservation, listMovements, listStocks, lockReservation, MOVEMENT_ORDER, STOCK_ORDER, type Movement, type ReservationView } from "./inventory.repository";
+import { findStock, listMovements, listStocks, MOVEMENT_ORDER, STOCK_ORDER, type Movement } from "./inventory.repository";
+import { findReservation, heldReservationIds, insertReservation, lockReservation, type ReservationView } from "./inventory.reservations.repository";
 import { ADJUSTMENT_RULES, MOVEMENT_PAGE, STOCK, STOCK_PAGE } from "./inventory.schemas";
 
 export type { Movement };
