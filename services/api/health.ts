@@ -15,11 +15,16 @@ const DATABASE_SERVICES = ALL_SERVICES.filter(name => name !== "api");
  * after the registry changes; a node that is asked earlier builds them now.
  */
 export function routesStatus(service: ApiThis): string {
+	const still = missingRoutes(service);
+	return still.length === 0 ? "up" : `missing: ${still.join(", ")}`;
+}
+
+/** The public services the gateway has no routes of yet (not started, or not running anywhere). */
+export function missingRoutes(service: ApiThis): string[] {
 	const missing = () => PUBLIC_SERVICES.filter(name => !service.aliases.some(alias => alias.action?.startsWith(`${name}.`)));
 	if (missing().length > 0)
 		for (const route of service.routes) if (route.opts.autoAliases) service.regenerateAutoAliases(route);
-	const still = missing();
-	return still.length === 0 ? "up" : `missing: ${still.join(", ")}`;
+	return missing();
 }
 
 /** Liveness: the process answers. */

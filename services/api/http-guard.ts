@@ -9,6 +9,7 @@ import type { Duplex } from "node:stream";
 import { Errors } from "moleculer";
 import { moleculerWeb, requestIdOf, type ApiThis, type Req } from "./gateway";
 import { framingProblem } from "./problem";
+import { missingRoutes } from "./health";
 import { awaitContinue } from "./request-body";
 
 /** How long a client may take to send a whole request (Node's default is 5 minutes). */
@@ -94,6 +95,11 @@ export function guardHttp(service: ApiThis, req: Req, res: ServerResponse, next?
 export function answerNotRouted(this: ApiThis, req: Req, res: ServerResponse) {
 	const path = pathOf(req);
 	const allowed = allowedMethods(this, path);
+	// A path of a service whose routes the gateway has not got yet (the node is starting, or the
+	// service runs nowhere) is that service being unavailable, not a path that does not exist.
+	const service = /^\/api\/v1\/([^/]+)/.exec(path)?.[1];
+	if (allowed.length === 0 && service && missingRoutes(this).includes(service))
+		return this.sendError(req, res, new Errors.MoleculerRetryableError(`${service} is not available yet; try again shortly.`, 503, "SERVICE_NOT_AVAILABLE"));
 	if (allowed.length === 0) return moleculerWeb.send404.call(this, req, res);
 	res.setHeader("Allow", allowed.join(", "));
 	this.sendError(req, res, new Errors.MoleculerClientError(`${req.method} is not allowed on ${path}; Allow lists the methods that are.`, 405, "METHOD_NOT_ALLOWED"));
