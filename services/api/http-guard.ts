@@ -15,11 +15,20 @@ import { awaitContinue } from "./request-body";
 /** How long a client may take to send a whole request (Node's default is 5 minutes). */
 const REQUEST_TIMEOUT_MS = 30_000;
 
+/**
+ * Connections the kernel may complete and queue before the gateway accepts them (the kernel
+ * caps it at net.core.somaxconn). moleculer-web listens with Node's default, 511: thousands
+ * of clients connecting at once overflowed it, and a connection whose handshake was dropped
+ * waited on TCP retransmissions for seconds (bench scenario (u): p50 from 8 ms to 2 s).
+ */
+export const LISTEN_BACKLOG = 4096;
+
 const METHOD_ORDER = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
 /** Bounds how long the server waits for a request, and answers what never becomes one. */
 export function guardServer(server: Server): void {
 	server.requestTimeout = REQUEST_TIMEOUT_MS;
+	raiseListenBacklog(server);
 	// Without this listener Node sends `100 Continue` before the gateway has looked at the
 	// request; with it, the body is asked for only when it is about to be read.
 	server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
@@ -27,6 +36,18 @@ export function guardServer(server: Server): void {
 		server.emit("request", req, res);
 	});
 	server.on("clientError", answerClientError);
+}
+
+/**
+ * Sets the accept queue of the listening socket to LISTEN_BACKLOG. moleculer-web has called
+ * listen() by the time the gateway's started() runs, and Node offers no way to change a
+ * listening server's backlog; listen(2) on a listening socket does, and the server's libuv
+ * handle calls it again when asked to listen again.
+ */
+function raiseListenBacklog(server: Server): void {
+	const apply = () => (server as Server & { _handle?: { listen?(backlog: number): number } | null })._handle?.listen?.(LISTEN_BACKLOG);
+	if (server.listening) apply();
+	else server.once("listening", apply);
 }
 
 /** A request Node's parser refused (malformed framing, headers too large, too slow): a problem, then the connection closes. */
