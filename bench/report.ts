@@ -9,8 +9,9 @@ import type { CacheStats } from "./metrics";
 import type { LoadResult } from "./load";
 import type { CpuReport } from "./processes";
 import type { DatabaseActivity, MixCounts, StockCheck } from "./scenarios";
+import type { KernelLimits, ListenQueueCounters } from "./connections";
 
-export type ScenarioId = "bare" | "a" | "b" | "c" | "d-split" | "d-one" | "d-cluster" | "k-steady" | "k-kill" | "bare-end";
+export type ScenarioId = "bare" | "a" | "b" | "c" | "d-split" | "d-one" | "d-cluster" | "k-steady" | "k-kill" | "u-paced" | "u-closed" | "bare-end";
 
 export interface TargetCheck {
 	text: string;
@@ -46,6 +47,8 @@ export interface ScenarioResult {
 	failover?: FailoverFigures;
 	/** (k): purchase rows per reservation state when the stock was checked. */
 	purchaseStates?: Record<string, number>;
+	/** (u): the connections held, what they cost and the limits that applied. */
+	users?: UsersFigures;
 	/** Bytes of one product answer, to compare with the baseline's body. */
 	bodyBytes?: number;
 	target?: TargetCheck;
@@ -54,6 +57,45 @@ export interface ScenarioResult {
 	notes: string[];
 	/** Set when the scenario could not run to the end (the bench then exits 1). */
 	error?: string;
+}
+
+/** One gateway of (u): connections held on its port and its resident memory. */
+export interface GatewayHold {
+	name: string;
+	port: number;
+	/** ESTABLISHED sockets on its port while the connections were held idle, and the fewest seen under load. */
+	heldIdle: number;
+	heldMinUnderLoad: number;
+	/** VmRSS in KB before the connections opened, while held idle, and the most seen under load. */
+	rssBeforeKb: number;
+	rssIdleKb: number;
+	rssLoadedKb: number;
+	kbPerConnectionIdle?: number;
+	kbPerConnectionLoaded?: number;
+	openFilesLimit?: number;
+	listenBacklog?: number;
+}
+
+export interface UsersFigures {
+	connections: number;
+	/** Think time between answer and next request; absent in the closed loop. */
+	thinkMs?: { min: number; max: number };
+	/** Requests a second the users ask for: connections ÷ mean think time. */
+	askedRps?: number;
+	/** Requests a second counted by the gateways (api.rest calls) over the CPU window. */
+	gatewayRps?: number;
+	/** CPU of the product's processes (nodes, PostgreSQL, Redis, NATS) per request over that window, in ms. */
+	cpuMsPerRequest?: number;
+	gateways: GatewayHold[];
+	socketErrors: { connect: number; read: number; write: number; timeout: number };
+	purchases?: { sent: number; created: number };
+	generator: { cpuPercent: number; rssKb?: number; openFilesLimit?: number; threads: number };
+	serverTimeouts: { keepAliveTimeoutMs: number; headersTimeoutMs: number; requestTimeoutMs: number };
+	kernel: KernelLimits;
+	/** Machine-wide listen-queue counters over the run (other users' connections count too). */
+	listenQueue: ListenQueueCounters;
+	/** Closed loop only: connections ÷ throughput against the mean latency measured. */
+	littlesLaw?: { predictedMs: number; measuredMeanMs: number; ratio: number };
 }
 
 export interface BenchReport {
@@ -189,6 +231,56 @@ function failoverTables(scenarios: ScenarioResult[]): string[] {
 	return lines;
 }
 
+const mb = (kb: number) => fixed(kb / 1024, 0);
+
+function usersTables(scenarios: ScenarioResult[]): string[] {
+	const rows = scenarios.filter(s => s.users);
+	if (rows.length === 0) return [];
+	const lines = [
+		"One wrk process (Lua `delay()` for the think time, `response()` counting the 201s per product), a thread per gateway, every connection opened at the start and held idle until all are open, then each sends a request, waits for its answer, thinks (paced) or not (closed loop), and sends the next. Latencies are wrk's, over the whole sending time; gateway req/s and CPU per request over a window inside it. Held = ESTABLISHED sockets on the gateway's port (`ss`), idle just before the first request and the fewest of a sample a second under load; KB per connection = (RSS held − RSS before the connections) ÷ held.",
+		"",
+		"| Scenario | connections held (idle / fewest under load) | asked req/s | req/s (wrk / gateways) | p50 / p95 / p99 ms | socket errors connect, read, write, timeout | non-2xx | purchases 201 / sent | CPU ms per request | wrk CPU |",
+		"|---|---:|---:|---:|---:|---|---:|---:|---:|---:|"
+	];
+	for (const s of rows) {
+		const u = s.users!;
+		const idle = u.gateways.reduce((n, g) => n + g.heldIdle, 0);
+		const loaded = u.gateways.reduce((n, g) => n + g.heldMinUnderLoad, 0);
+		const e = u.socketErrors;
+		const l = s.load;
+		lines.push(
+			`| ${s.title} | ${int(idle)} / ${int(loaded)} of ${int(u.connections)} | ${u.askedRps === undefined ? "– (closed loop)" : int(u.askedRps)} | ${l ? int(l.rps) : "–"} / ${u.gatewayRps === undefined ? "–" : int(u.gatewayRps)} | ${l ? `${fixed(l.latencyMs.p50, 1)} / ${fixed(l.latencyMs.p95, 1)} / ${fixed(l.latencyMs.p99, 1)}` : "–"} | ${e.connect}, ${e.read}, ${e.write}, ${e.timeout} | ${l ? int(l.non2xx) : "–"} | ${u.purchases ? `${int(u.purchases.created)} / ${int(u.purchases.sent)}` : "–"} | ${fixed(u.cpuMsPerRequest, 3)} | ${u.generator.cpuPercent} % |`
+		);
+	}
+	lines.push(
+		"",
+		"| Scenario | gateway | held idle | fewest under load | RSS before, MB | held idle, MB | under load (most), MB | KB per connection idle / under load | open files (soft) | listen backlog |",
+		"|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+	);
+	for (const s of rows)
+		for (const g of s.users!.gateways)
+			lines.push(
+				`| ${s.title} | ${g.name} :${g.port} | ${int(g.heldIdle)} | ${int(g.heldMinUnderLoad)} | ${mb(g.rssBeforeKb)} | ${mb(g.rssIdleKb)} | ${mb(g.rssLoadedKb)} | ${fixed(g.kbPerConnectionIdle, 1)} / ${fixed(g.kbPerConnectionLoaded, 1)} | ${g.openFilesLimit ?? "–"} | ${g.listenBacklog ?? "–"} |`
+			);
+	const u = rows[0].users!;
+	const t = u.serverTimeouts;
+	const k = u.kernel;
+	lines.push(
+		"",
+		`Limits: the gateways' server keepAliveTimeout ${t.keepAliveTimeoutMs} ms (longer than the longest think time), headersTimeout ${t.headersTimeoutMs} ms, requestTimeout ${t.requestTimeoutMs} ms; wrk's open files ${u.generator.openFilesLimit ?? "–"} (${u.generator.threads} threads); kernel (read, not changed): somaxconn ${k.somaxconn ?? "–"}, tcp_max_syn_backlog ${k.tcpMaxSynBacklog ?? "–"}, ip_local_port_range ${k.localPortRange ?? "–"}, file-max ${k.fileMax ?? "–"}.`
+	);
+	for (const s of rows) {
+		const q = s.users!.listenQueue;
+		const little = s.users!.littlesLaw;
+		lines.push(
+			"",
+			`${s.title}: listen-queue overflows ${q.overflows}, drops ${q.drops} over the run (machine-wide); wrk's RSS ${s.users!.generator.rssKb === undefined ? "–" : `${mb(s.users!.generator.rssKb)} MB`}.` +
+				(little ? ` Little's law: ${int(s.users!.connections)} connections ÷ ${int(s.load?.rps ?? 0)} req/s = ${little.predictedMs} ms, measured mean ${little.measuredMeanMs} ms (ratio ${little.ratio}).` : "")
+		);
+	}
+	return lines;
+}
+
 /** The Markdown report: header, the results table, CPU, the oversell check, notes. */
 export function renderMarkdown(report: BenchReport): string {
 	const { settings } = report;
@@ -212,6 +304,8 @@ export function renderMarkdown(report: BenchReport): string {
 	if (stock.length > 0) lines.push("## Purchases: oversell check", "", ...stock, "");
 	const failover = failoverTables(report.scenarios);
 	if (failover.length > 0) lines.push("## Purchases under a node kill", "", ...failover, "");
+	const users = usersTables(report.scenarios);
+	if (users.length > 0) lines.push("## Concurrent users", "", ...users, "");
 	const notes = [...report.notes, ...report.scenarios.flatMap(s => s.notes.map(n => `${s.title}: ${n}`))];
 	for (const s of report.scenarios) if (s.error) notes.push(`${s.title}: **did not complete**: ${s.error.split("\n")[0]}`);
 	for (const [node, found] of Object.entries(report.nodeLogs))

@@ -16,17 +16,22 @@
  * run (a server that does not start, crashes, or seeding that fails). Every process,
  * database, Redis key and temporary file it made is removed, on failure and on Ctrl-C too.
  */
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { createServer } from "node:http";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { CONNECTIONS, runLoad, type LoadPlan, type LoadResult } from "./load";
 import { runWrk, wrkAvailable } from "./wrk";
+import { startUsers, type UsersPlan, type UsersResult } from "./users-load";
+import { establishedOn, kbPerConnection, kernelLimits, listenBacklog, listenQueueCounters, littlesLaw, openFilesLimit, rssKb } from "./connections";
+import { guardServer } from "../services/api/http-guard";
 import { cacheCounters, cacheStats, scrape, serviceNodes, type CacheCounters, type CacheStats } from "./metrics";
 import { failoverFigures } from "./failover";
 import { pacedSummary, runPacedLoad, type PacedPlan, type ScheduledAction } from "./paced-load";
-import { CpuMeter, Processes, cpuOver, logFindings, type Child, type CpuReport } from "./processes";
+import { CpuMeter, Processes, TICKS_PER_SECOND, cpuOver, logFindings, processTicks, type Child, type CpuReport } from "./processes";
 import { Resources } from "./resources";
-import { defaultTopology, freePort } from "../scripts/cluster-nodes";
+import { defaultTopology, freePort, type NodeSpec } from "../scripts/cluster-nodes";
 import { renderMarkdown, writeResults, type BenchReport, type LogFindings, type ScenarioId, type ScenarioResult } from "./report";
 import {
 	Api,
@@ -80,14 +85,34 @@ const KILLS = [
 	{ node: "purchases-1", atSeconds: 3 },
 	{ node: "inventory-1", atSeconds: 9.5 }
 ];
+/**
+ * (u), issue 15's target 4: 10,000 users on keep-alive connections held across two
+ * gateways, each thinking about a second between requests (uniform 0.5 to 1.5 s, so they
+ * do not beat in step): about 10,000 requests a second of a Zipf mix with a small share of
+ * purchases. Connections open and stay idle for USERS_HOLD_MS before anything is timed.
+ * BENCH_USERS (default 10000) changes the number of users for a trial run; the target
+ * stays 10,000.
+ */
+const USERS_PER_GATEWAY = Math.round(Number(process.env.BENCH_USERS ?? 10_000) / 2);
+const USERS_THINK_MS = { min: 500, max: 1500 };
+const USERS_PURCHASE_SHARE = 0.02;
+const USERS_HOLD_MS = 4000;
+/** Purchases stop this long before the end, so every one is answered and counted. */
+const USERS_PURCHASES_STOP_SECONDS = 3;
+/** The closed loop over the same connections: a saturation figure, reported, not judged. */
+const USERS_CLOSED_SECONDS = 8;
+/** Issue 15: p95 under 200 ms with 0 errors; the users' asked rate is taken as met at 90 %. */
+const USERS_TARGET = { p95: 200, rateShare: 0.9 };
+/** wrk runs with the hard open-files limit: it needs one per connection, and keeps the shell's soft limit otherwise. */
+const HARD_OPEN_FILES = Number(spawnSync("bash", ["-c", "ulimit -Hn"], { encoding: "utf8" }).stdout.trim()) || 20_000;
 /** A paced request is given up after this long: beyond any action's own time limit (10 s), so the gateway's answer comes first. */
 const PACED_TIMEOUT_MS = 15_000;
 /**
- * BENCH_ONLY=a,bc,d,k runs only those groups (besides the baseline) and leaves the saved
+ * BENCH_ONLY=a,bc,d,k,u runs only those groups (besides the baseline) and leaves the saved
  * results alone: for trying a change, not for the README's table.
  */
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(",").map(s => s.trim())) : undefined;
-const runs = (group: "a" | "bc" | "d" | "k") => !ONLY || ONLY.has(group);
+const runs = (group: "a" | "bc" | "d" | "k" | "u") => !ONLY || ONLY.has(group);
 /** BENCH_KEEP_LOGS=1 keeps the servers' logs (they are kept anyway when a scenario fails). */
 const KEEP_LOGS = process.env.BENCH_KEEP_LOGS === "1";
 
@@ -99,13 +124,16 @@ const TARGETS = {
 	/** Issue 15: the proposal's 1,000 requests/s per service and p95 under 200 ms; commits per purchase are an aim, reported beside. */
 	d: { purchasesPerSecond: 1000, p95: 200, commitsPerPurchase: 3 },
 	/** Issue 12: a node that dies costs no request, and is avoided within about a second. */
-	k: { recoveryMs: 1000 }
+	k: { recoveryMs: 1000 },
+	u: { connections: 10_000, p95: USERS_TARGET.p95, rps: 10_000 * USERS_TARGET.rateShare }
 };
 
 const started = performance.now();
 const elapsed = () => `${String(Math.round((performance.now() - started) / 1000)).padStart(3)} s`;
 const progress = (message: string) => console.error(`[${elapsed()}] ${message}`);
 const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms));
+const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
+const int = (n: number) => Math.round(n).toLocaleString("en-US");
 const describe = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
 interface Measured {
@@ -128,6 +156,8 @@ interface Topology {
 interface NodeCluster extends Topology {
 	gateways: Api[];
 	nodes: Map<string, Child>;
+	/** Resolves once every gateway knows every node again and routes to them (after a load that made nodes miss heartbeats). */
+	formed(): Promise<void>;
 }
 
 class Bench {
@@ -434,7 +464,7 @@ class Bench {
 		);
 		let cluster: NodeCluster | undefined;
 		await this.attempt(d, async () => {
-			cluster = await this.nodeCluster("dcluster", ["gateway-2", "products-2"]);
+			cluster = await this.nodeCluster("dcluster", topologyWithout(["gateway-2", "products-2"]));
 			const pool = await seedProducts(cluster.api, Array.from({ length: PURCHASE_POOL }, (_, i) => productSpec(i, LARGE_STOCK)));
 			await waitForStock(cluster.api, pool);
 			await this.settle(cluster.children);
@@ -509,12 +539,11 @@ class Bench {
 	}
 
 	/**
-	 * The local cluster's topology (scripts/cluster-nodes.ts) as bench children over NATS,
-	 * Redis cacher and PostgreSQL, with one products node (no kill touches it). Ready once
-	 * both gateways answer and each knows every node of every service.
+	 * Nodes of the local cluster's shape (scripts/cluster-nodes.ts) as bench children over
+	 * NATS, Redis cacher and PostgreSQL, by default its topology with one products node (no
+	 * kill touches it). Ready once every gateway answers and knows every node of every service.
 	 */
-	private async nodeCluster(label: string, left: string[] = ["products-2"]): Promise<NodeCluster> {
-		const specs = defaultTopology().filter(spec => !left.includes(spec.name));
+	private async nodeCluster(label: string, specs: NodeSpec[] = topologyWithout(["products-2"])): Promise<NodeCluster> {
 		progress(`starting the ${specs.length}-node cluster`);
 		const databaseUrl = await this.resources.createDatabase(label);
 		const namespace = this.resources.namespace(label);
@@ -543,10 +572,13 @@ class Bench {
 			...gateways.map(g => this.processes.waitReady(g.child, `${g.api.baseUrl}/health/ready`)),
 			...children.filter(child => !gatewayChildren.includes(child)).map(child => this.watchStart(child))
 		]);
-		await Promise.all(gateways.map(g => this.knowsEveryNode(g.child, g.metrics, expected)));
-		for (const g of gateways) await this.processes.waitReady(g.child, `${g.api.baseUrl}/api/v1/products?pageSize=1`, 30_000, g.api.headers);
+		const formed = async () => {
+			await Promise.all(gateways.map(g => this.knowsEveryNode(g.child, g.metrics, expected)));
+			for (const g of gateways) await this.processes.waitReady(g.child, `${g.api.baseUrl}/api/v1/products?pageSize=1`, 30_000, g.api.headers);
+		};
+		await formed();
 		this.processes.markReady(children);
-		return { children, api: gateways[0].api, metrics, databaseUrl, gateways: gateways.map(g => g.api), nodes };
+		return { children, api: gateways[0].api, metrics, databaseUrl, gateways: gateways.map(g => g.api), nodes, formed };
 	}
 
 	/** Waits until a node's registry counts `expected` nodes per service. */
@@ -646,6 +678,207 @@ class Bench {
 			);
 	}
 
+	/**
+	 * (u) 10,000 concurrent users: two gateways and one node with the four services, over
+	 * NATS, Redis cacher and PostgreSQL. A short closed-loop warm-up at 100 connections,
+	 * then the paced run over 10,000 held connections, judged on p95, errors, connections
+	 * held, the rate asked and the oversell check; then the same connections in a closed
+	 * loop with no think time, a saturation figure reported with Little's law.
+	 */
+	async concurrentUsers(): Promise<void> {
+		const connections = 2 * USERS_PER_GATEWAY;
+		const setup = `two gateways and one node with all four services, each its own process, NATS, Redis cacher, PostgreSQL; ${CATALOG_SIZE} products, Zipf s = ${ZIPF_S}`;
+		const paced = this.scenario(
+			"u-paced",
+			`(u) ${int(connections)} users, ~1 s think time`,
+			`${setup}; ${int(connections)} keep-alive connections (${int(USERS_PER_GATEWAY)} per gateway), think ${USERS_THINK_MS.min}–${USERS_THINK_MS.max} ms, 80 % get, 20 % list, ${USERS_PURCHASE_SHARE * 100} % of requests purchases of ${PURCHASE_POOL} products`
+		);
+		const closed = this.scenario("u-closed", `(u) ${int(connections)} connections, closed loop`, `${setup}; the same connections with no think time, reads only, ${USERS_CLOSED_SECONDS} s`);
+		let cluster: NodeCluster | undefined;
+		let ids: string[] = [];
+		const specs: NodeSpec[] = [
+			...defaultTopology().filter(spec => spec.port !== undefined),
+			{ name: "services-1", services: "products,inventory,purchases,audit" }
+		];
+		const setupDone = await this.attemptAll([paced, closed], async () => {
+			cluster = await this.nodeCluster("users", specs);
+			progress(`seeding ${CATALOG_SIZE} products`);
+			ids = await seedProducts(cluster.api, Array.from({ length: CATALOG_SIZE }, (_, i) => productSpec(i, LARGE_STOCK)));
+			await waitForStock(cluster.api, ids.slice(-PURCHASE_POOL));
+			await this.settle(cluster.children);
+		});
+		if (setupDone && cluster) {
+			const c = cluster;
+			const pool = ids.slice(-PURCHASE_POOL);
+			const { paths } = zipfPaths(ids, ZIPF_S, 0.8, ZIPF_PATHS);
+			const plan = (overrides: Partial<UsersPlan>): UsersPlan => ({
+				targets: c.gateways.map(g => g.baseUrl),
+				connectionsPerTarget: USERS_PER_GATEWAY,
+				headers: c.api.headers,
+				paths,
+				thinkMs: USERS_THINK_MS,
+				holdMs: USERS_HOLD_MS,
+				activeSeconds: DURATION_SECONDS,
+				purchases: { pool, share: USERS_PURCHASE_SHARE, customerId: `bench-${this.resources.runId}`, keyPrefix: `u-${this.resources.runId}`, stopBeforeEndSeconds: USERS_PURCHASES_STOP_SECONDS },
+				openFiles: HARD_OPEN_FILES,
+				...overrides
+			});
+			const created = new Array<number>(pool.length).fill(0);
+			const sent = new Array<number>(pool.length).fill(0);
+			const count = (run: UsersResult) =>
+				run.purchasesCreated.forEach((n, i) => {
+					created[i] += n;
+					sent[i] += run.purchasesSent[i];
+				});
+			await this.attempt(paced, async () => {
+				const warmup = await this.users(c, plan({ connectionsPerTarget: CONNECTIONS / 2, thinkMs: undefined, holdMs: 1000, activeSeconds: WARMUP_SECONDS + 2 }), paced, true);
+				count(warmup);
+				await sleep(1000);
+				const run = await this.users(c, plan({}), paced);
+				count(run);
+				const ledger = emptyLedger();
+				pool.forEach((id, i) => {
+					ledger.sent.set(id, sent[i]);
+					ledger.created.set(id, created[i]);
+					ledger.answered.set(id, created[i]);
+				});
+				await c.formed();
+				paced.stock = await checkStock(c.api, ledger, pool, c.databaseUrl);
+				this.judgeUsers(paced);
+			});
+			await this.attempt(closed, async () => {
+				await sleep(1000);
+				await this.users(c, plan({ thinkMs: undefined, activeSeconds: USERS_CLOSED_SECONDS, purchases: { ...plan({}).purchases, pool: [] } }), closed);
+				const { load, users } = closed;
+				if (load && users) users.littlesLaw = { ...littlesLaw(connections, load.rps, load.latencyMs.mean), measuredMeanMs: load.latencyMs.mean };
+			});
+		}
+		if (cluster) await this.stopNodes(cluster.children);
+	}
+
+	/**
+	 * One (u) run, and what the gateways went through: before it their RSS; while the
+	 * connections are held idle, sockets, RSS and limits; under load the fewest sockets
+	 * and the most RSS (a sample a second), and CPU and requests over a window that leaves
+	 * out the first and last second. A warm-up only returns wrk's result.
+	 */
+	private async users(cluster: NodeCluster, plan: UsersPlan, result: ScenarioResult, warmup = false): Promise<UsersResult> {
+		const gateways = cluster.gateways.map((api, i) => ({ name: `gateway-${i + 1}`, child: cluster.nodes.get(`gateway-${i + 1}`)!, port: Number(new URL(api.baseUrl).port) }));
+		const ports = gateways.map(g => g.port);
+		const rss = () => gateways.map(g => rssKb(g.child.pid) ?? 0);
+		const before = rss();
+		const queueBefore = listenQueueCounters();
+		const run = startUsers(plan);
+		if (warmup) {
+			const done = await run.finished;
+			this.assertAlive(cluster);
+			result.warmup = done.load;
+			return done;
+		}
+		const until = (at: number) => sleep(Math.max(0, at - Date.now()));
+		// Counters are context (gateway req/s, CPU per request): a gateway too busy to answer its /metrics is noted, not fatal.
+		const counters = () =>
+			this.counters(cluster).catch((err: Error) => {
+				const note = `gateway counters not read (no gateway req/s or CPU per request): ${err.message}.`;
+				if (!result.notes.includes(note)) result.notes.push(note);
+				return undefined;
+			});
+		let sampler: NodeJS.Timeout | undefined;
+		try {
+			await until(run.sendingAt - 500);
+			const idle = await establishedOn(ports);
+			const rssIdle = rss();
+			const generator = { openFilesLimit: openFilesLimit(run.pid), rssKb: rssKb(run.pid) };
+			progress(`${ports.map(p => idle[p]).join(" + ")} connections held idle; gateways' RSS ${before.map(kb => Math.round(kb / 1024)).join(", ")} -> ${rssIdle.map(kb => Math.round(kb / 1024)).join(", ")} MB`);
+			const heldMin = ports.map(p => idle[p]);
+			const rssMax = [...rssIdle];
+			const sample = async () => {
+				rss().forEach((kb, i) => (rssMax[i] = Math.max(rssMax[i], kb)));
+				const held = await establishedOn(ports).catch(() => undefined);
+				if (held) ports.forEach((p, i) => (heldMin[i] = Math.min(heldMin[i], held[p])));
+			};
+			await until(run.sendingAt + 1000);
+			sampler = setInterval(() => void sample(), 1000);
+			const countersBefore = await counters();
+			const cpu = new CpuMeter(cluster.children);
+			const wrkTicksBefore = processTicks(run.pid)?.ticks ?? 0;
+			const windowStart = performance.now();
+			cpu.start();
+			await until(run.endsAt - 1000);
+			const cpuReport = cpu.stop();
+			const cpuSeconds = (performance.now() - windowStart) / 1000;
+			const wrkTicks = (processTicks(run.pid)?.ticks ?? wrkTicksBefore) - wrkTicksBefore;
+			clearInterval(sampler);
+			await sample();
+			const countersAfter = await counters();
+			// Up to the counters' answer: the requests they counted were served by then.
+			const windowSeconds = (performance.now() - windowStart) / 1000;
+			const done = await run.finished;
+			this.assertAlive(cluster);
+			const queueAfter = listenQueueCounters();
+			cpuReport.loadGenerator = Math.round((wrkTicks / TICKS_PER_SECOND / cpuSeconds) * 1000) / 10;
+			cpuReport.generator = "wrk";
+			const requests = countersBefore && countersAfter ? countersAfter.httpRequests - countersBefore.httpRequests : 0;
+			const gatewayRps = requests > 0 ? requests / windowSeconds : undefined;
+			const productCpuPercent = sum(Object.values(cpuReport.nodes)) + sum(Object.values(cpuReport.engines));
+			const think = plan.thinkMs;
+			const connections = plan.targets.length * plan.connectionsPerTarget;
+			result.load = done.load;
+			result.cpu = cpuReport;
+			// Not against bare: a paced run's rate is what its users ask for.
+			result.throughput = done.load.rps;
+			result.users = {
+				connections,
+				thinkMs: think,
+				askedRps: think ? Math.round(connections / ((think.min + think.max) / 2 / 1000)) : undefined,
+				gatewayRps: gatewayRps === undefined ? undefined : Math.round(gatewayRps),
+				cpuMsPerRequest: gatewayRps === undefined ? undefined : Math.round((productCpuPercent / 100 / gatewayRps) * 1e6) / 1000,
+				gateways: gateways.map((g, i) => ({
+					name: g.name,
+					port: g.port,
+					heldIdle: idle[g.port],
+					heldMinUnderLoad: heldMin[i],
+					rssBeforeKb: before[i],
+					rssIdleKb: rssIdle[i],
+					rssLoadedKb: rssMax[i],
+					kbPerConnectionIdle: kbPerConnection(before[i], rssIdle[i], idle[g.port]),
+					kbPerConnectionLoaded: kbPerConnection(before[i], rssMax[i], heldMin[i]),
+					openFilesLimit: openFilesLimit(g.child.pid),
+					listenBacklog: listenBacklog(g.port)
+				})),
+				socketErrors: done.socketErrors,
+				purchases: plan.purchases.pool.length > 0 ? { sent: sum(done.purchasesSent), created: sum(done.purchasesCreated) } : undefined,
+				generator: { cpuPercent: cpuReport.loadGenerator, ...generator, threads: plan.targets.length },
+				serverTimeouts: gatewayServerTimeouts(),
+				kernel: kernelLimits(),
+				listenQueue: { overflows: queueAfter.overflows - queueBefore.overflows, drops: queueAfter.drops - queueBefore.drops }
+			};
+			return done;
+		} catch (err) {
+			run.kill();
+			await run.finished.catch(() => undefined);
+			throw err;
+		} finally {
+			clearInterval(sampler);
+		}
+	}
+
+	/** (u) against issue 15's target 4: every connection held, about the rate asked, p95 < 200 ms, no error, nothing oversold. */
+	private judgeUsers(result: ScenarioResult): void {
+		const { users, load, stock } = result;
+		if (!users || !load || !stock) return;
+		const held = users.gateways.reduce((n, g) => n + Math.min(g.heldIdle, g.heldMinUnderLoad), 0);
+		const errors = load.errors + load.non2xx;
+		const rate = users.gatewayRps ?? load.rps;
+		result.target = {
+			text: `${int(TARGETS.u.connections)} connections held, ≥ ${int(TARGETS.u.rps)} req/s, p95 < ${TARGETS.u.p95} ms, 0 errors, 0 oversold, reserved = 201s`,
+			pass: held >= TARGETS.u.connections && rate >= TARGETS.u.rps && load.latencyMs.p95 < TARGETS.u.p95 && errors === 0 && stock.ok,
+			detail: `${int(held)} held, ${int(rate)} req/s at the gateways, p95 ${load.latencyMs.p95} ms, ${errors} errors or non-2xx, ${stock.oversold} oversold, ${stock.mismatched.length} products with reserved ≠ 201s`
+		};
+		result.notes.push(`Against the target: ${result.target.detail}.`);
+		if (stock.mismatched.length > 0) result.notes.push(`reserved differs from the 201s counted for ${stock.mismatched.length} products, e.g. ${JSON.stringify(stock.mismatched.slice(0, 3))}.`);
+	}
+
 	/** Runs shared setup for several scenarios; on failure each gets the error. */
 	private async attemptAll(results: ScenarioResult[], work: () => Promise<void>): Promise<boolean> {
 		try {
@@ -679,6 +912,22 @@ class Bench {
 	}
 }
 
+/**
+ * The timeouts of the gateways' HTTP server: a node:http server of the same Node version
+ * through the gateway's guardServer (moleculer-web sets only the request timeout, which
+ * guardServer then replaces), never listening.
+ */
+function gatewayServerTimeouts(): { keepAliveTimeoutMs: number; headersTimeoutMs: number; requestTimeoutMs: number } {
+	const server = createServer();
+	guardServer(server);
+	return { keepAliveTimeoutMs: server.keepAliveTimeout, headersTimeoutMs: server.headersTimeout, requestTimeoutMs: server.requestTimeout };
+}
+
+/** The local cluster's topology (scripts/cluster-nodes.ts) without the named nodes. */
+function topologyWithout(names: string[]): NodeSpec[] {
+	return defaultTopology().filter(spec => !names.includes(spec.name));
+}
+
 function nearNote(cache: CacheStats | undefined): string {
 	if (!cache) return "";
 	return `hit ratio = (near-cache hits + service cacher hits) / requests: ${cache.nearHits} near-cache hits of ${cache.requests} requests; service cacher ${cache.serviceHits} found of ${cache.serviceLookups} gets.`;
@@ -709,6 +958,7 @@ async function main(): Promise<void> {
 		if (runs("d")) await bench.singleNodePurchases();
 		if (runs("d")) await bench.clusterPurchases();
 		if (runs("k")) await bench.nodeKill();
+		if (runs("u")) await bench.concurrentUsers();
 		await bench.baseline(body, true);
 		bench.choosePurchaseTopology();
 	} catch (err) {
