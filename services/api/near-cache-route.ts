@@ -53,10 +53,12 @@ function rememberRead(service: ApiThis, target: string, read: KnownRead): void {
 }
 
 /** Counts the request against its route's rate limit as moleculer-web does; false when it is over. */
-function withinRateLimit(rateLimit: RateLimit | undefined, req: Req, res: ServerResponse): boolean {
+async function withinRateLimit(rateLimit: RateLimit | undefined, req: Req, res: ServerResponse): Promise<boolean> {
 	const key = rateLimit?.key(req);
 	if (!rateLimit || !key) return true;
-	const remaining = rateLimit.limit - (rateLimit.store.inc(key) as number);
+	// Both stores the gateway uses count synchronously; a store that answers later is waited for.
+	const counted = rateLimit.store.inc(key);
+	const remaining = rateLimit.limit - (typeof counted === "number" ? counted : await counted);
 	if (rateLimit.headers) {
 		res.setHeader("X-Rate-Limit-Limit", rateLimit.limit);
 		res.setHeader("X-Rate-Limit-Remaining", Math.max(0, remaining));
@@ -80,7 +82,7 @@ export async function answerKnownRead(service: ApiThis, req: Req, res: ServerRes
 	if (!answer || res.headersSent) return false;
 	req.$alias = read.alias;
 	const rateLimit = read.alias.route?.rateLimit;
-	if (!withinRateLimit(rateLimit, req, res)) {
+	if (!(await withinRateLimit(rateLimit, req, res))) {
 		req.$route = read.alias.route;
 		service.sendError(req, res, new ApiGateway.Errors.RateLimitExceeded("RATE_LIMIT_EXCEEDED"));
 		return true;
