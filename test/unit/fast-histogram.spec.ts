@@ -1,7 +1,7 @@
 import { MetricTypes, ServiceBroker } from "moleculer";
 import { FastHistogram, useFastHistograms } from "../../lib/fast-histogram";
 
-type Registry = ConstructorParameters<typeof MetricTypes.Histogram>[0];
+type Registry = ConstructorParameters<typeof MetricTypes.Histogram>[1];
 
 /** Observations like those of request durations: mostly fast, some slow, a few beyond every bucket. */
 function observations(count: number): number[] {
