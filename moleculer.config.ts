@@ -17,6 +17,7 @@ import { ProcessMetricsMiddleware } from "./middlewares/process-metrics.middlewa
 import { PlatformMetricsMiddleware } from "./middlewares/platform-metrics.middleware";
 import { disconnectKafka } from "./lib/kafka";
 import { PrometheusReporter } from "./lib/prometheus-reporter";
+import { useFastHistograms } from "./lib/fast-histogram";
 import { replCommands } from "./lib/repl/commands";
 import { jsonLogFormatter, printedObject } from "./lib/json-log";
 import { LogContextMiddleware } from "./middlewares/log-context.middleware";
@@ -75,6 +76,7 @@ const KafkaLinkMiddleware = {
 const generatedNodeId = () => `node-${process.pid}-${randomBytes(3).toString("hex")}`;
 
 export function createBrokerOptions(config: AppConfig): BrokerOptions {
+	useFastHistograms();
 	const options: BrokerOptions = {
 		namespace: config.namespace,
 		nodeID: config.nodeId ?? generatedNodeId(),

@@ -18,10 +18,11 @@ interface Counter {
 	increment(labels: { service: string }): void;
 }
 
-/** An answer, and its JSON once someone needed it. */
+/** An answer, its JSON once someone needed it, and the key it is kept under when it is kept. */
 export interface Answer {
 	value: unknown;
 	json?: string;
+	key?: string;
 }
 
 interface Entry extends Answer {
@@ -37,6 +38,8 @@ export interface CachedActionDef {
 }
 
 const MAX_ENTRIES = 20_000;
+
+const serviceOf = (def: CachedActionDef) => def.service?.name ?? def.name.split(".")[0];
 
 /** Whether an action's answers may be cached (it declares `cache`, not disabled). */
 export function isCached(def: CachedActionDef): boolean {
@@ -72,7 +75,7 @@ export class NearCache {
 	/** The answer kept for an action and params while its service's version holds; else fetched, and kept. */
 	async answer(def: CachedActionDef, params: unknown, fetch: () => Promise<unknown>): Promise<Answer> {
 		this.defs.set(def.name, def);
-		const service = def.service?.name ?? def.name.split(".")[0];
+		const service = serviceOf(def);
 		// Read before fetching: a clean that lands meanwhile outdates what is fetched now.
 		const version = await this.cacher.version(service);
 		if (version === undefined) {
@@ -88,9 +91,19 @@ export class NearCache {
 		this.misses?.increment({ service });
 		const value = await fetch();
 		const ttl = (typeof def.cache === "object" && def.cache.ttl) || 60;
-		const fresh: Entry = { value, version, expiresAt: Date.now() + ttl * 1000 };
+		const fresh: Entry = { value, key, version, expiresAt: Date.now() + ttl * 1000 };
 		this.remember(key, fresh);
 		return fresh;
+	}
+
+	/** The answer kept under `key` while its service's version holds, counted as a hit; undefined (and not counted) otherwise. */
+	async freshAnswer(def: CachedActionDef, key: string): Promise<Answer | undefined> {
+		const entry = this.fresh.get(key);
+		if (!entry || entry.expiresAt <= Date.now()) return undefined;
+		const service = serviceOf(def);
+		if ((await this.cacher.version(service)) !== entry.version) return undefined;
+		this.hits?.increment({ service });
+		return entry;
 	}
 
 	private remember(key: string, entry: Entry): void {

@@ -4,6 +4,7 @@
  * cleans are skipped, and recovery empties the cache before it is used again.
  */
 import { Cachers, type ServiceBroker } from "moleculer";
+import { CoalescedReads } from "./coalesced-reads";
 import { AccessTracker, adaptiveTtl, serviceOfKey } from "./policy";
 import { FILL_IF_VERSION, RETIRE, WRITE_IF_NEWER, redisOptions, type CacheClient } from "./redis-scripts";
 import { freshVersion, guardedRead, type CacheOptions, type GuardedCacher, type VersionedRecord } from "./versions";
@@ -26,6 +27,8 @@ function quietUnlock(unlock: () => Promise<unknown>): () => Promise<void> {
 export class ResilientRedisCacher extends Cachers.Redis implements GuardedCacher {
 	private readonly access = new AccessTracker();
 	private readonly knownServices = new Set<string>();
+	/** Every read of a version (one per near-cache hit on a gateway) shares its round trip with those asked meanwhile. */
+	private readonly versionReads = new CoalescedReads<string | undefined>(service => this.readVersion(service));
 	/** Set by any failed command; while set, Redis is left alone until it has been emptied. */
 	private wasDown = false;
 	/** A change (a clean, a write-through) was skipped because Redis could not be used. */
@@ -219,6 +222,10 @@ export class ResilientRedisCacher extends Cachers.Redis implements GuardedCacher
 	async version(service: string) {
 		this.knownServices.add(service);
 		if (!this.usable()) return undefined;
+		return this.versionReads.read(service);
+	}
+
+	private async readVersion(service: string): Promise<string | undefined> {
 		const key = this.versionKey(service);
 		try {
 			const current = await this.client.get(key);

@@ -18,7 +18,7 @@ import { PUBLIC_SERVICES, moleculerWeb, requestIdOf, requestIdsOf, setIdHeaders,
 import { parentSpanOf } from "../../contracts/trace-context";
 import { live, ready, routesStatus } from "./health";
 import { answerNotRouted, guardHttp, guardServer } from "./http-guard";
-import { answerStale, callAction } from "./near-cache-route";
+import { answerKnownRead, answerStale, callAction } from "./near-cache-route";
 import { toProblem } from "./problem";
 import { rateLimitStoreFor, secondsUntil } from "./rate-limit";
 import { acceptInput, hasBody } from "./request-body";
@@ -172,11 +172,15 @@ const ApiService = defineService<ApiThis>({
 
 	// moleculer-web's own methods, overridden.
 	methods: {
-		/** Every HTTP request: measured, a write recorded once answered (unless the rate limit refused it), then the guard and moleculer-web. */
-		httpHandler(this: ApiThis, req: Req, res: ServerResponse, next?: unknown) {
+		/**
+		 * Every HTTP request: measured, a write recorded once answered (unless the rate limit
+		 * refused it), then a known cached read answered at once, or the guard and moleculer-web.
+		 */
+		async httpHandler(this: ApiThis, req: Req, res: ServerResponse, next?: unknown) {
 			setIdHeaders(req, res);
 			measureWhenAnswered(this.broker, req, res);
 			recordWhenAnswered(this, req, res);
+			if (await answerKnownRead(this, req, res)) return;
 			return guardHttp(this, req, res, next);
 		},
 		/** Errors are logged by onError, once and only when they are the server's fault. */

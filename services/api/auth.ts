@@ -5,16 +5,16 @@ import { Errors, type Context, type Service, type ServiceBroker } from "molecule
 import { appConfig } from "../../config/broker-config";
 import type { ApiKey } from "../../config/env";
 
-function sameKey(given: string, expected: string): boolean {
-	const a = Buffer.from(given);
-	const b = Buffer.from(expected);
-	return a.length === b.length && timingSafeEqual(a, b);
-}
+/** The configured keys with their bytes, made once per configuration rather than per request. */
+const keyBytes = new WeakMap<ApiKey[], { key: ApiKey; bytes: Buffer }[]>();
 
 function findKey(keys: ApiKey[], given: string): ApiKey | undefined {
+	let known = keyBytes.get(keys);
+	if (!known) keyBytes.set(keys, (known = keys.map(key => ({ key, bytes: Buffer.from(key.key) }))));
+	const bytes = Buffer.from(given);
 	// Compares against every key so the time taken does not tell which one matched.
 	let match: ApiKey | undefined;
-	for (const key of keys) if (sameKey(given, key.key)) match = key;
+	for (const { key, bytes: expected } of known) if (bytes.length === expected.length && timingSafeEqual(bytes, expected)) match = key;
 	return match;
 }
 
