@@ -63,6 +63,11 @@ export function cacheCounters(nodes: Sample[][]): CacheCounters {
 	};
 }
 
+/** HTTP requests the gateways answered (`http_requests_total`, every route and status), including those the near cache answered before any action ran. */
+export function httpAnswered(nodes: Sample[][]): number {
+	return sum(nodes.flat(), "http_requests_total");
+}
+
 /** How many nodes a node knows for each service (Moleculer's registry gauge), to tell when a cluster has formed. */
 export function serviceNodes(samples: Sample[]): Record<string, number> {
 	const counts: Record<string, number> = {};

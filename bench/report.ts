@@ -82,7 +82,7 @@ export interface UsersFigures {
 	thinkMs?: { min: number; max: number };
 	/** Requests a second the users ask for: connections ÷ mean think time. */
 	askedRps?: number;
-	/** Requests a second counted by the gateways (api.rest calls) over the CPU window. */
+	/** Requests a second the gateways answered (http_requests_total) over the CPU window. */
 	gatewayRps?: number;
 	/** CPU of the product's processes (nodes, PostgreSQL, Redis, NATS) per request over that window, in ms. */
 	cpuMsPerRequest?: number;

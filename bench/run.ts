@@ -26,7 +26,7 @@ import { runWrk, wrkAvailable } from "./wrk";
 import { startUsers, type UsersPlan, type UsersResult } from "./users-load";
 import { establishedOn, kbPerConnection, kernelLimits, listenBacklog, listenQueueCounters, littlesLaw, openFilesLimit, rssKb } from "./connections";
 import { guardServer } from "../services/api/http-guard";
-import { cacheCounters, cacheStats, scrape, serviceNodes, type CacheCounters, type CacheStats } from "./metrics";
+import { cacheCounters, cacheStats, httpAnswered, scrape, serviceNodes, type CacheCounters, type CacheStats } from "./metrics";
 import { failoverFigures } from "./failover";
 import { pacedSummary, runPacedLoad, type PacedPlan, type ScheduledAction } from "./paced-load";
 import { CpuMeter, Processes, TICKS_PER_SECOND, cpuOver, logFindings, processTicks, type Child, type CpuReport } from "./processes";
@@ -778,7 +778,7 @@ class Bench {
 		const until = (at: number) => sleep(Math.max(0, at - Date.now()));
 		// Counters are context (gateway req/s, CPU per request): a gateway too busy to answer its /metrics is noted, not fatal.
 		const counters = () =>
-			this.counters(cluster).catch((err: Error) => {
+			Promise.all(cluster.metrics.map(scrape)).then(httpAnswered, (err: Error) => {
 				const note = `gateway counters not read (no gateway req/s or CPU per request): ${err.message}.`;
 				if (!result.notes.includes(note)) result.notes.push(note);
 				return undefined;
@@ -818,7 +818,7 @@ class Bench {
 			const queueAfter = listenQueueCounters();
 			cpuReport.loadGenerator = Math.round((wrkTicks / TICKS_PER_SECOND / cpuSeconds) * 1000) / 10;
 			cpuReport.generator = "wrk";
-			const requests = countersBefore && countersAfter ? countersAfter.httpRequests - countersBefore.httpRequests : 0;
+			const requests = countersBefore !== undefined && countersAfter !== undefined ? countersAfter - countersBefore : 0;
 			const gatewayRps = requests > 0 ? requests / windowSeconds : undefined;
 			const productCpuPercent = sum(Object.values(cpuReport.nodes)) + sum(Object.values(cpuReport.engines));
 			const think = plan.thinkMs;
