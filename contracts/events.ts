@@ -4,6 +4,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { formatTraceparent, traceContextOf } from "./trace-context";
+import type { PlainFailure } from "./errors";
 
 export interface ProductSnapshot {
 	id: string;
@@ -217,3 +218,6 @@ export interface RequestRecord {
 	/** The request's trace id (X-Trace-Id); absent in records from before tracing. */
 	traceId?: string;
 }
+
+/** What audit answers for each record of a `recordRequests` call: stored (false: it had it already), or the failure that leaves it to be sent again. */
+export type RecordAnswer = { stored: boolean } | { failure: PlainFailure };
