@@ -83,11 +83,12 @@ const KILLS = [
 /** A paced request is given up after this long: beyond any action's own time limit (10 s), so the gateway's answer comes first. */
 const PACED_TIMEOUT_MS = 15_000;
 /**
- * BENCH_ONLY=a,bc,d,k runs only those groups (besides the baseline) and leaves the saved
- * results alone: for trying a change, not for the README's table.
+ * BENCH_ONLY=a,bc,d,dc,k runs only those groups (besides the baseline) and leaves the saved
+ * results alone: for trying a change, not for the README's table. `dc` is (d)'s 2 + 2
+ * cluster alone, a part of `d`.
  */
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(",").map(s => s.trim())) : undefined;
-const runs = (group: "a" | "bc" | "d" | "k") => !ONLY || ONLY.has(group);
+const runs = (group: "a" | "bc" | "d" | "dc" | "k") => !ONLY || ONLY.has(group) || (group === "dc" && ONLY.has("d"));
 /** BENCH_KEEP_LOGS=1 keeps the servers' logs (they are kept anyway when a scenario fails). */
 const KEEP_LOGS = process.env.BENCH_KEEP_LOGS === "1";
 
@@ -707,7 +708,7 @@ async function main(): Promise<void> {
 		if (runs("a")) await bench.singleNodeRead();
 		if (runs("bc") || runs("d")) await bench.cluster();
 		if (runs("d")) await bench.singleNodePurchases();
-		if (runs("d")) await bench.clusterPurchases();
+		if (runs("dc")) await bench.clusterPurchases();
 		if (runs("k")) await bench.nodeKill();
 		await bench.baseline(body, true);
 		bench.choosePurchaseTopology();
