@@ -108,11 +108,12 @@ const HARD_OPEN_FILES = Number(spawnSync("bash", ["-c", "ulimit -Hn"], { encodin
 /** A paced request is given up after this long: beyond any action's own time limit (10 s), so the gateway's answer comes first. */
 const PACED_TIMEOUT_MS = 15_000;
 /**
- * BENCH_ONLY=a,bc,d,k,u runs only those groups (besides the baseline) and leaves the saved
- * results alone: for trying a change, not for the README's table.
+ * BENCH_ONLY=a,bc,d,dc,k,u runs only those groups (besides the baseline) and leaves the saved
+ * results alone: for trying a change, not for the README's table. `dc` is (d)'s 2 + 2
+ * cluster alone, a part of `d`.
  */
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(",").map(s => s.trim())) : undefined;
-const runs = (group: "a" | "bc" | "d" | "k" | "u") => !ONLY || ONLY.has(group);
+const runs = (group: "a" | "bc" | "d" | "dc" | "k" | "u") => !ONLY || ONLY.has(group) || (group === "dc" && ONLY.has("d"));
 /** BENCH_KEEP_LOGS=1 keeps the servers' logs (they are kept anyway when a scenario fails). */
 const KEEP_LOGS = process.env.BENCH_KEEP_LOGS === "1";
 
@@ -956,7 +957,7 @@ async function main(): Promise<void> {
 		if (runs("a")) await bench.singleNodeRead();
 		if (runs("bc") || runs("d")) await bench.cluster();
 		if (runs("d")) await bench.singleNodePurchases();
-		if (runs("d")) await bench.clusterPurchases();
+		if (runs("dc")) await bench.clusterPurchases();
 		if (runs("k")) await bench.nodeKill();
 		if (runs("u")) await bench.concurrentUsers();
 		await bench.baseline(body, true);

@@ -54,3 +54,11 @@ export class IdempotentRequestInProgressError extends ConflictError {
 		super("A request with this Idempotency-Key is still being processed; retry shortly.", "REQUEST_IN_PROGRESS");
 	}
 }
+
+/** A failure as it crosses the transporter inside an answer (one item of a batch failing): what lib/failures.ts classifies. */
+export interface PlainFailure {
+	name: string;
+	message: string;
+	code?: number;
+	type?: string;
+}

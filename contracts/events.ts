@@ -4,6 +4,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { formatTraceparent, traceContextOf } from "./trace-context";
+import type { PlainFailure } from "./errors";
 
 export interface ProductSnapshot {
 	id: string;
@@ -107,17 +108,28 @@ export type Topic = (typeof TOPICS)[EventType];
 
 /**
  * Which consumer group (a service name) reads which topics. In-cluster, the relay
- * delivers each event to every group of its topic and retries until each has stored
- * it; with Kafka these become the consumer groups.
+ * delivers each event to every group of its topic that reacts to its type and retries
+ * until each has stored it; with Kafka these become the consumer groups.
  */
 export const CONSUMER_GROUPS: Record<string, readonly Topic[]> = {
 	inventory: ["product-events", "purchase-events"],
 	audit: ["product-events", "inventory-events", "purchase-events"]
 };
 
-export function consumerGroupsOf(topic: string): string[] {
+/**
+ * The types a group reacts to, for groups that do not take every event of their topics:
+ * the relay does not hand them the others (inventory would answer "ignored" to each
+ * `purchase.created`, one round trip per purchase for nothing). The consumer mixin refuses
+ * to start with handlers that differ from this list.
+ */
+export const REACTS_ONLY_TO: Partial<Record<string, readonly EventType[]>> = {
+	inventory: ["product.created", "product.deleted", "purchase.confirmed", "purchase.cancelled"]
+};
+
+/** The consumer groups the relay delivers an event of `type` to, without Kafka. */
+export function consumerGroupsOf(type: EventType): string[] {
 	return Object.entries(CONSUMER_GROUPS)
-		.filter(([, topics]) => (topics as readonly string[]).includes(topic))
+		.filter(([group, topics]) => topics.includes(TOPICS[type]) && (REACTS_ONLY_TO[group]?.includes(type) ?? true))
 		.map(([group]) => group);
 }
 
@@ -206,3 +218,6 @@ export interface RequestRecord {
 	/** The request's trace id (X-Trace-Id); absent in records from before tracing. */
 	traceId?: string;
 }
+
+/** What audit answers for each record of a `recordRequests` call: stored (false: it had it already), or the failure that leaves it to be sent again. */
+export type RecordAnswer = { stored: boolean } | { failure: PlainFailure };

@@ -3,6 +3,7 @@
  * a request that was wrong or a bug (retrying does not help). Classes do not survive
  * the transporter, so errors are matched on `type`, `name` and `code`.
  */
+import type { PlainFailure } from "../contracts/errors";
 
 /**
  * - `not-run`: the node asked had no such service or was leaving; no handler ran.
@@ -73,4 +74,15 @@ export function failureReason(err: unknown): string {
 	const text = String(message ?? err);
 	const cause = parent?.message === undefined ? undefined : String(parent.message);
 	return (cause && cause !== text ? `${text}: ${cause}` : text).slice(0, 1000);
+}
+
+/** `err` as one item of a batch answers it. */
+export function plainFailure(err: unknown): PlainFailure {
+	const { name, message, code, type } = (err ?? {}) as Partial<PlainFailure>;
+	return { name: String(name ?? "Error"), message: String(message ?? err), ...(typeof code === "number" ? { code } : {}), ...(type ? { type: String(type) } : {}) };
+}
+
+/** The error a plain failure stands for, classified as the original would be. */
+export function failureFrom({ name, message, code, type }: PlainFailure): Error {
+	return Object.assign(new Error(message), { name, code, type });
 }

@@ -59,13 +59,17 @@ export function inCallLogContext<T>(ctx: CallLike, work: () => T): T {
 	return storage.run({ call: ctx }, work);
 }
 
-/** Runs `work` with the lines it writes carrying an event's ids, on top of the call it runs in. */
-export function inEventLogContext<T>(event: { id: string; correlationId?: string; traceparent?: string }, work: () => T): T {
+/**
+ * Runs `work` with the lines it writes carrying an event's ids, on top of the call it runs
+ * in. `ownTrace`: the call is not the event's (one call hands a consumer the events of many
+ * requests), so the lines carry the trace the event carries.
+ */
+export function inEventLogContext<T>(event: { id: string; correlationId?: string; traceparent?: string }, work: () => T, { ownTrace = false } = {}): T {
 	const outer = storage.getStore();
 	const fields: LogContext = { ...outer?.fields, eventId: event.id };
 	if (event.correlationId !== undefined) fields.correlationId = event.correlationId;
 	// Outside any call (a Kafka consumer), the trace is the one the event carries.
-	const traceId = outer?.call ? undefined : traceIdOfTraceparent(event.traceparent);
+	const traceId = outer?.call && !ownTrace ? undefined : traceIdOfTraceparent(event.traceparent);
 	if (traceId !== undefined) fields.traceId = traceId;
 	return storage.run({ call: outer?.call, fields }, work);
 }

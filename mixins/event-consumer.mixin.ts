@@ -7,10 +7,11 @@ import { Errors, type Context, type Service, type ServiceSchema } from "molecule
 import type { Transaction } from "sequelize";
 import type { Consumer, KafkaMessage } from "kafkajs";
 import type { DbServiceThis } from "./db.mixin";
-import { CONSUMER_GROUPS, type EventEnvelope, type EventType } from "../contracts/events";
+import { CONSUMER_GROUPS, REACTS_ONLY_TO, type EventEnvelope, type EventType } from "../contracts/events";
 import { defineMixin } from "../lib/schema";
 import { doublingDelay, idempotentCall, sleep } from "../lib/resilience";
-import { failureReason, isOutage } from "../lib/failures";
+import { failureReason, isOutage, plainFailure } from "../lib/failures";
+import type { PlainFailure } from "../contracts/errors";
 import { lifecycleOf, periodically } from "../lib/lifecycle";
 import { appConfig } from "../config/broker-config";
 import { ensureTopics, groupName, kafkaEnabled, kafkaOf, plainTopic, produce, topicName } from "../lib/kafka";
@@ -37,6 +38,9 @@ type AnyEventHandler<S> = (svc: S, event: EventEnvelope, tx?: Transaction) => Pr
 
 export type ConsumeOutcome = "processed" | "duplicate" | "ignored";
 
+/** What `consumeEvents` answers for each event, in order: its outcome, or the failure that leaves it for another attempt. */
+export type EventAnswer = { outcome: ConsumeOutcome } | { failure: PlainFailure };
+
 export interface ConsumerOptions<S> {
 	/**
 	 * The handlers (`IdempotentEventHandler`s) are each one write that stores the event
@@ -46,6 +50,19 @@ export interface ConsumerOptions<S> {
 	handlersIdempotentById?: boolean;
 	/** Kafka topics that carry records other than domain events, and the function that takes each record (as parsed from JSON). */
 	recordTopics?: Record<string, (svc: S, record: unknown) => Promise<unknown>>;
+}
+
+/**
+ * The relay hands a consumer group of the contract only the types it says the group reacts
+ * to (REACTS_ONLY_TO), every type of its topics otherwise: a handler left out of that list
+ * would never be called, one the group lacks would be handed events it only ignores.
+ */
+export function refuseHandlersUnlikeContract(group: string, handled: string[]): void {
+	if (!(group in CONSUMER_GROUPS)) return;
+	const expected = [...(REACTS_ONLY_TO[group] ?? ["*"])].sort();
+	const actual = [...handled].sort();
+	if (actual.join() !== expected.join())
+		throw new Error(`The event handlers of ${group} (${actual.join(", ")}) differ from the types contracts/events.ts says it reacts to (${expected.join(", ")})`);
 }
 
 /** Attempts of a Kafka message before it is parked on the dead-letter topic. */
@@ -104,6 +121,36 @@ export function createEventConsumerMixin<S extends Service>(
 				},
 				handler(this: This, ctx: Context<EventEnvelope>): Promise<{ outcome: ConsumeOutcome }> {
 					return this.consumeOne(ctx.params);
+				}
+			},
+
+			/**
+			 * Several events in one call, each handled as `consumeEvent` handles it and answered
+			 * on its own: a relay pass hands a group the events of many aggregates at once (never
+			 * two of one aggregate, which go one after the other), so one failing event holds up
+			 * only its own aggregate.
+			 */
+			consumeEvents: {
+				visibility: "public",
+				...idempotentCall,
+				params: {
+					events: {
+						type: "array",
+						min: 1,
+						items: { type: "object", props: { id: "uuid", type: "string", aggregateId: "string", payload: "object" } }
+					}
+				},
+				handler(this: This, ctx: Context<{ events: EventEnvelope[] }>): Promise<EventAnswer[]> {
+					// A stopping node refuses the whole call, so it is sent to another node at once.
+					if (lifecycleOf(this).closing) throw new Errors.MoleculerRetryableError(`${this.name} is stopping`, 503, "SERVICE_NOT_AVAILABLE");
+					return Promise.all(
+						ctx.params.events.map(event =>
+							inEventLogContext(event, () => this.handleEvent(event), { ownTrace: true }).then(
+								({ outcome }) => ({ outcome }),
+								(err: unknown) => ({ failure: plainFailure(err) })
+							)
+						)
+					);
 				}
 			}
 		},
@@ -269,6 +316,7 @@ export function createEventConsumerMixin<S extends Service>(
 		},
 
 		created(this: This) {
+			refuseHandlersUnlikeContract(this.name, Object.keys(handlers));
 			registerMetrics(this.broker, [
 				{ name: "events_consumed_total", type: "counter", labelNames: ["consumer", "type"], description: "Domain events a consumer group handled (duplicates not counted)" },
 				{ name: "events_parked_total", type: "counter", labelNames: ["consumer"], description: "Kafka messages a consumer group gave up on and parked on the dead-letter topic" },

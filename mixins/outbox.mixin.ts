@@ -3,17 +3,19 @@
  * transaction of the change that caused them, and the relay publishes them after the
  * commit: a broadcast in the cluster for listeners such as cache cleaners, then, with
  * Kafka, the event's topic (the bridge); without it, every consumer group of its topic
- * directly (an acknowledged call, retried until the group has stored it).
+ * that reacts to its type, directly (an acknowledged call, retried until the group has stored it).
  */
 import type { Context, Service, ServiceSchema } from "moleculer";
 import type { Transaction } from "sequelize";
 import { OutboxRelay } from "../lib/outbox-relay";
+import { GroupCommit } from "../lib/group-commit";
 import { outboxBacklog, parkedEvents, type OutboxBacklog, type ParkedEvent } from "../lib/outbox-status";
 import type { DbServiceThis } from "./db.mixin";
+import type { EventAnswer } from "./event-consumer.mixin";
 import { TOPICS, consumerGroupsOf, type EventEnvelope } from "../contracts/events";
 import { defineMixin } from "../lib/schema";
 import { kafkaEnabled, produce } from "../lib/kafka";
-import { isOutage } from "../lib/failures";
+import { failureFrom, isOutage } from "../lib/failures";
 import { inEventLogContext } from "../lib/log-context";
 import { lifecycleOf } from "../lib/lifecycle";
 import { countMetric, registerMetrics, startAtZero } from "../lib/metrics";
@@ -22,8 +24,11 @@ import { formatTraceparent, parentSpanOf, parseTraceparent } from "../contracts/
 
 export interface OutboxThis {
 	outboxRelay: OutboxRelay;
+	/** Per consumer group: the deliveries under way at one time, in one `consumeEvents` call. */
+	groupDeliveries: Map<string, GroupCommit<EventEnvelope, EventAnswer>>;
 	appendEvents(tx: Transaction, events: EventEnvelope[]): Promise<void>;
 	publishEvent(event: EventEnvelope, destination: string): Promise<void>;
+	groupDelivery(group: string): GroupCommit<EventEnvelope, EventAnswer>;
 }
 
 type This = Service & DbServiceThis & OutboxThis;
@@ -36,10 +41,11 @@ const KAFKA = "$kafka";
 
 /**
  * Where an event goes: the cluster's listeners first, then its Kafka topic (consumer
- * groups read it there) or, without Kafka, each consumer group of its topic directly.
+ * groups read it there) or, without Kafka, each consumer group of its topic that reacts
+ * to its type, directly.
  */
 function destinationsOf(event: EventEnvelope, viaKafka: boolean): string[] {
-	return [BROADCAST, ...(viaKafka ? [KAFKA] : consumerGroupsOf(TOPICS[event.type]))];
+	return [BROADCAST, ...(viaKafka ? [KAFKA] : consumerGroupsOf(event.type))];
 }
 
 export function createOutboxMixin(options: { pollMs?: number } = {}): Partial<ServiceSchema> {
@@ -113,15 +119,37 @@ export function createOutboxMixin(options: { pollMs?: number } = {}): Partial<Se
 						await produce(this.broker, topic, event.aggregateId, JSON.stringify(event), headers);
 						return;
 					}
-					await this.broker.call(`${destination}.consumeEvent`, event, {
-						...(trace ? { parentSpan: parentSpanOf(trace) } : {}),
-						meta: { correlationId: event.correlationId }
-					});
+					// A traced delivery is a call of its own, so the group's span is a child of this one;
+					// otherwise the deliveries to a group under way together go in one call.
+					if (this.broker.isTracingEnabled()) {
+						await this.broker.call(`${destination}.consumeEvent`, event, {
+							...(trace ? { parentSpan: parentSpanOf(trace) } : {}),
+							meta: { correlationId: event.correlationId }
+						});
+						return;
+					}
+					const answer = await this.groupDelivery(destination).add(event);
+					if ("failure" in answer) throw failureFrom(answer.failure);
 				});
+			},
+
+			/**
+			 * The deliveries to one consumer group as a group commit (lib/group-commit.ts): those
+			 * the relay's lanes start while a call is under way go together in the next. A relay
+			 * never has two events of one aggregate under way for one group, so none waits for another.
+			 */
+			groupDelivery(this: This, group: string): GroupCommit<EventEnvelope, EventAnswer> {
+				let deliveries = this.groupDeliveries.get(group);
+				if (!deliveries) {
+					deliveries = new GroupCommit(events => this.broker.call(`${group}.consumeEvents`, { events }) as Promise<EventAnswer[]>, { concurrency: 1 });
+					this.groupDeliveries.set(group, deliveries);
+				}
+				return deliveries;
 			}
 		},
 
 		created(this: This) {
+			this.groupDeliveries = new Map();
 			registerMetrics(this.broker, [
 				{ name: "outbox_backlog_events", type: "gauge", labelNames: ["service"], description: "Events waiting in the outbox" },
 				{ name: "outbox_published_events_total", type: "counter", labelNames: ["service"], description: "Events the relay has published to every destination" },

@@ -1,16 +1,19 @@
 /**
  * The audit record of every write request made with a valid key: who (the key's name, never
  * the key), which route, the status (499 when the client left first), how long it took. It
- * goes on the audit-logs topic with Kafka, else (or while Kafka is away) by a call, tried
- * again for a while when audit is away. Audit keeps a record once by its id, so one that
- * arrived twice is stored once. Requests without a valid key and those the rate limit
- * refused are not recorded: neither may grow the trail.
+ * goes on the audit-logs topic with Kafka, else (or while Kafka is away) by a call, with the
+ * other records under way at the time, tried again for a while when audit is away. Audit
+ * keeps a record once by its id, so one that arrived twice is stored once. Requests
+ * without a valid key and those the rate limit refused are not recorded: neither may grow
+ * the trail.
  */
 import { randomUUID } from "node:crypto";
 import type { ServerResponse } from "node:http";
-import { AUDIT_LOGS_TOPIC, type RequestRecord } from "../../contracts/events";
+import type { ServiceBroker } from "moleculer";
+import { AUDIT_LOGS_TOPIC, type RecordAnswer, type RequestRecord } from "../../contracts/events";
 import { parentSpanOf, traceContextOf, type TraceContext } from "../../contracts/trace-context";
-import { isOutage } from "../../lib/failures";
+import { failureFrom, isOutage } from "../../lib/failures";
+import { GroupCommit } from "../../lib/group-commit";
 import { doublingDelay, sleep } from "../../lib/resilience";
 import { kafkaEnabled, produce } from "../../lib/kafka";
 import { actorOf } from "./auth";
@@ -53,11 +56,36 @@ function recordRequest(service: ApiThis, req: Req, res: ServerResponse, started:
 	deliver(service, record, req.$ctx ? traceContextOf(req.$ctx) : undefined);
 }
 
+/**
+ * The records of a gateway under way to audit at one time, in one `recordRequests` call
+ * (lib/group-commit.ts): one round trip for the records of many requests.
+ */
+const groupedRecords = new WeakMap<ServiceBroker, GroupCommit<RequestRecord, RecordAnswer>>();
+
+function recordsOf(broker: ServiceBroker): GroupCommit<RequestRecord, RecordAnswer> {
+	let records = groupedRecords.get(broker);
+	if (!records) {
+		records = new GroupCommit(batch => broker.call("audit.recordRequests", { records: batch }) as Promise<RecordAnswer[]>, { concurrency: 1 });
+		groupedRecords.set(broker, records);
+	}
+	return records;
+}
+
+/** One attempt to store a record: a call of its own when traced (a child of the request's span), else with the others under way. */
+export async function storeRecord(broker: ServiceBroker, record: RequestRecord, trace: TraceContext | undefined): Promise<void> {
+	if (broker.isTracingEnabled()) {
+		const trail = trace ? { parentSpan: parentSpanOf(trace) } : { requestID: record.traceId };
+		await broker.call("audit.recordRequest", record, { ...trail, meta: { correlationId: record.correlationId } });
+		return;
+	}
+	const answer = await recordsOf(broker).add(record);
+	if ("failure" in answer) throw failureFrom(answer.failure);
+}
+
 function deliver(service: ApiThis, record: RequestRecord, trace: TraceContext | undefined): void {
 	const { broker, logger } = service;
-	const trail = trace ? { parentSpan: parentSpanOf(trace) } : { requestID: record.traceId };
 	const call = (attempt: number): Promise<unknown> =>
-		broker.call("audit.recordRequest", record, { ...trail, meta: { correlationId: record.correlationId } }).catch(async err => {
+		storeRecord(broker, record, trace).catch(async err => {
 			if (attempt >= RECORD_ATTEMPTS || !isOutage(err) || (broker as unknown as { stopping: boolean }).stopping) throw err;
 			await sleep(doublingDelay(attempt, 250, 5000));
 			return call(attempt + 1);

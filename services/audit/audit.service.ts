@@ -7,12 +7,13 @@
 import type { Context, Service } from "moleculer";
 import { createDbMixin, type DbServiceThis } from "../../mixins/db.mixin";
 import { createEventConsumerMixin } from "../../mixins/event-consumer.mixin";
+import { plainFailure } from "../../lib/failures";
 import { auditMigrations } from "./audit.migrations";
 import { lifecycleOf } from "../../lib/lifecycle";
 import { defineService } from "../../lib/schema";
 import { idempotentCall } from "../../lib/resilience";
 import { cursorPageParams, isoDate, optional, text, type Page } from "../../lib/params";
-import { AUDIT_LOGS_TOPIC, type EventEnvelope, type RequestRecord } from "../../contracts/events";
+import { AUDIT_LOGS_TOPIC, type EventEnvelope, type RecordAnswer, type RequestRecord } from "../../contracts/events";
 import { eventEntry, requestEntry, type AuditEntry, type AuditQuery, type AuditStore } from "./audit.domain";
 import { SqlAuditStore } from "./audit.repository";
 import { ElasticsearchAuditStore } from "./audit.elasticsearch";
@@ -31,6 +32,19 @@ async function storeEventWhenPublished(svc: This, event: EventEnvelope): Promise
 }
 
 const searchText = optional(text({ trim: true, min: 1, max: 100 }));
+
+const REQUEST_RECORD = {
+	id: "uuid",
+	occurredAt: "string",
+	actor: "string",
+	method: "string",
+	route: "string",
+	path: "string",
+	status: "number",
+	durationMs: "number",
+	correlationId: "string",
+	traceId: { type: "string", optional: true }
+} as const;
 
 const AuditService = defineService<This>({
 	name: "audit",
@@ -67,20 +81,25 @@ const AuditService = defineService<This>({
 		/** Stores the gateway's record of a write request (kept once per record id). */
 		recordRequest: {
 			visibility: "public",
-			params: {
-				id: "uuid",
-				occurredAt: "string",
-				actor: "string",
-				method: "string",
-				route: "string",
-				path: "string",
-				status: "number",
-				durationMs: "number",
-				correlationId: "string",
-				traceId: { type: "string", optional: true }
-			},
+			params: REQUEST_RECORD,
 			async handler(this: This, ctx: Context<RequestRecord>): Promise<{ stored: boolean }> {
 				return { stored: await this.storeRequestRecord(ctx.params) };
+			}
+		},
+
+		/** Stores several request records of a gateway in one call, each answered on its own (stored, or the failure that leaves it to be sent again). */
+		recordRequests: {
+			visibility: "public",
+			params: { records: { type: "array", min: 1, items: { type: "object", props: REQUEST_RECORD } } },
+			handler(this: This, ctx: Context<{ records: RequestRecord[] }>): Promise<RecordAnswer[]> {
+				return Promise.all(
+					ctx.params.records.map(record =>
+						this.storeRequestRecord(record).then(
+							stored => ({ stored }),
+							(err: unknown) => ({ failure: plainFailure(err) })
+						)
+					)
+				);
 			}
 		}
 	},

@@ -80,7 +80,7 @@ describe("JSON logs of a node process", () => {
 		const created = await api("POST", "/api/v1/products", { body: { name: "Logged product", price: 3.5, stock: 4 }, apiKey: API_KEY, headers: { "X-Request-ID": requestId } });
 		expect(created.status).toBe(201);
 		const handled = await waitFor(() => linesOf(requestId).find(line => line.service === "inventory" && line.msg.startsWith("Handled product.created")));
-		expect(handled).toMatchObject({ level: "debug", action: "inventory.consumeEvent", correlationId: requestId, eventId: expect.stringMatching(/^[0-9a-f-]{36}$/) });
+		expect(handled).toMatchObject({ level: "debug", action: "inventory.consumeEvents", correlationId: requestId, eventId: expect.stringMatching(/^[0-9a-f-]{36}$/) });
 		const ofCreate = linesOf(requestId).filter(line => line.action === "products.create");
 		expect(ofCreate.length).toBeGreaterThan(0);
 		// Every line of the request, at the gateway, in the services and in the consumers of its
