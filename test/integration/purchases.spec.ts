@@ -284,8 +284,9 @@ describe.each(testDialects())("purchases on %s", dialect => {
 		const [late] = await purchases.db.rows("UPDATE purchases SET reservation_state = 'RESERVED' WHERE id = :id AND reservation_state = 'RESERVING' RETURNING id", { id });
 		expect(late).toBeUndefined();
 		await expect(stock(product.id)).resolves.toMatchObject({ reserved: 3 });
-		// The next sweep releases the stock, then the row goes.
-		await expect(call("purchases.sweep", { reservingGraceMs: 0 })).resolves.toMatchObject({ repaired: 1 });
+		// The next sweep releases the stock, then the row goes. The node's own sweeper (every few
+		// seconds) may be the one that gets there first, so this sweep repairs it or finds it gone.
+		await call("purchases.sweep", { reservingGraceMs: 0 });
 		await expect(stock(product.id)).resolves.toMatchObject({ reserved: 0 });
 		await expect(call("purchases.get", { id })).rejects.toMatchObject({ code: 404 });
 		// A reserve arriving after the repair is refused: it cannot leave stock held.
