@@ -43,7 +43,7 @@ function sum(samples: Sample[], name: string, where: (labels: Record<string, str
 }
 
 export interface CacheCounters {
-	/** HTTP requests handled by the gateway(s): `api.rest` calls. */
+	/** API requests the gateway(s) answered (`http_requests_total` under /api/v1), those the near cache answered before any action ran included. */
 	httpRequests: number;
 	nearHits: number;
 	nearMisses: number;
@@ -55,7 +55,7 @@ export interface CacheCounters {
 export function cacheCounters(nodes: Sample[][]): CacheCounters {
 	const all = nodes.flat();
 	return {
-		httpRequests: sum(all, "moleculer_request_total", l => l.action === "api.rest"),
+		httpRequests: sum(all, "http_requests_total", l => (l.route ?? "").startsWith("/api/v1")),
 		nearHits: sum(all, "near_cache_hits_total"),
 		nearMisses: sum(all, "near_cache_misses_total"),
 		cacherGets: sum(all, "moleculer_cacher_get_total"),
