@@ -2,7 +2,7 @@
  * Cached GETs answered at the gateway from the near cache, and the last answer it has for
  * a product read whose service failed, marked stale.
  *
- * A GET answered from the near cache is remembered by its request target (`knownRead`): the
+ * A GET answered from the near cache is remembered by its request target (`rememberRead`): the
  * next GET of the same target with a valid key is answered from the near cache before
  * moleculer-web routes it, builds a context and runs the middlewares (`answerKnownRead`).
  * The same target gives the same alias, params, validation and input checks, so only what
