@@ -9,13 +9,7 @@ import { TEST_API_KEY, startNode, type TestNode } from "../helpers/nodes";
 import { createTestDatabase, type TestDatabase } from "../helpers/databases";
 import { freePort } from "../../scripts/cluster-nodes";
 import { waitFor } from "../helpers/wait";
-
-/** A counter of the node's registry summed over the series with these labels. */
-function counted(broker: ServiceBroker, name: string, labels: Record<string, string>): number {
-	const metric = broker.metrics.getMetric(name) as unknown as { values: Map<string, { labels: Record<string, string>; value: number }> } | null;
-	const matches = (series: Record<string, string>) => Object.entries(labels).every(([label, value]) => series[label] === value);
-	return [...(metric?.values.values() ?? [])].filter(item => matches(item.labels)).reduce((sum, item) => sum + item.value, 0);
-}
+import { registryMetric } from "../helpers/metrics";
 
 /** A node on SQLite with its metrics on (they are off without a metrics port). */
 function useMeasuredNode(env: Record<string, string> = {}) {
@@ -32,7 +26,7 @@ function useMeasuredNode(env: Record<string, string> = {}) {
 }
 
 /** How many HTTP requests moleculer-web's `api.rest` action has handled on this node. */
-const restCalls = (broker: ServiceBroker) => counted(broker, "moleculer.request.total", { action: "api.rest" });
+const restCalls = (broker: ServiceBroker) => registryMetric(broker, "moleculer.request.total", { action: "api.rest" });
 
 describe("a cached read the gateway has answered before", () => {
 	const suite = useMeasuredNode();
@@ -81,7 +75,7 @@ describe("a cached read the gateway has answered before", () => {
 	});
 
 	it("is measured under its route, like every other request", async () => {
-		const count = () => counted(suite.node.broker, "http_requests_total", { route: "/api/v1/products/:id", method: "GET", status_class: "2xx" });
+		const count = () => registryMetric(suite.node.broker, "http_requests_total", { route: "/api/v1/products/:id", method: "GET", status_class: "2xx" });
 		const before = count();
 		const calls = restCalls(suite.node.broker);
 		await request("GET", path);
