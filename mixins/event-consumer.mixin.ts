@@ -5,7 +5,7 @@
  */
 import { Errors, type Context, type Service, type ServiceSchema } from "moleculer";
 import type { Transaction } from "sequelize";
-import type { Consumer, KafkaMessage } from "kafkajs";
+import type { KafkaMessage } from "kafkajs";
 import type { DbServiceThis } from "./db.mixin";
 import { CONSUMER_GROUPS, REACTS_ONLY_TO, type EventEnvelope, type EventType } from "../contracts/events";
 import { defineMixin } from "../lib/schema";
@@ -13,9 +13,9 @@ import { doublingDelay, idempotentCall, sleep } from "../lib/resilience";
 import { failureReason, isOutage, plainFailure } from "../lib/failures";
 import type { PlainFailure } from "../contracts/errors";
 import { lifecycleOf, periodically } from "../lib/lifecycle";
-import { appConfig } from "../config/broker-config";
-import { ensureTopics, groupName, kafkaEnabled, kafkaOf, plainTopic, produce, topicName } from "../lib/kafka";
-import { countMetric, registerMetrics, setMetric, startAtZero } from "../lib/metrics";
+import { kafkaEnabled, produce } from "../lib/kafka";
+import { KafkaConsumerGroup } from "../lib/kafka-consumer-group";
+import { countMetric, registerMetrics, startAtZero } from "../lib/metrics";
 import { inEventLogContext } from "../lib/log-context";
 import { inSpan } from "../lib/tracing";
 import { parseTraceparent } from "../contracts/trace-context";
@@ -78,16 +78,13 @@ const PRUNE_EVERY_MS = 3600_000;
 const PRUNE_BATCH = 5000;
 
 interface ConsumerThis extends DbServiceThis {
-	kafkaConsumer?: Consumer;
-	/** Set once the node leaves: no more (re)joining the consumer group. */
-	kafkaStopping?: boolean;
+	kafkaGroup?: KafkaConsumerGroup;
 	consumeOne(event: EventEnvelope): Promise<{ outcome: ConsumeOutcome }>;
 	handleEvent(event: EventEnvelope): Promise<{ outcome: ConsumeOutcome }>;
 	/** Counts and logs an event handled, once its effect is stored. */
 	processed(event: EventEnvelope): { outcome: ConsumeOutcome };
 	consumeKafkaMessage(topic: string, message: KafkaMessage, heartbeat: () => Promise<void>): Promise<void>;
 	consumeKafkaEvent(topic: string, message: KafkaMessage, event: EventEnvelope): Promise<unknown>;
-	startKafkaConsumer(): Promise<void>;
 	pruneProcessedEvents(before: Date): Promise<number>;
 }
 type This = Service & ConsumerThis;
@@ -238,7 +235,7 @@ export function createEventConsumerMixin<S extends Service>(
 							// Unreadable is unreadable; a leaving node leaves the offset for the next owner
 							// (its disconnect waits for this message, so it must not wait for an outage).
 							if (err instanceof SyntaxError) break;
-							if (this.kafkaStopping || lifecycleOf(this).closing) throw err;
+							if (this.kafkaGroup?.stopping || lifecycleOf(this).closing) throw err;
 							await sleep(doublingDelay(attempt, 200, 5000));
 							// Still a member of the group while it waits, so the partition is not handed over.
 							await heartbeat().catch(() => undefined);
@@ -258,60 +255,6 @@ export function createEventConsumerMixin<S extends Service>(
 				// The relay names the event in a header: lines about a message that cannot be read carry its id too.
 				const id = message.headers?.id;
 				return id === undefined ? take() : inEventLogContext({ id: String(id) }, take);
-			},
-
-			/**
-			 * Joins the consumer group, and joins it again for as long as it takes: Kafka may be
-			 * away when the node starts, or the consumer may crash for good after an outage
-			 * longer than its own retries. Either way the node goes on consuming once Kafka is back.
-			 */
-			async startKafkaConsumer(this: This): Promise<void> {
-				const topics = [...(CONSUMER_GROUPS[this.name] ?? []), ...Object.keys(options.recordTopics ?? {})];
-				for (let attempt = 0; !this.kafkaStopping; attempt++) {
-					const consumer = kafkaOf(this.broker).consumer({
-						groupId: groupName(this.broker, this.name),
-						sessionTimeout: 10_000,
-						heartbeatInterval: 1000,
-						// kafkajs restarts a crashed consumer on its own; never once the node is leaving,
-						// or the restart would reconnect after the disconnect.
-						retry: { retries: 5, restartOnFailure: async () => !this.kafkaStopping }
-					});
-					this.kafkaConsumer = consumer;
-					try {
-						await ensureTopics(this.broker);
-						await consumer.connect();
-						await consumer.subscribe({ topics: topics.map(topic => topicName(this.broker, topic)), fromBeginning: true });
-						consumer.on(consumer.events.CRASH, ({ payload }) => {
-							if (payload.restart || this.kafkaStopping) return;
-							this.logger.warn(`The Kafka consumer stopped (${payload.error?.message}); joining again.`);
-							void consumer.disconnect().catch(() => undefined).then(() => this.startKafkaConsumer());
-						});
-						// How far behind its partitions the group is, after each batch it handled.
-						consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) =>
-							setMetric(this.broker, "kafka_consumer_lag_messages", Number(payload.offsetLag), {
-								consumer: this.name,
-								topic: plainTopic(this.broker, payload.topic),
-								partition: String(payload.partition)
-							})
-						);
-						// The offset of a message is committed only after eachMessage resolved: its effect is stored.
-						// Partitions are read side by side (each still in order), so a store can gather their messages.
-						await consumer.run({
-							partitionsConsumedConcurrently: appConfig(this.broker).kafkaPartitions,
-							eachMessage: ({ topic, message, heartbeat }) => this.consumeKafkaMessage(plainTopic(this.broker, topic), message, heartbeat)
-						});
-						// The node may have begun to leave while this consumer was joining.
-						if (this.kafkaStopping) return void (await consumer.disconnect());
-						this.logger.info(`Consuming ${topics.join(", ")} from Kafka as group ${groupName(this.broker, this.name)}.`);
-						return;
-					} catch (err) {
-						await consumer.disconnect().catch(() => undefined);
-						if (this.kafkaStopping) return;
-						const delay = doublingDelay(attempt, 250, 5000);
-						this.logger.warn(`The Kafka consumer could not start (${(err as Error).message}); trying again in ${delay} ms.`);
-						await sleep(delay);
-					}
-				}
 			}
 		},
 
@@ -340,13 +283,15 @@ export function createEventConsumerMixin<S extends Service>(
 				);
 			}
 			if (!kafkaEnabled(this.broker)) return;
-			lifecycle.add("consumers", {
-				start: () => void this.startKafkaConsumer(),
-				stop: async () => {
-					this.kafkaStopping = true;
-					await this.kafkaConsumer?.disconnect();
-				}
+			const group = new KafkaConsumerGroup({
+				broker: this.broker,
+				logger: this.logger,
+				group: this.name,
+				topics: [...(CONSUMER_GROUPS[this.name] ?? []), ...Object.keys(options.recordTopics ?? {})],
+				handle: (topic, message, heartbeat) => this.consumeKafkaMessage(topic, message, heartbeat)
 			});
+			this.kafkaGroup = group;
+			lifecycle.add("consumers", { start: () => void group.start(), stop: () => group.stop() });
 		}
 	});
 }
