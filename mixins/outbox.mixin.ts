@@ -8,14 +8,14 @@
 import type { Context, Service, ServiceSchema } from "moleculer";
 import type { Transaction } from "sequelize";
 import { OutboxRelay } from "../lib/outbox-relay";
-import { GroupCommit } from "../lib/group-commit";
+import { GroupedCalls } from "../lib/grouped-calls";
 import { outboxBacklog, parkedEvents, type OutboxBacklog, type ParkedEvent } from "../lib/outbox-status";
 import type { DbServiceThis } from "./db.mixin";
-import type { EventAnswer } from "./event-consumer.mixin";
+import type { ConsumeOutcome } from "./event-consumer.mixin";
 import { TOPICS, consumerGroupsOf, type EventEnvelope } from "../contracts/events";
 import { defineMixin } from "../lib/schema";
 import { kafkaEnabled, produce } from "../lib/kafka";
-import { failureFrom, isOutage } from "../lib/failures";
+import { isOutage } from "../lib/failures";
 import { inEventLogContext } from "../lib/log-context";
 import { lifecycleOf } from "../lib/lifecycle";
 import { countMetric, registerMetrics, startAtZero } from "../lib/metrics";
@@ -25,10 +25,10 @@ import { formatTraceparent, parentSpanOf, parseTraceparent } from "../contracts/
 export interface OutboxThis {
 	outboxRelay: OutboxRelay;
 	/** Per consumer group: the deliveries under way at one time, in one `consumeEvents` call. */
-	groupDeliveries: Map<string, GroupCommit<EventEnvelope, EventAnswer>>;
+	groupDeliveries: Map<string, GroupedCalls<EventEnvelope, { outcome: ConsumeOutcome }>>;
 	appendEvents(tx: Transaction, events: EventEnvelope[]): Promise<void>;
 	publishEvent(event: EventEnvelope, destination: string): Promise<void>;
-	groupDelivery(group: string): GroupCommit<EventEnvelope, EventAnswer>;
+	groupDelivery(group: string): GroupedCalls<EventEnvelope, { outcome: ConsumeOutcome }>;
 }
 
 type This = Service & DbServiceThis & OutboxThis;
@@ -119,29 +119,22 @@ export function createOutboxMixin(options: { pollMs?: number } = {}): Partial<Se
 						await produce(this.broker, topic, event.aggregateId, JSON.stringify(event), headers);
 						return;
 					}
-					// A traced delivery is a call of its own, so the group's span is a child of this one;
-					// otherwise the deliveries to a group under way together go in one call.
-					if (this.broker.isTracingEnabled()) {
-						await this.broker.call(`${destination}.consumeEvent`, event, {
-							...(trace ? { parentSpan: parentSpanOf(trace) } : {}),
-							meta: { correlationId: event.correlationId }
-						});
-						return;
-					}
-					const answer = await this.groupDelivery(destination).add(event);
-					if ("failure" in answer) throw failureFrom(answer.failure);
+					await this.groupDelivery(destination).call(event, {
+						...(trace ? { parentSpan: parentSpanOf(trace) } : {}),
+						meta: { correlationId: event.correlationId }
+					});
 				});
 			},
 
 			/**
-			 * The deliveries to one consumer group as a group commit (lib/group-commit.ts): those
-			 * the relay's lanes start while a call is under way go together in the next. A relay
-			 * never has two events of one aggregate under way for one group, so none waits for another.
+			 * The deliveries to one consumer group (lib/grouped-calls.ts): those the relay's lanes
+			 * start while a call is under way go together in the next. A relay never has two events
+			 * of one aggregate under way for one group, so none waits for another.
 			 */
-			groupDelivery(this: This, group: string): GroupCommit<EventEnvelope, EventAnswer> {
+			groupDelivery(this: This, group: string): GroupedCalls<EventEnvelope, { outcome: ConsumeOutcome }> {
 				let deliveries = this.groupDeliveries.get(group);
 				if (!deliveries) {
-					deliveries = new GroupCommit(events => this.broker.call(`${group}.consumeEvents`, { events }) as Promise<EventAnswer[]>, { concurrency: 1 });
+					deliveries = new GroupedCalls(this.broker, { single: `${group}.consumeEvent`, batch: `${group}.consumeEvents`, param: "events" });
 					this.groupDeliveries.set(group, deliveries);
 				}
 				return deliveries;

@@ -10,10 +10,10 @@
 import { randomUUID } from "node:crypto";
 import type { ServerResponse } from "node:http";
 import type { ServiceBroker } from "moleculer";
-import { AUDIT_LOGS_TOPIC, type RecordAnswer, type RequestRecord } from "../../contracts/events";
+import { AUDIT_LOGS_TOPIC, type RequestRecord } from "../../contracts/events";
 import { parentSpanOf, traceContextOf, type TraceContext } from "../../contracts/trace-context";
-import { failureFrom, isOutage } from "../../lib/failures";
-import { GroupCommit } from "../../lib/group-commit";
+import { isOutage } from "../../lib/failures";
+import { GroupedCalls } from "../../lib/grouped-calls";
 import { doublingDelay, sleep } from "../../lib/resilience";
 import { kafkaEnabled, produce } from "../../lib/kafka";
 import { actorOf } from "./auth";
@@ -58,28 +58,23 @@ function recordRequest(service: ApiThis, req: Req, res: ServerResponse, started:
 
 /**
  * The records of a gateway under way to audit at one time, in one `recordRequests` call
- * (lib/group-commit.ts): one round trip for the records of many requests.
+ * (lib/grouped-calls.ts): one round trip for the records of many requests.
  */
-const groupedRecords = new WeakMap<ServiceBroker, GroupCommit<RequestRecord, RecordAnswer>>();
+const groupedRecords = new WeakMap<ServiceBroker, GroupedCalls<RequestRecord, { stored: boolean }>>();
 
-function recordsOf(broker: ServiceBroker): GroupCommit<RequestRecord, RecordAnswer> {
+function recordsOf(broker: ServiceBroker): GroupedCalls<RequestRecord, { stored: boolean }> {
 	let records = groupedRecords.get(broker);
 	if (!records) {
-		records = new GroupCommit(batch => broker.call("audit.recordRequests", { records: batch }) as Promise<RecordAnswer[]>, { concurrency: 1 });
+		records = new GroupedCalls(broker, { single: "audit.recordRequest", batch: "audit.recordRequests", param: "records" });
 		groupedRecords.set(broker, records);
 	}
 	return records;
 }
 
-/** One attempt to store a record: a call of its own when traced (a child of the request's span), else with the others under way. */
-export async function storeRecord(broker: ServiceBroker, record: RequestRecord, trace: TraceContext | undefined): Promise<void> {
-	if (broker.isTracingEnabled()) {
-		const trail = trace ? { parentSpan: parentSpanOf(trace) } : { requestID: record.traceId };
-		await broker.call("audit.recordRequest", record, { ...trail, meta: { correlationId: record.correlationId } });
-		return;
-	}
-	const answer = await recordsOf(broker).add(record);
-	if ("failure" in answer) throw failureFrom(answer.failure);
+/** One attempt to store a record; when it goes in a call of its own, that call is a child of the request's span. */
+export function storeRecord(broker: ServiceBroker, record: RequestRecord, trace: TraceContext | undefined): Promise<void> {
+	const trail = trace ? { parentSpan: parentSpanOf(trace) } : { requestID: record.traceId };
+	return recordsOf(broker).call(record, { ...trail, meta: { correlationId: record.correlationId } });
 }
 
 function deliver(service: ApiThis, record: RequestRecord, trace: TraceContext | undefined): void {

@@ -3,6 +3,7 @@
  * share one `recordRequests` call, and audit stores each one once.
  */
 import { randomUUID } from "node:crypto";
+import type { Context, ServiceSchema } from "moleculer";
 import { freePort } from "../../scripts/cluster-nodes";
 import { createTestDatabase, type TestDatabase } from "../helpers/databases";
 import { httpClient } from "../helpers/http";
@@ -59,5 +60,18 @@ describe("request records", () => {
 		const answers = (await node.broker.call("audit.recordRequests", { records: [first, second] })) as RecordAnswer[];
 		expect(answers).toEqual([{ stored: false }, { stored: true }]);
 		await expect(auditTrail(node.broker, { type: "http.request", correlationId: first.correlationId })).resolves.toMatchObject({ total: 1 });
+	});
+
+	it("sends records one by one to an audit from before recordRequests (a rolling upgrade)", async () => {
+		const received: RequestRecord[] = [];
+		const olderAudit: ServiceSchema = { name: "audit", actions: { recordRequest: (ctx: Context<RequestRecord>) => (received.push(ctx.params), { stored: true }) } };
+		const gateway = await startNode({ DATABASE_URL: db.url, SERVICES: "api" }, [olderAudit]);
+		try {
+			const records = Array.from({ length: 3 }, () => record(randomUUID()));
+			await Promise.all(records.map(r => storeRecord(gateway.broker, r, undefined)));
+			expect(received.map(r => r.id).sort()).toEqual(records.map(r => r.id).sort());
+		} finally {
+			await gateway.stop();
+		}
 	});
 });

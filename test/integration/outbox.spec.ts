@@ -109,6 +109,19 @@ describe.each(testDialects())("the outbox on %s", dialect => {
 		expect(JSON.parse(refused.pending)).toEqual(["inventory"]);
 	});
 
+	it("hands events one by one to a consumer group from before consumeEvents (a rolling upgrade)", async () => {
+		const handed: EventEnvelope[] = [];
+		const group = inventoryGroup(() => false, handed);
+		delete (group.actions as Record<string, unknown>).consumeEvents;
+		node = await startNode({ DATABASE_URL: db.url, SERVICES: "products,audit" }, [group]);
+		const products = await Promise.all(
+			Array.from({ length: 4 }, (_, i) => node!.broker.call("products.create", { name: `Older ${i}`, price: 1, stock: 1 }) as Promise<Product>)
+		);
+		const ids = new Set(products.map(p => p.id));
+		await waitFor(async () => (await productsOutbox()).filter(r => ids.has(r.aggregate_id)).every(r => r.published_at !== null));
+		expect(new Set(handed.filter(e => ids.has(e.aggregateId)).map(e => e.aggregateId))).toEqual(ids);
+	});
+
 	it(`parks an event its consumer keeps refusing after ${MAX_ATTEMPTS} attempts, and delivers the later events of its aggregate`, async () => {
 		const handed: EventEnvelope[] = [];
 		node = await startNode({ DATABASE_URL: db.url, SERVICES: "products,audit" }, [inventoryGroup(e => e.type === "product.created", handed)]);
