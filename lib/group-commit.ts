@@ -3,7 +3,9 @@
  * next one, as one statement or one transaction, so N concurrent writers cost about one
  * commit instead of N. There is no timer: a lone write goes at once and waits for nothing.
  * A batch that fails as a whole is written again one item at a time (it wrote nothing, being
- * one statement or one transaction), so one bad item fails only its own caller. A read that
+ * one statement or one transaction), so one bad item fails only its own caller; unless
+ * `retryAlone` says the failure is not the items' (a callee that timed out would only time
+ * out again, once per item): then every item fails with it at once. A read that
  * every request makes can be grouped the same way: one statement answers many callers.
  */
 export class GroupCommit<T, R> {
@@ -11,17 +13,20 @@ export class GroupCommit<T, R> {
 	private writing = 0;
 	private readonly max: number;
 	private readonly concurrency: number;
+	private readonly retryAlone: (err: unknown) => boolean;
 
 	/**
 	 * `write` writes a batch and answers each item, in order. `max` items at most per batch;
 	 * `concurrency` batches at most under way at once (each holds a database connection).
+	 * `retryAlone`: whether a batch that failed so is written again item by item (always, by default).
 	 */
 	constructor(
 		private readonly write: (items: T[]) => Promise<R[]>,
-		options: { max?: number; concurrency?: number } = {}
+		options: { max?: number; concurrency?: number; retryAlone?: (err: unknown) => boolean } = {}
 	) {
 		this.max = options.max ?? 100;
 		this.concurrency = options.concurrency ?? 2;
+		this.retryAlone = options.retryAlone ?? (() => true);
 	}
 
 	/** Writes `item` with the others waiting at the time; resolves with its own answer. */
@@ -49,7 +54,7 @@ export class GroupCommit<T, R> {
 			if (results.length !== batch.length) throw new Error(`a group commit answered ${results.length} of ${batch.length} items`);
 			batch.forEach((pending, i) => pending.resolve(results[i]));
 		} catch (err) {
-			if (batch.length === 1) return batch[0].reject(err);
+			if (batch.length === 1 || !this.retryAlone(err)) return batch.forEach(pending => pending.reject(err));
 			// One after the other: the batch's turn, not a connection each.
 			for (const pending of batch) {
 				try {

@@ -7,7 +7,7 @@
  */
 import type { CallingOptions, ServiceBroker } from "moleculer";
 import type { PlainFailure } from "../contracts/errors";
-import { failureFrom } from "./failures";
+import { failureFrom, isOutage, wasNotRun } from "./failures";
 import { GroupCommit } from "./group-commit";
 
 /** What the batch action answers for each item, in order: its own answer, or the failure that leaves it for another attempt. */
@@ -28,7 +28,12 @@ export class GroupedCalls<T extends object, A extends object> {
 		private readonly broker: ServiceBroker,
 		private readonly options: GroupedCallsOptions
 	) {
-		this.grouped = new GroupCommit(items => broker.call(options.batch, { [options.param]: items }) as Promise<ItemAnswer<A>[]>, { concurrency: 1 });
+		this.grouped = new GroupCommit(items => broker.call(options.batch, { [options.param]: items }) as Promise<ItemAnswer<A>[]>, {
+			concurrency: 1,
+			// Item by item when an item may be at fault, or when the node asked ran nothing (they go
+			// to another at once); a callee too slow or away fails them all at once, each caller retrying.
+			retryAlone: err => !isOutage(err) || wasNotRun(err)
+		});
 	}
 
 	/** Resolves once the item is taken; `single` are the options of a call of its own (its parent span, its meta). */

@@ -63,6 +63,21 @@ describe("GroupCommit", () => {
 		expect(written).toEqual([1, 2, 4]);
 	});
 
+	it("fails every item of a failed batch at once when `retryAlone` says the failure is not the items'", async () => {
+		const batches: number[][] = [];
+		const write = async (items: number[]) => {
+			batches.push(items);
+			if (items.length > 1) throw Object.assign(new Error("too slow"), { type: "REQUEST_TIMEOUT" });
+			return items;
+		};
+		const commits = new GroupCommit(write, { concurrency: 1, retryAlone: err => (err as { type?: string }).type !== "REQUEST_TIMEOUT" });
+		const first = commits.add(1);
+		const answers = Promise.allSettled([2, 3, 4].map(n => commits.add(n)));
+		await first;
+		expect((await answers).map(a => a.status)).toEqual(["rejected", "rejected", "rejected"]);
+		expect(batches).toEqual([[1], [2, 3, 4]]);
+	});
+
 	it("fails a batch whose write answers fewer items than it was given", async () => {
 		const commits = new GroupCommit<number, number>(async items => items.slice(1), { concurrency: 1 });
 		await expect(commits.add(1)).rejects.toThrow("a group commit answered 0 of 1 items");
