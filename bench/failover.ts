@@ -2,11 +2,14 @@
  * What a paced run tells about nodes killed during it: how many requests failed, how long
  * after each kill requests went on failing or crawling, and the tail latency right after.
  *
- * A request is good when it answered the expected status within SLOW_MS. Requests are put
- * in windows of WINDOW_MS by the moment they were sent, counted from the kill; the
- * recovery time of a kill is from the kill to the end of the last window (before the next
- * kill, or the end of the run) that holds a request that was not good: every request sent
- * after that was good. A kill after which nothing failed recovered in 0 ms.
+ * A request is good when it answered the expected status within SLOW_MS. A request that was
+ * not good is the doing of the last kill before it went bad (its answer, or SLOW_MS after
+ * it was sent, whichever came first): one sent just before a kill and caught by it is that
+ * kill's, among its requests in flight. Requests are put in windows of WINDOW_MS by the
+ * moment they were sent, counted from the kill; the recovery time of a kill is from the
+ * kill to the end of the last window (before the next kill, or the end of the run) that
+ * holds a request it made bad: every request sent after that was good, or the next kill's.
+ * A kill after which nothing failed recovered in 0 ms.
  */
 import { summariseLatency } from "./load";
 import type { PacedRun, PacedSample } from "./paced-load";
@@ -26,7 +29,7 @@ export interface KillFigures {
 	/** Requests sent before the kill and not answered yet at it, and how many of them were not good. */
 	inFlight: number;
 	inFlightBad: number;
-	/** Requests sent from the kill to the next kill (or the end of the run), and how many of them were not good. */
+	/** Requests sent from the kill to the next kill (or the end of the run), and how many of them it made bad. */
 	sent: number;
 	bad: number;
 	recoveryMs: number;
@@ -55,6 +58,9 @@ const round = (ms: number) => Math.round(ms);
 
 const goodness = (expectedStatus: number) => (s: PacedSample) => s.status === expectedStatus && s.latency <= SLOW_MS;
 
+/** When a request that was not good went bad: at its answer (or error), or once it was SLOW_MS late. */
+const wentBadAt = (s: PacedSample) => s.sentAt + Math.min(s.latency, SLOW_MS);
+
 function outcomeOf(s: PacedSample): string {
 	if (s.status === undefined) return `no answer: ${s.error}`;
 	return s.code ? `${s.status} ${s.code}` : String(s.status);
@@ -65,10 +71,11 @@ export function killFigures(run: PacedRun, kills: { label: string; at: number }[
 	const isGood = goodness(expectedStatus);
 	const runEnd = run.seconds * 1000;
 	return kills.map((kill, i) => {
-		const spanEnd = kills[i + 1]?.at ?? runEnd;
+		const next = kills[i + 1];
+		const spanEnd = next?.at ?? runEnd;
 		const inFlight = run.samples.filter(s => s.sentAt < kill.at && s.sentAt + s.latency > kill.at);
 		const span = run.samples.filter(s => s.sentAt >= kill.at && s.sentAt < spanEnd);
-		const bad = span.filter(s => !isGood(s));
+		const bad = span.filter(s => !isGood(s) && (next === undefined || wentBadAt(s) <= next.at));
 		const lastBadWindow = Math.max(-1, ...bad.map(s => Math.floor((s.sentAt - kill.at) / WINDOW_MS)));
 		const recoveryMs = (lastBadWindow + 1) * WINDOW_MS;
 		const justAfter = span.filter(s => s.sentAt < kill.at + AFTER_KILL_MS).map(s => s.latency);

@@ -204,7 +204,7 @@ function failoverTables(scenarios: ScenarioResult[]): string[] {
 		[
 			"Open loop: purchases sent at a fixed rate by `fetch` in the bench process (keep-alive), alternately to each gateway, each with its own `Idempotency-Key` and never sent again; every request's time counts, failures included.",
 			`A request is *good* when it answered 201 within ${SLOW_MS} ms.`,
-			`The **recovery time** of a kill runs from the kill to the end of the last ${WINDOW_MS} ms window holding a request that was not good, requests being grouped by the moment they were sent, counted from the kill, until the next kill or the end of the run: every request sent after it was good; 0 when none failed; "> x s" when requests still failed in the last second before the next kill or the end, so the recovery took longer.`,
+			`A request that was not good is the doing of the last kill before it went bad (at its answer, or once it was ${SLOW_MS} ms late): one sent just before a kill and caught by it is that kill's, among its requests in flight. The **recovery time** of a kill runs from the kill to the end of the last ${WINDOW_MS} ms window holding a request it made bad, requests being grouped by the moment they were sent, counted from the kill, until the next kill or the end of the run: every request sent after it was good; 0 when none failed; "> x s" when requests still failed in the last second before the next kill or the end, so the recovery took longer.`,
 			`*In flight* are the requests sent before the kill and unanswered at it; "p99 after" is of the requests sent in the ${AFTER_KILL_MS / 1000} s after the kill. The oversell check above ran right after the last answer.`
 		].join(" "),
 		"",

@@ -37,11 +37,27 @@ describe("the failover figures of a paced run", () => {
 			],
 			201
 		);
-		expect(first).toMatchObject({ recoveryMs: 3500, recovered: false, sent: 400 });
+		// Those sent from 5000 ms on went bad (1000 ms late) only after the second kill: its doing.
+		expect(first).toMatchObject({ recoveryMs: 3100, recovered: false, sent: 400, bad: 301 });
 		expect(second).toMatchObject({ recoveryMs: 0, recovered: true, sent: 400 });
 		// The timed-out requests of the first span, and one good one, were still waiting at the second kill.
 		expect(second.inFlight).toBe(351);
 		expect(second.inFlightBad).toBe(350);
+	});
+
+	it("puts a request caught by the next kill on that kill, not on the recovery of the one before", () => {
+		// Sent 100 ms before the second kill and answered 1.5 s later; the first kill's failures ended at 3400 ms.
+		const run = pacedRun(12, sentAt => (sentAt >= 3000 && sentAt < 3400 ? { status: 503 } : sentAt === 9400 ? { latency: 1500 } : {}));
+		const [first, second] = killFigures(
+			run,
+			[
+				{ label: "purchases-1", at: 3000 },
+				{ label: "inventory-1", at: 9500 }
+			],
+			201
+		);
+		expect(first).toMatchObject({ bad: 40, recoveryMs: 400, recovered: true });
+		expect(second).toMatchObject({ inFlight: 2, inFlightBad: 1, bad: 0, recoveryMs: 0 });
 	});
 
 	it("takes the p99 after a kill from the requests sent in the AFTER_KILL_MS after it", () => {
