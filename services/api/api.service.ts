@@ -67,9 +67,11 @@ const ApiService = defineService<ApiThis>({
 		logResponseData: null,
 		// Moleculer's request id is the trace id (its spans' traceID); the correlation id rides in meta.
 		rootCallOptions(options: { requestID?: string; parentSpan?: object; meta?: object }, req: IncomingMessage) {
-			const { traceId, parent, correlationId } = requestIdsOf(req);
+			const { traceId, parent, correlationId, sampled } = requestIdsOf(req);
 			options.requestID = traceId;
 			if (parent) options.parentSpan = parentSpanOf(parent);
+			// The sampler was asked already (a known read's lane): the gateway's span is a root that keeps its answer.
+			else if (sampled !== undefined) options.parentSpan = { traceID: traceId, sampled };
 			options.meta = { ...options.meta, correlationId };
 		},
 		routes: [

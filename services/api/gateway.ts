@@ -1,10 +1,13 @@
 /** What the gateway's files share: the request and service shapes, moleculer-web's own methods, the request's ids. */
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import ApiGateway from "moleculer-web";
-import type { Context, Service } from "moleculer";
+import type { Context, Service, ServiceBroker, Span } from "moleculer";
 import { REQUEST_ID } from "../../lib/params";
 import { newTraceId, parseTraceparent, type TraceContext } from "../../contracts/trace-context";
 import type { CachedActionDef } from "../../middlewares/near-cache.middleware";
+
+/** The priority Moleculer gives a span that names none; its sampler may be set to skip those below a minimum. */
+const DEFAULT_SPAN_PRIORITY = 5;
 
 /** The services whose `rest` actions the gateway routes, documents and waits for. */
 export const PUBLIC_SERVICES = ["products", "inventory", "purchases", "audit"];
@@ -43,6 +46,8 @@ export interface RequestIds {
 	parent?: TraceContext;
 	/** The client's X-Request-ID when it is well formed, else the trace id written as a UUID. X-Request-ID. */
 	correlationId: string;
+	/** Whether the trace is recorded, when the gateway had to know before any context existed (`isRequestSampled`). */
+	sampled?: boolean;
 }
 
 const idsOfRequests = new WeakMap<IncomingMessage, RequestIds>();
@@ -60,6 +65,18 @@ export function requestIdsOf(req: IncomingMessage): RequestIds {
 		idsOfRequests.set(req, ids);
 	}
 	return ids;
+}
+
+/**
+ * Whether the request's spans are recorded: as the client's traceparent says, else as the
+ * tracer's sampler says, asked once. The gateway's context then carries that decision
+ * (rootCallOptions), so a request the sampler chose is recorded whichever way it goes.
+ */
+export function isRequestSampled(broker: ServiceBroker, req: IncomingMessage): boolean {
+	const ids = requestIdsOf(req);
+	if (ids.parent) return ids.parent.sampled;
+	ids.sampled ??= broker.tracer.shouldSample({ priority: DEFAULT_SPAN_PRIORITY } as Span);
+	return ids.sampled;
 }
 
 /** The request's correlation id (X-Request-ID). */

@@ -7,7 +7,8 @@
  * moleculer-web routes it, builds a context and runs the middlewares (`answerKnownRead`).
  * The same target gives the same alias, params, validation and input checks, so only what
  * depends on the sender or the moment is checked again: the key, the rate limit, a body,
- * the service being reachable, and the cache version.
+ * the service being reachable, and the cache version. With tracing on, only requests whose
+ * trace is not recorded take that lane.
  */
 import type { ServerResponse } from "node:http";
 import type { CallingOptions } from "moleculer";
@@ -16,7 +17,7 @@ import { toProblem } from "./problem";
 import { isCached, nearCacheOf, type Answer, type CachedActionDef } from "../../middlewares/near-cache.middleware";
 import { actorOf } from "./auth";
 import { hasBody } from "./request-body";
-import { moleculerWeb, setIdHeaders, type ApiThis, type Req } from "./gateway";
+import { isRequestSampled, moleculerWeb, setIdHeaders, type ApiThis, type Req } from "./gateway";
 
 type Route = { callOptions?: Record<string, unknown> };
 
@@ -69,15 +70,17 @@ async function withinRateLimit(rateLimit: RateLimit | undefined, req: Req, res: 
 
 /**
  * Answers a GET of a known target from the near cache; false, having answered nothing and
- * counted nothing, when it is not one (moleculer-web then takes it). Traced requests always
- * go the whole way, so their spans are what they say.
+ * counted nothing, when it is not one (moleculer-web then takes it). A request whose trace
+ * is recorded goes the whole way, so its spans are what they say; one not sampled has no
+ * spans to make and takes this lane.
  */
 export async function answerKnownRead(service: ApiThis, req: Req, res: ServerResponse): Promise<boolean> {
-	if (req.method !== "GET" || service.broker.isTracingEnabled()) return false;
+	if (req.method !== "GET") return false;
 	const read = knownReads(service).get(req.url!);
 	const near = nearCacheOf(service.broker);
 	if (!read || !near || hasBody(req) || actorOf(service.broker, req) === undefined) return false;
 	if (!service.broker.registry.actions.get(read.def.name)?.hasAvailable()) return false;
+	if (service.broker.isTracingEnabled() && isRequestSampled(service.broker, req)) return false;
 	const answer = await near.freshAnswer(read.def, read.key);
 	if (!answer || res.headersSent) return false;
 	req.$alias = read.alias;

@@ -3,7 +3,7 @@
  * moleculer-web routes it (services/api/near-cache-route.ts): the same body and headers,
  * and still behind the key, the body rule, the rate limit and the cache version.
  */
-import type { ServiceBroker } from "moleculer";
+import type { ServiceBroker, Span } from "moleculer";
 import { expectProblem, httpClient, sendRaw } from "../helpers/http";
 import { TEST_API_KEY, startNode, type TestNode } from "../helpers/nodes";
 import { createTestDatabase, type TestDatabase } from "../helpers/databases";
@@ -101,5 +101,34 @@ describe("a cached read the gateway has answered before, past the rate limit", (
 		expectProblem(refused, 429, "RATE_LIMIT_EXCEEDED");
 		expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
 		expect(refused.headers.get("x-rate-limit-remaining")).toBe("0");
+	});
+});
+
+describe("a cached read the gateway has answered before, with tracing on", () => {
+	const suite = useMeasuredNode({ TRACING_EXPORTER: "console", TRACING_SAMPLE_RATE: "0.5" });
+	const request = httpClient(() => suite.node.baseUrl!);
+
+	it("goes the whole way, recorded, when the sampler chooses it, and is answered at once when not", async () => {
+		const recorded = new Set<string>();
+		const tracer = suite.node.broker.tracer as unknown as { exporter: object[] };
+		tracer.exporter.push({ spanStarted: () => undefined, spanFinished: (span: Span) => recorded.add(span.traceID), stop: async () => undefined });
+		const created = await request("POST", "/api/v1/products", { body: { name: "Traced lamp", price: 3 } });
+		const path = `/api/v1/products/${created.body.id}`;
+		await request("GET", path);
+		await request("GET", path);
+
+		const before = restCalls(suite.node.broker);
+		const traceIds: string[] = [];
+		for (let i = 0; i < 20; i++) {
+			const answer = await request("GET", path);
+			expect(answer.status).toBe(200);
+			traceIds.push(answer.headers.get("x-trace-id")!);
+		}
+		const routed = restCalls(suite.node.broker) - before;
+		expect(routed).toBeGreaterThan(0);
+		expect(routed).toBeLessThan(20);
+		// Exactly the requests that went the whole way were recorded: the sampler's answer held for them.
+		await waitFor(() => traceIds.filter(id => recorded.has(id)).length >= routed);
+		expect(traceIds.filter(id => recorded.has(id))).toHaveLength(routed);
 	});
 });
