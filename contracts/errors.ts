@@ -62,3 +62,6 @@ export interface PlainFailure {
 	code?: number;
 	type?: string;
 }
+
+/** What a batch action answers for each item, in order: the item's own answer, or the failure that leaves it for another attempt. */
+export type ItemAnswer<A> = A | { failure: PlainFailure };

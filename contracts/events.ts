@@ -4,7 +4,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { formatTraceparent, traceContextOf } from "./trace-context";
-import type { PlainFailure } from "./errors";
+import type { ItemAnswer } from "./errors";
 
 export interface ProductSnapshot {
 	id: string;
@@ -220,4 +220,4 @@ export interface RequestRecord {
 }
 
 /** What audit answers for each record of a `recordRequests` call: stored (false: it had it already), or the failure that leaves it to be sent again. */
-export type RecordAnswer = { stored: boolean } | { failure: PlainFailure };
+export type RecordAnswer = ItemAnswer<{ stored: boolean }>;

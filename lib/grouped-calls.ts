@@ -3,15 +3,18 @@
  * `recordRequest` and `recordRequests`): the items under way at one time go in one call of
  * the batch action (lib/group-commit.ts), each answered on its own. An item goes in a call
  * of its own when tracing is on, so the callee's span is a child of the caller's, and while
- * only nodes from before the batch action offer the single one (a rolling upgrade).
+ * only nodes from before the batch action offer the single one (a rolling upgrade). The
+ * batch action answers with `answerEach`.
  */
 import type { CallingOptions, ServiceBroker } from "moleculer";
-import type { PlainFailure } from "../contracts/errors";
-import { failureFrom, isOutage, wasNotRun } from "./failures";
+import type { ItemAnswer, PlainFailure } from "../contracts/errors";
+import { failureFrom, isOutage, plainFailure, wasNotRun } from "./failures";
 import { GroupCommit } from "./group-commit";
 
-/** What the batch action answers for each item, in order: its own answer, or the failure that leaves it for another attempt. */
-export type ItemAnswer<A> = A | { failure: PlainFailure };
+/** The batch action's side: each item handled on its own, its failure answered as its own instead of failing the call. */
+export function answerEach<T, A>(items: T[], handle: (item: T) => Promise<A>): Promise<ItemAnswer<A>[]> {
+	return Promise.all(items.map(item => handle(item).catch((err: unknown) => ({ failure: plainFailure(err) }))));
+}
 
 export interface GroupedCallsOptions {
 	/** The action that takes one item as its params. */

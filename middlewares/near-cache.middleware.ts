@@ -83,8 +83,8 @@ export class NearCache {
 			return { value: await fetch() };
 		}
 		const key = this.keyOf(def, params);
-		const entry = this.fresh.get(key);
-		if (entry && entry.version === version && entry.expiresAt > Date.now()) {
+		const entry = this.current(key, version);
+		if (entry) {
 			this.hits?.increment({ service });
 			return entry;
 		}
@@ -98,12 +98,16 @@ export class NearCache {
 
 	/** The answer kept under `key` while its service's version holds, counted as a hit; undefined (and not counted) otherwise. */
 	async freshAnswer(def: CachedActionDef, key: string): Promise<Answer | undefined> {
-		const entry = this.fresh.get(key);
-		if (!entry || entry.expiresAt <= Date.now()) return undefined;
 		const service = serviceOf(def);
-		if ((await this.cacher.version(service)) !== entry.version) return undefined;
-		this.hits?.increment({ service });
+		const entry = this.current(key, await this.cacher.version(service));
+		if (entry) this.hits?.increment({ service });
 		return entry;
+	}
+
+	/** The entry kept under `key`, if it has not expired and was made under `version`. */
+	private current(key: string, version: string | undefined): Entry | undefined {
+		const entry = this.fresh.get(key);
+		return entry && entry.version === version && entry.expiresAt > Date.now() ? entry : undefined;
 	}
 
 	private remember(key: string, entry: Entry): void {

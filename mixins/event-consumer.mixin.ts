@@ -10,8 +10,9 @@ import type { DbServiceThis } from "./db.mixin";
 import { CONSUMER_GROUPS, REACTS_ONLY_TO, type EventEnvelope, type EventType } from "../contracts/events";
 import { defineMixin } from "../lib/schema";
 import { doublingDelay, idempotentCall, sleep } from "../lib/resilience";
-import { failureReason, isOutage, plainFailure } from "../lib/failures";
-import type { PlainFailure } from "../contracts/errors";
+import { failureReason, isOutage } from "../lib/failures";
+import { answerEach } from "../lib/grouped-calls";
+import type { ItemAnswer } from "../contracts/errors";
 import { lifecycleOf, periodically } from "../lib/lifecycle";
 import { kafkaEnabled, produce } from "../lib/kafka";
 import { KafkaConsumerGroup } from "../lib/kafka-consumer-group";
@@ -39,7 +40,7 @@ type AnyEventHandler<S> = (svc: S, event: EventEnvelope, tx?: Transaction) => Pr
 export type ConsumeOutcome = "processed" | "duplicate" | "ignored";
 
 /** What `consumeEvents` answers for each event, in order: its outcome, or the failure that leaves it for another attempt. */
-export type EventAnswer = { outcome: ConsumeOutcome } | { failure: PlainFailure };
+export type EventAnswer = ItemAnswer<{ outcome: ConsumeOutcome }>;
 
 export interface ConsumerOptions<S> {
 	/**
@@ -140,14 +141,7 @@ export function createEventConsumerMixin<S extends Service>(
 				handler(this: This, ctx: Context<{ events: EventEnvelope[] }>): Promise<EventAnswer[]> {
 					// A stopping node refuses the whole call, so it is sent to another node at once.
 					if (lifecycleOf(this).closing) throw new Errors.MoleculerRetryableError(`${this.name} is stopping`, 503, "SERVICE_NOT_AVAILABLE");
-					return Promise.all(
-						ctx.params.events.map(event =>
-							inEventLogContext(event, () => this.handleEvent(event), { ownTrace: true }).then(
-								({ outcome }) => ({ outcome }),
-								(err: unknown) => ({ failure: plainFailure(err) })
-							)
-						)
-					);
+					return answerEach(ctx.params.events, event => inEventLogContext(event, () => this.handleEvent(event), { ownTrace: true }));
 				}
 			}
 		},

@@ -7,7 +7,7 @@
 import type { Context, Service } from "moleculer";
 import { createDbMixin, type DbServiceThis } from "../../mixins/db.mixin";
 import { createEventConsumerMixin } from "../../mixins/event-consumer.mixin";
-import { plainFailure } from "../../lib/failures";
+import { answerEach } from "../../lib/grouped-calls";
 import { auditMigrations } from "./audit.migrations";
 import { lifecycleOf } from "../../lib/lifecycle";
 import { defineService } from "../../lib/schema";
@@ -92,14 +92,7 @@ const AuditService = defineService<This>({
 			visibility: "public",
 			params: { records: { type: "array", min: 1, items: { type: "object", props: REQUEST_RECORD } } },
 			handler(this: This, ctx: Context<{ records: RequestRecord[] }>): Promise<RecordAnswer[]> {
-				return Promise.all(
-					ctx.params.records.map(record =>
-						this.storeRequestRecord(record).then(
-							stored => ({ stored }),
-							(err: unknown) => ({ failure: plainFailure(err) })
-						)
-					)
-				);
+				return answerEach(ctx.params.records, async record => ({ stored: await this.storeRequestRecord(record) }));
 			}
 		}
 	},
